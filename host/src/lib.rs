@@ -1,0 +1,17 @@
+//! Inlet's host: it loads data source connectors (WebAssembly components),
+//! runs them in a sandbox, and serves the API around them.
+//!
+//! - [`plugin`] reads plugin directories: manifests, config schemas, secrets.
+//! - [`sandbox`] decides what a connector may reach (egress policy, files).
+//! - [`runtime`] compiles, caches, instantiates and calls connectors.
+//! - [`exec`] runs one connector by hand (`inlet plugin exec`).
+//! - [`server`] serves the HTTP API.
+
+pub mod exec;
+pub mod model;
+pub mod plugin;
+pub mod runtime;
+pub mod sandbox;
+pub mod server;
+pub mod settings;
+pub mod source;

@@ -1,0 +1,153 @@
+//! The plugin runtime: one wasmtime [`Engine`] with epoch interruption,
+//! compiled components cached on disk, an `InstancePre` per plugin, and a
+//! fresh, limited store per connection.
+//!
+//! It owns how plugin code runs and what it can touch (through the grants the
+//! caller passes in). It never decides policy itself: the sandbox module does.
+
+mod cache;
+mod engine;
+mod error;
+mod output;
+mod session;
+mod store;
+pub mod v0_1_0;
+
+pub use error::{CallError, LoadError};
+pub use session::{ConnectInput, Session};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use crate::plugin::Manifest;
+use cache::ComponentCache;
+use engine::EpochTicker;
+use store::StoreState;
+
+/// How the runtime is set up; from the server's settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are kept (`<data dir>/cache/components`).
+    pub cache_dir: PathBuf,
+    /// The most memory any plugin may have, whatever its manifest asks.
+    pub memory_cap_mib: u32,
+}
+
+/// The engine, the linker and the compiled-component cache, shared by all plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    cache: ComponentCache,
+    memory_cap_mib: u32,
+    _ticker: EpochTicker,
+}
+
+/// A plugin ready to instantiate: its manifest, its wasm's digest and the
+/// pre-linked component.
+pub struct LoadedPlugin {
+    pub manifest: Arc<Manifest>,
+    pub sha256: String,
+    /// How the component got into memory, for logs and benchmarks.
+    pub load: LoadKind,
+    memory_limit_bytes: usize,
+    api: PluginApi,
+}
+
+/// One variant per supported WIT API version; new versions add a variant and a
+/// module beside `v0_1_0`, never a rewrite.
+enum PluginApi {
+    V0_1_0(v0_1_0::PluginPre<StoreState>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// Compiled now (and written to the cache).
+    Compiled,
+    /// Deserialized from the on-disk cache.
+    Cached,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let engine = engine::build().map_err(|error| LoadError::Engine(error.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|error| LoadError::Engine(error.to_string()))?;
+        v0_1_0::add_host_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
+        let cache = ComponentCache::new(&engine, config.cache_dir);
+        let ticker = EpochTicker::start(&engine);
+        Ok(Self { engine, linker, cache, memory_cap_mib: config.memory_cap_mib, _ticker: ticker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads `<dir>/plugin.toml` and `<dir>/plugin.wasm`: validates the
+    /// manifest, compiles the component or takes it from the cache, checks it
+    /// exports the world of its declared API version, and links it.
+    pub fn load_plugin(&self, dir: &Path) -> Result<LoadedPlugin, LoadError> {
+        let manifest = Manifest::load(dir)?;
+        let wasm_path = dir.join("plugin.wasm");
+        let wasm = std::fs::read(&wasm_path).map_err(|error| LoadError::Read {
+            path: wasm_path.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        self.load_plugin_bytes(manifest, &wasm)
+    }
+
+    /// Like [`Runtime::load_plugin`], for a manifest and wasm already in memory.
+    pub fn load_plugin_bytes(&self, manifest: Manifest, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        let started = Instant::now();
+        let (component, sha256, load) = self.cache.load(&self.engine, wasm).map_err(|reason| {
+            LoadError::Compile { plugin: manifest.id.clone(), reason }
+        })?;
+        let api = self.link(&manifest, &component)?;
+        tracing::info!(
+            plugin = %manifest.id,
+            version = %manifest.version,
+            sha256 = %sha256,
+            load = ?load,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plugin loaded"
+        );
+        let memory_limit_bytes = manifest.memory_limit_bytes(self.memory_cap_mib);
+        Ok(LoadedPlugin { manifest: Arc::new(manifest), sha256, load, memory_limit_bytes, api })
+    }
+
+    fn link(&self, manifest: &Manifest, component: &Component) -> Result<PluginApi, LoadError> {
+        let mismatch = |reason: String| LoadError::WorldMismatch { plugin: manifest.id.clone(), reason };
+        let expected = format!("inlet:connector/connector@{}", manifest.api_version);
+        let exports: Vec<String> =
+            component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        if !exports.iter().any(|name| *name == expected) {
+            return Err(mismatch(format!(
+                "it declares API version {} but does not export `{expected}` (it exports: {})",
+                manifest.api_version,
+                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+            )));
+        }
+        let instance_pre = self.linker.instantiate_pre(component).map_err(|error| {
+            mismatch(format!("it imports something the sandbox does not provide: {error:#}"))
+        })?;
+        match manifest.api_version.as_str() {
+            "0.1.0" => v0_1_0::PluginPre::new(instance_pre)
+                .map(PluginApi::V0_1_0)
+                .map_err(|error| mismatch(format!("its exports do not match the world: {error:#}"))),
+            other => Err(LoadError::Manifest(crate::plugin::ManifestError::UnsupportedApiVersion {
+                plugin: manifest.id.clone(),
+                declared: other.to_owned(),
+            })),
+        }
+    }
+}
+
+impl LoadedPlugin {
+    pub fn memory_limit_bytes(&self) -> usize {
+        self.memory_limit_bytes
+    }
+}

@@ -1,0 +1,199 @@
+//! A connector instance in its own store, and the live `connection` resource
+//! inside it. Every call runs under two guards: an epoch deadline (stops a
+//! guest spinning in wasm) and a tokio timeout (stops a guest blocked in a
+//! host call, which an epoch cannot interrupt). After a trap or timeout the
+//! store is poisoned and must be thrown away.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+
+use super::engine::ticks_for;
+use super::error::CallError;
+use super::store::{StoreState, truncate};
+use super::{LoadedPlugin, PluginApi, v0_1_0};
+use crate::model::{CheckStep, DiscoverPage, DiscoverRequest, TestReport};
+use crate::plugin::Secrets;
+use crate::sandbox::Grants;
+
+/// What a connector needs to open a connection.
+pub struct ConnectInput<'a> {
+    pub source_type: &'a str,
+    /// The validated config, with host-side rewrites applied (file paths).
+    pub config: &'a serde_json::Value,
+    pub secrets: &'a Secrets,
+    /// The address to connect to, already allowed by the egress policy.
+    pub endpoint: Option<SocketAddr>,
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+}
+
+/// An instantiated connector, before it has a connection.
+pub struct Instance {
+    store: Store<StoreState>,
+    api: InstanceApi,
+    poisoned: bool,
+}
+
+enum InstanceApi {
+    V0_1_0(v0_1_0::Plugin),
+}
+
+/// A live connection: what a pool holds.
+pub struct Session {
+    instance: Instance,
+    connection: ResourceAny,
+    /// The timed stages of connecting, as the connector reported them.
+    pub connect_steps: Vec<CheckStep>,
+    query_timeout: Duration,
+}
+
+impl LoadedPlugin {
+    /// A fresh store with the plugin's limits and exactly `grants`,
+    /// instantiated from the plugin's `InstancePre`.
+    pub async fn instantiate(&self, grants: &Grants, timeout: Duration) -> Result<Instance, CallError> {
+        let plugin_id: Arc<str> = Arc::from(self.manifest.id.as_str());
+        let state = StoreState::new(plugin_id, grants, self.memory_limit_bytes).map_err(CallError::Instantiate)?;
+        let PluginApi::V0_1_0(pre) = &self.api;
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks_for(timeout));
+        let outcome = tokio::time::timeout(timeout, pre.instantiate_async(&mut store)).await;
+        let bindings = match outcome {
+            Ok(Ok(bindings)) => bindings,
+            Ok(Err(error)) => {
+                return Err(CallError::Instantiate(truncate(&format!("{error:#}"), 1024).to_owned()));
+            }
+            Err(_) => return Err(CallError::Timeout { timeout_ms: timeout.as_millis() as u64 }),
+        };
+        Ok(Instance { store, api: InstanceApi::V0_1_0(bindings), poisoned: false })
+    }
+
+    /// Instantiates and connects.
+    pub async fn connect(&self, input: &ConnectInput<'_>, grants: &Grants) -> Result<Session, CallError> {
+        let instance = self.instantiate(grants, input.connect_timeout).await?;
+        instance.connect(input).await
+    }
+}
+
+impl Instance {
+    /// Calls the connector's `connect`.
+    pub async fn connect(mut self, input: &ConnectInput<'_>) -> Result<Session, CallError> {
+        let timeout = input.connect_timeout;
+        let request = v0_1_0::ConnectRequest {
+            source_type: input.source_type.to_owned(),
+            config: input.config.to_string(),
+            secrets: input.secrets.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            endpoint: input.endpoint.map(|addr| v0_1_0::Endpoint { host: addr.ip().to_string(), port: addr.port() }),
+            connect_timeout_ms: millis(input.connect_timeout),
+            query_timeout_ms: millis(input.query_timeout),
+        };
+        let InstanceApi::V0_1_0(bindings) = &self.api;
+        self.store.set_epoch_deadline(ticks_for(timeout));
+        let call = bindings.inlet_connector_connector().call_connect(&mut self.store, &request);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        let connected = self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f)))?;
+        let connect_steps = v0_1_0::connected_steps(&connected);
+        Ok(Session { instance: self, connection: connected.connection, connect_steps, query_timeout: input.query_timeout })
+    }
+
+    /// Turns the outcome of a guarded call into a result, poisoning the
+    /// store on anything but a normal return.
+    fn settle<T>(
+        &mut self,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let timed_out = CallError::Timeout { timeout_ms: timeout.as_millis() as u64 };
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Err(_) => {
+                self.poisoned = true;
+                Err(timed_out)
+            }
+            Ok(Err(error)) => {
+                self.poisoned = true;
+                let limiter = &self.store.data().limiter;
+                if limiter.exceeded {
+                    return Err(CallError::MemoryLimit { limit_mib: limiter.max_bytes >> 20 });
+                }
+                if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    return Err(timed_out);
+                }
+                let plugin = self.store.data().plugin_id.clone();
+                tracing::warn!(plugin = &*plugin, error = %format!("{error:#}"), "connector trapped");
+                // The wasm backtrace stays in the log; users get the cause.
+                let cause = match error.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => error.root_cause().to_string(),
+                };
+                Err(CallError::Trap(truncate(&cause, 1024).to_owned()))
+            }
+        }
+    }
+
+    fn check_usable(&self) -> Result<(), CallError> {
+        if self.poisoned { Err(CallError::Poisoned) } else { Ok(()) }
+    }
+}
+
+impl Session {
+    /// Runs the connector's checks. The deadline covers one query round.
+    pub async fn test(&mut self) -> Result<TestReport, CallError> {
+        let timeout = self.query_timeout;
+        let instance = &mut self.instance;
+        instance.check_usable()?;
+        let InstanceApi::V0_1_0(bindings) = &instance.api;
+        instance.store.set_epoch_deadline(ticks_for(timeout));
+        let connection = bindings.inlet_connector_connector().connection();
+        let call = connection.call_test(&mut instance.store, self.connection);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        instance
+            .settle(outcome, timeout)?
+            .map(v0_1_0::test_report)
+            .map_err(|f| CallError::Connector(v0_1_0::failure(f)))
+    }
+
+    /// Reads one page of the catalog.
+    pub async fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, CallError> {
+        let timeout = self.query_timeout;
+        let request = v0_1_0::discover_request(request);
+        let instance = &mut self.instance;
+        instance.check_usable()?;
+        let InstanceApi::V0_1_0(bindings) = &instance.api;
+        instance.store.set_epoch_deadline(ticks_for(timeout));
+        let connection = bindings.inlet_connector_connector().connection();
+        let call = connection.call_discover(&mut instance.store, self.connection, &request);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        instance.settle(outcome, timeout)?.map(v0_1_0::discover_page).map_err(|error| {
+            CallError::Connector(crate::model::Failure { error: v0_1_0::error(error), steps: Vec::new() })
+        })
+    }
+
+    /// Whether the store is still usable (no trap or timeout happened).
+    pub fn is_usable(&self) -> bool {
+        !self.instance.poisoned
+    }
+
+    /// Lets the connector close its connection cleanly (e.g. send Terminate),
+    /// within a short deadline; the store goes either way.
+    pub async fn close(mut self) {
+        if self.instance.poisoned {
+            return;
+        }
+        let timeout = Duration::from_secs(2);
+        self.instance.store.set_epoch_deadline(ticks_for(timeout));
+        let drop = self.connection.resource_drop_async(&mut self.instance.store);
+        if let Ok(Err(error)) = tokio::time::timeout(timeout, drop).await {
+            tracing::debug!(%error, "connector failed while closing a connection");
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,52 @@
+//! What a connector may reach. Policy is data ([`EgressPolicy`], [`Grants`]);
+//! decisions are pure functions, so they are easy to test and to reason about.
+//! This module never opens a connection itself: it only resolves and decides.
+
+pub mod egress;
+pub mod files;
+
+pub use egress::{EgressError, EgressPolicy};
+pub use files::{FileGrant, FileGrantError};
+
+use std::net::SocketAddr;
+
+/// Everything one connector instance is granted: exact TCP endpoints and at
+/// most one read-only directory.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub tcp: Vec<SocketAddr>,
+    pub file: Option<FileGrant>,
+}
+
+impl Grants {
+    /// The socket check the WASI context applies to every bind and connect:
+    /// connects only to granted endpoints, binds only the implicit wildcard
+    /// bind a connect performs, and nothing over UDP.
+    pub fn allows_socket(&self, addr: SocketAddr, usage: wasmtime_wasi::sockets::SocketAddrUse) -> bool {
+        use wasmtime_wasi::sockets::SocketAddrUse;
+        match usage {
+            SocketAddrUse::TcpConnect => self.tcp.contains(&addr),
+            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime_wasi::sockets::SocketAddrUse;
+
+    #[test]
+    fn only_granted_connects_and_the_implicit_bind_pass() {
+        let grants = Grants { tcp: vec!["10.0.0.5:5432".parse().unwrap()], file: None };
+        assert!(grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
+        assert!(!grants.allows_socket("10.0.0.5:5433".parse().unwrap(), SocketAddrUse::TcpConnect));
+        assert!(!grants.allows_socket("10.0.0.6:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
+        assert!(grants.allows_socket("0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind));
+        assert!(grants.allows_socket("[::]:0".parse().unwrap(), SocketAddrUse::TcpBind));
+        assert!(!grants.allows_socket("0.0.0.0:8080".parse().unwrap(), SocketAddrUse::TcpBind));
+        assert!(!grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::TcpListen));
+        assert!(!grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::UdpConnect));
+    }
+}

@@ -1,0 +1,91 @@
+//! From a data source definition (type, config, secrets) to what the runtime
+//! needs: validated config, the endpoint the egress policy allowed, the file
+//! grant, and the config as the connector must see it (paths rewritten).
+//!
+//! It resolves names and checks files, but never runs plugin code.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::model::{ErrorKind, Failure};
+use crate::plugin::{Secrets, SourceType};
+use crate::sandbox::egress::EgressError;
+use crate::sandbox::files::{self, FileGrantError};
+use crate::sandbox::{EgressPolicy, Grants};
+
+/// Where and how a connection may be opened.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The config the connector receives (file paths rewritten for the guest).
+    pub config: Value,
+    pub endpoint: Option<SocketAddr>,
+    pub grants: Grants,
+}
+
+/// The sandbox settings that apply to every data source.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    pub egress: EgressPolicy,
+    /// File sources must live under this directory, when set.
+    pub files_root: Option<std::path::PathBuf>,
+}
+
+/// Validates and resolves one data source for a connect.
+pub async fn prepare(
+    source_type: &SourceType,
+    config: &Value,
+    secrets: &Secrets,
+    sandbox: &SandboxSettings,
+    resolve_timeout: Duration,
+) -> Result<Prepared, Failure> {
+    source_type
+        .validate(config, secrets)
+        .map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
+    let mut config = config.clone();
+    let mut grants = Grants::default();
+    let mut endpoint = None;
+    if let Some(network) = &source_type.network {
+        let host = config.get(&network.host_field).and_then(Value::as_str).ok_or_else(|| {
+            Failure::new(ErrorKind::Config, format!("`{}` must name the server", network.host_field), false)
+        })?;
+        let port = match config.get(&network.port_field) {
+            None | Some(Value::Null) => network.default_port,
+            Some(value) => value.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0).ok_or_else(|| {
+                Failure::new(ErrorKind::Config, format!("`{}` must be a port number", network.port_field), false)
+            })?,
+        };
+        let allowed = sandbox.egress.resolve(host, port, resolve_timeout).await.map_err(egress_failure)?;
+        endpoint = allowed.first().copied();
+        grants.tcp = allowed;
+    }
+    if let Some(file) = &source_type.file {
+        let path = config.get(&file.path_field).and_then(Value::as_str).ok_or_else(|| {
+            Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false)
+        })?;
+        let grant = files::grant(path, sandbox.files_root.as_deref()).map_err(file_failure)?;
+        config[&file.path_field] = Value::String(grant.guest_path.clone());
+        grants.file = Some(grant);
+    }
+    Ok(Prepared { config, endpoint, grants })
+}
+
+fn egress_failure(error: EgressError) -> Failure {
+    let (kind, retryable) = match &error {
+        EgressError::Denied { .. } => (ErrorKind::Permission, false),
+        EgressError::Resolve { .. } => (ErrorKind::Unreachable, true),
+        EgressError::ResolveTimeout { .. } => (ErrorKind::Timeout, true),
+    };
+    Failure::new(kind, error.to_string(), retryable)
+}
+
+fn file_failure(error: FileGrantError) -> Failure {
+    let kind = match &error {
+        FileGrantError::Empty => ErrorKind::Config,
+        FileGrantError::NotFound(_) => ErrorKind::NotFound,
+        FileGrantError::OutsideRoot { .. } | FileGrantError::Unreadable { .. } => ErrorKind::Permission,
+    };
+    Failure::new(kind, error.to_string(), false)
+}
+

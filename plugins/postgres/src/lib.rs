@@ -1,0 +1,119 @@
+//! Inlet connector for PostgreSQL and Amazon Redshift, over the PostgreSQL
+//! frontend/backend protocol v3 (see README.md for what is supported).
+//!
+//! - [`wire`]: the protocol client (TLS negotiation, authentication, simple queries)
+//! - [`tls`]: rustls configuration and the per-`ssl_mode` certificate checks
+//! - [`catalog`]: paged discovery from pg_catalog
+//! - [`config`]: the data source's configuration
+
+pub mod catalog;
+pub mod config;
+pub mod tls;
+pub mod wire;
+
+use std::time::Duration;
+
+use inlet_sdk::prelude::*;
+
+use crate::config::{Config, Flavor, SslMode};
+use crate::wire::{Client, StartupParams, Stream, TlsOutcome, TlsParams};
+
+/// Extra time the socket waits beyond the server's statement_timeout, so that
+/// the server's own cancellation (a clear SQLSTATE 57014) wins the race.
+const READ_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Postgres;
+
+pub struct PgConnection {
+    client: Client,
+    flavor: Flavor,
+}
+
+impl Connector for Postgres {
+    type Connection = PgConnection;
+
+    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<PgConnection, ConnectorError> {
+        let flavor = Flavor::from_source_type(&request.source_type)?;
+        let config: Config = request.config()?;
+        let addr = request.endpoint_addr()?;
+        let password = request.secret("password");
+        let connect_timeout = Some(request.connect_timeout());
+
+        let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
+        let mut stream = Stream::Plain(socket);
+        stream.set_timeout(connect_timeout);
+
+        if config.ssl_mode != SslMode::Disable {
+            let Stream::Plain(socket) = stream else {
+                return Err(ConnectorError::internal("TLS negotiated twice"));
+            };
+            let params = TlsParams {
+                verification: tls::Verification::for_mode(config.ssl_mode),
+                root_cert_pem: config.ssl_root_cert.as_deref(),
+                host: &config.host,
+                endpoint_ip: addr.ip(),
+            };
+            let (negotiated, outcome) = steps.run("tls", || {
+                let (negotiated, outcome) = wire::negotiate_tls(socket, &params)?;
+                if matches!(outcome, TlsOutcome::Refused) && config.ssl_mode != SslMode::Prefer {
+                    return Err(ConnectorError::unsupported(format!(
+                        "the server does not offer TLS, but ssl_mode is {}",
+                        config.ssl_mode.as_str()
+                    )));
+                }
+                Ok((negotiated, outcome))
+            })?;
+            steps.annotate_last(match outcome {
+                TlsOutcome::Encrypted(version) => version,
+                TlsOutcome::Refused => "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)".to_owned(),
+            });
+            stream = negotiated;
+        }
+
+        let query_timeout_ms = request.query_timeout_ms;
+        let params = StartupParams {
+            user: &config.username,
+            database: &config.database,
+            application_name: config.application_name.as_deref().unwrap_or("inlet"),
+            // Redshift does not take `options` in the startup packet; it gets a SET below.
+            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0).then_some(query_timeout_ms),
+        };
+        let (client, method) = steps.run("authenticate", || {
+            let (mut client, method) = Client::startup(stream, &params, password)?;
+            if flavor == Flavor::Redshift && query_timeout_ms > 0 {
+                client.simple_query(&format!("SET statement_timeout TO {query_timeout_ms}"))?;
+            }
+            Ok((client, method))
+        })?;
+        steps.annotate_last(method.as_str());
+
+        client.set_timeout(Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0));
+        Ok(PgConnection { client, flavor })
+    }
+}
+
+impl Connection for PgConnection {
+    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
+        let client = &mut self.client;
+        let version = steps.run("query version", || {
+            let rows = client.simple_query("SELECT pg_catalog.version()")?;
+            rows.into_iter()
+                .next()
+                .and_then(|row| row.into_iter().next().flatten())
+                .ok_or_else(|| ConnectorError::protocol("SELECT version() returned no value"))
+        })?;
+        let flavor = self.flavor;
+        let note = steps.run("catalog permission", || catalog::check_permissions(client, flavor))?;
+        steps.annotate_last(note);
+        Ok(Some(version))
+    }
+
+    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+        catalog::discover(&mut self.client, self.flavor, request)
+    }
+}
+
+// The exports exist only in the component: a native cdylib cannot carry the
+// WIT export symbol names, and native tests call the traits directly.
+#[cfg(target_arch = "wasm32")]
+inlet_sdk::export_connector!(Postgres);

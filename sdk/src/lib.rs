@@ -1,0 +1,154 @@
+//! # inlet-sdk
+//!
+//! Everything a connector author needs to turn protocol code into an Inlet
+//! connector: the generated bindings of the `inlet:connector@0.1.0` world, two
+//! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
+//! macro that wires them to the component's exports, and helpers for the
+//! chores every connector shares (config and secrets, errors, timed steps,
+//! schema records, paging, logging, sockets).
+//!
+//! ```ignore
+//! use inlet_sdk::prelude::*;
+//!
+//! struct Echo;
+//! struct EchoConnection;
+//!
+//! impl Connector for Echo {
+//!     type Connection = EchoConnection;
+//!     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<EchoConnection, ConnectorError> {
+//!         steps.run("open", || Ok(EchoConnection))
+//!     }
+//! }
+//!
+//! impl Connection for EchoConnection {
+//!     fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
+//!         steps.run("ping", || Ok(Some("echo 1.0".to_owned())))
+//!     }
+//!     fn discover(&mut self, _: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+//!         Ok(DiscoverPage { schemas: vec![], next_page_token: None })
+//!     }
+//! }
+//!
+//! inlet_sdk::export_connector!(Echo);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/since_v0.1.0",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "inlet_sdk::bindings",
+        generate_all,
+    });
+}
+
+pub mod data_type;
+mod error;
+pub mod log;
+pub mod net;
+pub mod paging;
+mod request;
+pub mod schema;
+mod steps;
+
+pub use bindings::inlet::connector::types::{
+    CheckStep, Column, ConnectRequest, ConnectorError, Constraint, ConstraintKind, DiscoverPage,
+    DiscoverRequest, Endpoint, ErrorKind, Failure, ObjectKind, Schema, Table, TestReport,
+};
+pub use error::IoErrorExt;
+pub use request::ConnectRequestExt;
+pub use steps::Steps;
+
+/// The names most connectors use.
+pub mod prelude {
+    pub use crate::schema::{ColumnBuilder, TableBuilder};
+    pub use crate::{
+        CheckStep, Column, ConnectRequest, ConnectRequestExt, Connection, Connector,
+        ConnectorError, Constraint, ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind,
+        IoErrorExt, ObjectKind, Schema, Steps, Table, data_type,
+    };
+}
+
+/// A data source type's way in: parses the request and opens a connection.
+pub trait Connector: 'static {
+    type Connection: Connection;
+
+    /// Opens a connection. Time each stage with `steps.run(...)`, so that a
+    /// failed connect tells the user which stage failed and how long each took.
+    fn connect(
+        request: &ConnectRequest,
+        steps: &mut Steps,
+    ) -> Result<Self::Connection, ConnectorError>;
+}
+
+/// A live connection. The host pools it, so it must stay usable across calls.
+pub trait Connection: 'static {
+    /// Checks the connection as a user would want it checked (a round trip,
+    /// privileges), timing each check with `steps.run(...)`, and returns the
+    /// server's version when there is one.
+    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError>;
+
+    /// Returns one page of the catalog: at most `request.page_size` tables,
+    /// starting after `request.page_token`.
+    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError>;
+}
+
+/// Exports a [`Connector`] implementation as the component's `connector` interface.
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty) => {
+        const _: () = {
+            use $crate::bindings::exports::inlet::connector::connector as __wit;
+
+            struct __InletExports;
+            struct __InletConnection(
+                ::core::cell::RefCell<<$connector as $crate::Connector>::Connection>,
+            );
+
+            impl __wit::Guest for __InletExports {
+                type Connection = __InletConnection;
+
+                fn connect(
+                    request: $crate::ConnectRequest,
+                ) -> ::core::result::Result<__wit::Connected, $crate::Failure> {
+                    let mut steps = $crate::Steps::new();
+                    match <$connector as $crate::Connector>::connect(&request, &mut steps) {
+                        Ok(connection) => Ok(__wit::Connected {
+                            connection: __wit::Connection::new(__InletConnection(
+                                ::core::cell::RefCell::new(connection),
+                            )),
+                            steps: steps.into_steps(),
+                        }),
+                        Err(error) => Err(steps.into_failure(error)),
+                    }
+                }
+            }
+
+            impl __wit::GuestConnection for __InletConnection {
+                fn test(&self) -> ::core::result::Result<$crate::TestReport, $crate::Failure> {
+                    let mut steps = $crate::Steps::new();
+                    let outcome =
+                        $crate::Connection::test(&mut *self.0.borrow_mut(), &mut steps);
+                    match outcome {
+                        Ok(server_version) => Ok($crate::TestReport {
+                            server_version,
+                            steps: steps.into_steps(),
+                        }),
+                        Err(error) => Err(steps.into_failure(error)),
+                    }
+                }
+
+                fn discover(
+                    &self,
+                    request: $crate::DiscoverRequest,
+                ) -> ::core::result::Result<$crate::DiscoverPage, $crate::ConnectorError> {
+                    $crate::Connection::discover(&mut *self.0.borrow_mut(), &request)
+                }
+            }
+
+            $crate::bindings::__export_world!(__InletExports with_types_in $crate::bindings);
+        };
+    };
+}

@@ -1,0 +1,127 @@
+//! Shared harness for the end-to-end tests: where the built binary and plugins
+//! are, how to run `inlet plugin exec`, and how to treat absent services.
+//!
+//! Build first with `cargo xtask build` (or run `cargo xtask test`, which does).
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives inside the workspace")
+        .to_path_buf()
+}
+
+/// `target/release/inlet`, built by `cargo xtask build`.
+pub fn inlet_bin() -> PathBuf {
+    let path = workspace_root().join("target/release/inlet");
+    assert!(path.exists(), "{} is missing: run `cargo xtask build` first", path.display());
+    path
+}
+
+/// `target/plugins/<id>`, built by `cargo xtask build`.
+pub fn plugin_dir(id: &str) -> PathBuf {
+    let path = workspace_root().join("target/plugins").join(id);
+    assert!(
+        path.join("plugin.wasm").exists(),
+        "{} has no plugin.wasm: run `cargo xtask build` first",
+        path.display()
+    );
+    path
+}
+
+/// The outcome of one `inlet plugin exec` run.
+#[derive(Debug)]
+pub struct ExecOutcome {
+    pub success: bool,
+    pub code: Option<i32>,
+    /// stdout parsed as JSON.
+    pub json: Value,
+    pub stderr: String,
+}
+
+impl ExecOutcome {
+    /// The error kind of a failed run (`error.kind`).
+    pub fn error_kind(&self) -> Option<&str> {
+        self.json.pointer("/error/kind").and_then(Value::as_str)
+    }
+}
+
+/// Runs `inlet plugin exec <dir> --type <type> --config <file> [--secrets <file>] <command> [extra…]`.
+pub fn exec(
+    plugin: &Path,
+    source_type: &str,
+    config: &Value,
+    secrets: Option<&Value>,
+    command: &str,
+    extra: &[&str],
+) -> ExecOutcome {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+    let mut cmd = Command::new(inlet_bin());
+    cmd.arg("plugin").arg("exec").arg(plugin).arg("--type").arg(source_type);
+    cmd.arg("--config").arg(&config_path);
+    if let Some(secrets) = secrets {
+        let secrets_path = dir.path().join("secrets.json");
+        std::fs::write(&secrets_path, secrets.to_string()).expect("write secrets");
+        cmd.arg("--secrets").arg(secrets_path);
+    }
+    cmd.arg(command).args(extra);
+    // Keep the compiled-component cache per test run, not in the user's data dir.
+    cmd.env("INLET_DATA_DIR", workspace_root().join("target/test-data"));
+    let output = cmd.output().expect("run inlet");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|error| {
+        panic!(
+            "inlet plugin exec printed no JSON ({error}):\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    ExecOutcome {
+        success: output.status.success(),
+        code: output.status.code(),
+        json,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Whether a TCP service answers on 127.0.0.1:`port`. When it does not, the
+/// test fails if `INLET_REQUIRE_SERVICES=1` (as in CI) and is skipped with a
+/// visible message otherwise.
+pub fn service_available(name: &str, port: u16) -> bool {
+    let up = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).is_ok();
+    if !up {
+        if std::env::var("INLET_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{name} is not running on 127.0.0.1:{port}, and INLET_REQUIRE_SERVICES=1");
+        }
+        eprintln!("SKIPPED: {name} is not running on 127.0.0.1:{port}");
+    }
+    up
+}
+
+/// Whether an executable is on PATH (or at the given absolute path). Follows
+/// the same rule as [`service_available`] when it is missing.
+pub fn tool_available(tool: &str) -> bool {
+    let found = if Path::new(tool).is_absolute() {
+        Path::new(tool).exists()
+    } else {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).exists()))
+            .unwrap_or(false)
+    };
+    if !found {
+        if std::env::var("INLET_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{tool} is not installed, and INLET_REQUIRE_SERVICES=1");
+        }
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+pub mod pg_cluster;
