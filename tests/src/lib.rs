@@ -125,3 +125,10 @@ pub fn tool_available(tool: &str) -> bool {
     found
 }
 pub mod pg_cluster;
+
+/// `target/fixtures/<name>`, built by `cargo xtask build`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    let path = workspace_root().join("target/fixtures").join(name);
+    assert!(path.join("plugin.wasm").exists(), "{} is missing: run `cargo xtask build` first", path.display());
+    path
+}

@@ -85,7 +85,8 @@ impl PgCluster {
     pub fn start() -> anyhow::Result<Self> {
         let bin = bin_dir().context("no PostgreSQL server binaries found")?;
         let dir = tempfile::Builder::new().prefix("inlet-pg-").tempdir()?;
-        let root = dir.path();
+        let root = dir.path().to_path_buf();
+        let root = root.as_path();
         let port = free_port()?;
         std::fs::create_dir(root.join("sock"))?;
         std::fs::write(root.join("pw"), SUPERUSER_PASSWORD)?;

@@ -15,19 +15,19 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use exports::inlet::connector::connector::Connected;
-use inlet::connector::host::LogLevel;
-use inlet::connector::types as wit;
+use self::exports::inlet::connector::connector::Connected;
+use self::inlet::connector::host::LogLevel;
+use self::inlet::connector::types as wit;
 
-pub use exports::inlet::connector::connector::Connected as WitConnected;
+pub use self::exports::inlet::connector::connector::Connected as WitConnected;
 pub use wit::{ConnectRequest, DiscoverRequest, Endpoint};
 
 /// Adds the `inlet:connector/host` import to the linker.
 pub fn add_host_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    inlet::connector::host::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |state| state)
+    self::inlet::connector::host::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |state| state)
 }
 
-impl inlet::connector::host::Host for StoreState {
+impl self::inlet::connector::host::Host for StoreState {
     fn log(&mut self, level: LogLevel, message: String) {
         let level = match level {
             LogLevel::Trace => tracing::Level::TRACE,
@@ -40,7 +40,7 @@ impl inlet::connector::host::Host for StoreState {
     }
 }
 
-impl inlet::connector::types::Host for StoreState {}
+impl self::inlet::connector::types::Host for StoreState {}
 
 pub(super) fn connected_steps(connected: &Connected) -> Vec<model::CheckStep> {
     connected.steps.iter().map(step).collect()

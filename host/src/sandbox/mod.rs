@@ -47,6 +47,6 @@ mod tests {
         assert!(grants.allows_socket("[::]:0".parse().unwrap(), SocketAddrUse::TcpBind));
         assert!(!grants.allows_socket("0.0.0.0:8080".parse().unwrap(), SocketAddrUse::TcpBind));
         assert!(!grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::TcpListen));
-        assert!(!grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::UdpConnect));
+        assert!(!grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::UdpSend));
     }
 }

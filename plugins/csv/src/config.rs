@@ -49,7 +49,10 @@ fn default_sample_rows() -> u64 {
 }
 
 fn default_null_values() -> Vec<String> {
-    DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_owned()).collect()
+    DEFAULT_NULL_VALUES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 /// The checked config.
@@ -75,7 +78,9 @@ impl Config {
         let delimiter = single_ascii("delimiter", &raw.delimiter)?;
         let quote = single_ascii("quote", &raw.quote)?;
         if delimiter == quote {
-            return Err(ConnectorError::config("`delimiter` and `quote` must differ"));
+            return Err(ConnectorError::config(
+                "`delimiter` and `quote` must differ",
+            ));
         }
         if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
             return Err(ConnectorError::config(format!(

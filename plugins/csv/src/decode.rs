@@ -159,7 +159,11 @@ impl<R: Read> DecodingReader<R> {
         let little = self.encoding == Encoding::Utf16Le;
         let unit = |pair: &[u8]| {
             let bytes = [pair[0], pair[1]];
-            if little { u16::from_le_bytes(bytes) } else { u16::from_be_bytes(bytes) }
+            if little {
+                u16::from_le_bytes(bytes)
+            } else {
+                u16::from_be_bytes(bytes)
+            }
         };
         let mut used = 0;
         while used + 2 <= self.pending.len() {
@@ -179,7 +183,10 @@ impl<R: Read> DecodingReader<R> {
                 }
                 0xDC00..=0xDFFF => return Err(self.bad_surrogate(used)),
                 // Every other unit is a scalar value of its own.
-                _ => (char::from_u32(u32::from(first)).unwrap_or(char::REPLACEMENT_CHARACTER), 2),
+                _ => (
+                    char::from_u32(u32::from(first)).unwrap_or(char::REPLACEMENT_CHARACTER),
+                    2,
+                ),
             };
             push_char(&mut self.out, c);
             used += width;
@@ -188,7 +195,10 @@ impl<R: Read> DecodingReader<R> {
     }
 
     fn bad_surrogate(&self, at: usize) -> io::Error {
-        invalid(format!("invalid UTF-16: unpaired surrogate at byte {}", self.offset + at as u64))
+        invalid(format!(
+            "invalid UTF-16: unpaired surrogate at byte {}",
+            self.offset + at as u64
+        ))
     }
 }
 
@@ -244,26 +254,42 @@ mod tests {
 
     #[test]
     fn utf8_drops_only_a_leading_bom() {
-        assert_eq!(decode(b"\xEF\xBB\xBFa,b\n", Encoding::Utf8).unwrap(), "a,b\n");
-        assert_eq!(decode(b"a\xEF\xBB\xBF", Encoding::Utf8).unwrap(), "a\u{FEFF}");
+        assert_eq!(
+            decode(b"\xEF\xBB\xBFa,b\n", Encoding::Utf8).unwrap(),
+            "a,b\n"
+        );
+        assert_eq!(
+            decode(b"a\xEF\xBB\xBF", Encoding::Utf8).unwrap(),
+            "a\u{FEFF}"
+        );
         assert_eq!(decode(b"ab", Encoding::Utf8).unwrap(), "ab");
         assert_eq!(decode(b"", Encoding::Utf8).unwrap(), "");
     }
 
     #[test]
     fn latin1_maps_bytes_to_code_points() {
-        assert_eq!(decode(b"caf\xE9;M\xFCller\x80", Encoding::Latin1).unwrap(), "café;Müller\u{80}");
+        assert_eq!(
+            decode(b"caf\xE9;M\xFCller\x80", Encoding::Latin1).unwrap(),
+            "café;Müller\u{80}"
+        );
     }
 
     #[test]
     fn windows_1252_uses_the_high_table() {
-        assert_eq!(decode(b"\x80 \x93q\x94 \xE9 \x81", Encoding::Windows1252).unwrap(), "€ “q” é \u{81}");
+        assert_eq!(
+            decode(b"\x80 \x93q\x94 \xE9 \x81", Encoding::Windows1252).unwrap(),
+            "€ “q” é \u{81}"
+        );
     }
 
     #[test]
     fn utf16_handles_bom_and_surrogate_pairs_in_both_orders() {
         let text = "a,😀\né";
-        let le: Vec<u8> = [0xFEFFu16].iter().chain(&text.encode_utf16().collect::<Vec<_>>()).flat_map(|u| u.to_le_bytes()).collect();
+        let le: Vec<u8> = [0xFEFFu16]
+            .iter()
+            .chain(&text.encode_utf16().collect::<Vec<_>>())
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         let be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
         assert_eq!(decode(&le, Encoding::Utf16Le).unwrap(), text);
         assert_eq!(decode(&be, Encoding::Utf16Be).unwrap(), text);

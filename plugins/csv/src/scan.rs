@@ -44,9 +44,13 @@ pub enum Extent {
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
     let path = &config.file_path;
     let file = File::open(path).map_err(|error| file_error(&error, &format!("open {path}")))?;
-    let metadata = file.metadata().map_err(|error| file_error(&error, &format!("stat {path}")))?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| file_error(&error, &format!("stat {path}")))?;
     if !metadata.is_file() {
-        return Err(ConnectorError::config(format!("{path} is not a regular file")));
+        return Err(ConnectorError::config(format!(
+            "{path} is not a regular file"
+        )));
     }
     Ok((file, metadata.len()))
 }
@@ -93,14 +97,22 @@ fn scan_input(config: &Config, input: impl Read, extent: Extent) -> Result<Scan,
         Extent::Sample => None,
         Extent::Count => Some(sampled + count_rest(config, &mut reader, &mut record)?),
     };
-    Ok(Scan { columns, stats, sampled, rows })
+    Ok(Scan {
+        columns,
+        stats,
+        sampled,
+        rows,
+    })
 }
 
 /// A failure while reading, before it is turned into a [`ConnectorError`].
 enum Failure {
     Error(ConnectorError),
     /// A malformed record: where the CSV parser says it starts, and what is wrong.
-    Record { byte: u64, message: String },
+    Record {
+        byte: u64,
+        message: String,
+    },
 }
 
 impl From<ConnectorError> for Failure {
@@ -110,12 +122,19 @@ impl From<ConnectorError> for Failure {
 }
 
 impl Failure {
-    fn locate<R: Read>(self, config: &Config, open: &impl Fn() -> Result<R, ConnectorError>) -> ConnectorError {
+    fn locate<R: Read>(
+        self,
+        config: &Config,
+        open: &impl Fn() -> Result<R, ConnectorError>,
+    ) -> ConnectorError {
         match self {
             Failure::Error(error) => error,
             Failure::Record { byte, message } => {
                 let place = match open().and_then(|input| {
-                    line_at(DecodingReader::new(BufReader::new(input), config.encoding), byte)
+                    line_at(
+                        DecodingReader::new(BufReader::new(input), config.encoding),
+                        byte,
+                    )
                 }) {
                     Ok(line) => format!("line {line}"),
                     Err(_) => format!("near byte {byte}"),
@@ -137,8 +156,7 @@ impl Failure {
 fn line_at(input: impl Read, byte: u64) -> Result<u64, ConnectorError> {
     let mut breaks = 0u64;
     let mut pending_cr = false;
-    let mut offset = 0u64;
-    for next in BufReader::new(input).bytes() {
+    for (offset, next) in (0u64..).zip(BufReader::new(input).bytes()) {
         let b = next.map_err(|error| file_error(&error, "read"))?;
         if offset >= byte && b != b'\r' && b != b'\n' {
             break;
@@ -157,7 +175,6 @@ fn line_at(input: impl Read, byte: u64) -> Result<u64, ConnectorError> {
                 pending_cr = false;
             }
         }
-        offset += 1;
     }
     Ok(breaks + u64::from(pending_cr) + 1)
 }
@@ -199,11 +216,20 @@ fn first_record<R: Read>(
         return Err(Failure::Error(ConnectorError::protocol(format!(
             "{} is empty: there is no {} to read",
             config.file_path,
-            if config.has_header { "header" } else { "record" }
+            if config.has_header {
+                "header"
+            } else {
+                "record"
+            }
         ))));
     }
     if !config.has_header {
-        return Ok((1..=record.len()).map(|i| HeaderColumn { name: format!("column_{i}"), comment: None }).collect());
+        return Ok((1..=record.len())
+            .map(|i| HeaderColumn {
+                name: format!("column_{i}"),
+                comment: None,
+            })
+            .collect());
     }
     let names = fields(config, record)?;
     Ok(unique_names(&names))
@@ -214,10 +240,16 @@ fn next_record<R: Read>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::ByteRecord,
 ) -> Result<bool, Failure> {
-    reader.read_byte_record(record).map_err(|error| csv_error(config, &error))
+    reader
+        .read_byte_record(record)
+        .map_err(|error| csv_error(config, &error))
 }
 
-fn observe(config: &Config, record: &csv::ByteRecord, stats: &mut [ColumnStats]) -> Result<(), Failure> {
+fn observe(
+    config: &Config,
+    record: &csv::ByteRecord,
+    stats: &mut [ColumnStats],
+) -> Result<(), Failure> {
     let values = fields(config, record)?;
     for (i, column) in stats.iter_mut().enumerate() {
         // The reader rejects records of another length, but a short record
@@ -241,7 +273,10 @@ fn fields<'r>(config: &Config, record: &'r csv::ByteRecord) -> Result<Vec<&'r st
 }
 
 fn validate_utf8(config: &Config, record: &csv::ByteRecord) -> Result<(), Failure> {
-    match record.iter().position(|field| std::str::from_utf8(field).is_err()) {
+    match record
+        .iter()
+        .position(|field| std::str::from_utf8(field).is_err())
+    {
         Some(i) => Err(not_utf8(config, record, i)),
         None => Ok(()),
     }
@@ -262,46 +297,81 @@ fn not_utf8(config: &Config, record: &csv::ByteRecord, field: usize) -> Failure 
 /// a repeated one `<name>_2`, `<name>_3`, …, never taking a name that
 /// another column's header holds.
 pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
-    let reserved: HashSet<&str> = header.iter().copied().filter(|name| !name.is_empty()).collect();
+    let reserved: HashSet<&str> = header
+        .iter()
+        .copied()
+        .filter(|name| !name.is_empty())
+        .collect();
     let mut used: HashSet<String> = HashSet::new();
     let mut columns = Vec::with_capacity(header.len());
     for (i, &name) in header.iter().enumerate() {
         if !name.is_empty() && !used.contains(name) {
             used.insert(name.to_owned());
-            columns.push(HeaderColumn { name: name.to_owned(), comment: None });
+            columns.push(HeaderColumn {
+                name: name.to_owned(),
+                comment: None,
+            });
             continue;
         }
         let (base, mut suffix, comment) = if name.is_empty() {
-            (format!("column_{}", i + 1), 1, "the header is empty".to_owned())
+            (
+                format!("column_{}", i + 1),
+                1,
+                "the header is empty".to_owned(),
+            )
         } else {
-            (name.to_owned(), 2, format!("renamed from the duplicate header {name:?}"))
+            (
+                name.to_owned(),
+                2,
+                format!("renamed from the duplicate header {name:?}"),
+            )
         };
-        let mut candidate = if suffix == 1 { base.clone() } else { format!("{base}_{suffix}") };
+        let mut candidate = if suffix == 1 {
+            base.clone()
+        } else {
+            format!("{base}_{suffix}")
+        };
         while used.contains(&candidate) || reserved.contains(candidate.as_str()) {
             suffix += 1;
             candidate = format!("{base}_{suffix}");
         }
         used.insert(candidate.clone());
-        columns.push(HeaderColumn { name: candidate, comment: Some(comment) });
+        columns.push(HeaderColumn {
+            name: candidate,
+            comment: Some(comment),
+        });
     }
     columns
 }
 
 fn csv_error(config: &Config, error: &csv::Error) -> Failure {
     match error.kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            Failure::Error(ConnectorError::protocol(format!("{}: {io}", config.file_path)))
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Failure::Error(
+            ConnectorError::protocol(format!("{}: {io}", config.file_path)),
+        ),
+        csv::ErrorKind::Io(io) => {
+            Failure::Error(file_error(io, &format!("read {}", config.file_path)))
         }
-        csv::ErrorKind::Io(io) => Failure::Error(file_error(io, &format!("read {}", config.file_path))),
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => Failure::Record {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => Failure::Record {
             byte: pos.as_ref().map_or(0, csv::Position::byte),
             message: format!(
                 "{len} field{} where {} has {expected_len}",
                 if *len == 1 { "" } else { "s" },
-                if config.has_header { "the header" } else { "the first record" },
+                if config.has_header {
+                    "the header"
+                } else {
+                    "the first record"
+                },
             ),
         },
-        _ => Failure::Error(ConnectorError::protocol(format!("{}: {error}", config.file_path))),
+        _ => Failure::Error(ConnectorError::protocol(format!(
+            "{}: {error}",
+            config.file_path
+        ))),
     }
 }
 
@@ -351,9 +421,15 @@ mod tests {
         let id = scan.stats[0].infer();
         assert_eq!((id.data_type, id.nullable), ("int64", false));
         let name = scan.stats[1].infer();
-        assert_eq!((name.data_type, name.nullable, name.max_length), ("string", true, Some(3)));
+        assert_eq!(
+            (name.data_type, name.nullable, name.max_length),
+            ("string", true, Some(3))
+        );
         let price = scan.stats[2].infer();
-        assert_eq!((price.native_type.as_str(), price.nullable), ("decimal(4,2)", false));
+        assert_eq!(
+            (price.native_type.as_str(), price.nullable),
+            ("decimal(4,2)", false)
+        );
     }
 
     #[test]
@@ -376,7 +452,12 @@ mod tests {
         let scan = scan_str(r#","has_header":false"#, "1;a\n2;b\n", Extent::Count);
         // The default delimiter is a comma: one column per line.
         assert_eq!(names(&scan.unwrap()), ["column_1"]);
-        let scan = scan_str(r#","has_header":false,"delimiter":";""#, "1;a\n2;b\n", Extent::Count).unwrap();
+        let scan = scan_str(
+            r#","has_header":false,"delimiter":";""#,
+            "1;a\n2;b\n",
+            Extent::Count,
+        )
+        .unwrap();
         assert_eq!(names(&scan), ["column_1", "column_2"]);
         assert_eq!(scan.rows, Some(2));
         assert_eq!(scan.stats[0].infer().data_type, "int64");
@@ -395,12 +476,25 @@ mod tests {
     #[test]
     fn header_names_are_made_unique() {
         let columns = unique_names(&["id", "", "id", "id_2", "", "column_2"]);
-        let got: Vec<_> = columns.iter().map(|c| (c.name.as_str(), c.comment.is_some())).collect();
+        let got: Vec<_> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.comment.is_some()))
+            .collect();
         assert_eq!(
             got,
-            [("id", false), ("column_2_2", true), ("id_3", true), ("id_2", false), ("column_5", true), ("column_2", false)]
+            [
+                ("id", false),
+                ("column_2_2", true),
+                ("id_3", true),
+                ("id_2", false),
+                ("column_5", true),
+                ("column_2", false)
+            ]
         );
-        assert_eq!(columns[2].comment.as_deref(), Some("renamed from the duplicate header \"id\""));
+        assert_eq!(
+            columns[2].comment.as_deref(),
+            Some("renamed from the duplicate header \"id\"")
+        );
         assert_eq!(columns[1].comment.as_deref(), Some("the header is empty"));
     }
 
@@ -425,7 +519,12 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::Protocol);
         assert_eq!(error.message, "line 4: 1 field where the header has 2");
         // Past the sample, the count finds it too.
-        let error = scan_str(r#","sample_rows":1"#, "a,b\n1,2\n3,4\n5,6,7\n", Extent::Count).unwrap_err();
+        let error = scan_str(
+            r#","sample_rows":1"#,
+            "a,b\n1,2\n3,4\n5,6,7\n",
+            Extent::Count,
+        )
+        .unwrap_err();
         assert_eq!(error.message, "line 4: 3 fields where the header has 2");
     }
 
@@ -441,10 +540,18 @@ mod tests {
         ];
         for (text, line) in cases {
             let error = scan_str("", text, Extent::Sample).unwrap_err();
-            assert!(error.message.starts_with(&format!("{line}: 1 field")), "{text:?}: {}", error.message);
+            assert!(
+                error.message.starts_with(&format!("{line}: 1 field")),
+                "{text:?}: {}",
+                error.message
+            );
         }
-        let bom_utf16: Vec<u8> = "\u{FEFF}a,b\r\n\r\n1\r\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let error = scan_bytes(r#","encoding":"utf-16le""#, &bom_utf16, Extent::Sample).unwrap_err();
+        let bom_utf16: Vec<u8> = "\u{FEFF}a,b\r\n\r\n1\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let error =
+            scan_bytes(r#","encoding":"utf-16le""#, &bom_utf16, Extent::Sample).unwrap_err();
         assert!(error.message.starts_with("line 3: "), "{}", error.message);
     }
 
@@ -452,13 +559,24 @@ mod tests {
     fn bytes_that_are_not_utf8_name_the_line() {
         let error = scan_bytes("", b"a,b\n\n1,caf\xE9\n", Extent::Sample).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Protocol);
-        assert!(error.message.starts_with("line 3: field 2 is not valid UTF-8"), "{}", error.message);
+        assert!(
+            error
+                .message
+                .starts_with("line 3: field 2 is not valid UTF-8"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn latin1_and_utf16_files_decode() {
         let latin1 = b"name;city\nJos\xE9;M\xFCnchen\nRen\xE9e;Z\xFCrich\n";
-        let scan = scan_bytes(r#","delimiter":";","encoding":"latin1""#, latin1, Extent::Count).unwrap();
+        let scan = scan_bytes(
+            r#","delimiter":";","encoding":"latin1""#,
+            latin1,
+            Extent::Count,
+        )
+        .unwrap();
         assert_eq!(names(&scan), ["name", "city"]);
         assert_eq!(scan.stats[1].infer().max_length, Some(7));
         let text = "\u{FEFF}n,w\n1,é\n";
@@ -481,14 +599,23 @@ mod tests {
         assert_eq!((a.data_type, a.nullable), ("int64", true));
         // An empty string is a value here, so the column is a non-null string.
         let b = scan.stats[1].infer();
-        assert_eq!((b.data_type, b.nullable, b.max_length), ("string", false, Some(1)));
+        assert_eq!(
+            (b.data_type, b.nullable, b.max_length),
+            ("string", false, Some(1))
+        );
     }
 
     #[test]
     fn file_errors_map_to_kinds() {
         use std::io::{Error, ErrorKind as Io};
-        assert_eq!(file_error(&Error::from(Io::NotFound), "open").kind, ErrorKind::NotFound);
-        assert_eq!(file_error(&Error::from(Io::PermissionDenied), "open").kind, ErrorKind::Permission);
+        assert_eq!(
+            file_error(&Error::from(Io::NotFound), "open").kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            file_error(&Error::from(Io::PermissionDenied), "open").kind,
+            ErrorKind::Permission
+        );
         let missing = open(&config("")).unwrap_err();
         assert_eq!(missing.kind, ErrorKind::NotFound);
     }
