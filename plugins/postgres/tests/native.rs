@@ -170,8 +170,7 @@ fn a_bad_page_token_leaves_the_session_usable() {
             page_token: Some("not a token".into()),
             page_size: 5,
         })
-        .err()
-        .expect("bad token");
+        .expect_err("bad token");
     assert_eq!(error.kind, ErrorKind::Config);
     // An include list naming pg_catalog overrides the default exclusion.
     let (tables, _) = discover_all(&mut connection, 500, &["pg_catalog"], &[]);
