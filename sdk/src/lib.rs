@@ -7,7 +7,7 @@
 //! chores every connector shares (config and secrets, errors, timed steps,
 //! schema records, paging, logging, sockets).
 //!
-//! ```ignore
+//! ```no_run
 //! use inlet_sdk::prelude::*;
 //!
 //! struct Echo;
@@ -152,3 +152,8 @@ macro_rules! export_connector {
         };
     };
 }
+
+/// The tutorial in `sdk/README.md`, compiled as a doctest so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -44,7 +44,7 @@ impl Connector for Csv {
         let columns = steps.run("read header", || {
             scan::read_header(&config, || open_file(&config))
         })?;
-        steps.annotate_last(format!("{} columns", columns.len()));
+        steps.annotate_last(plural(columns.len() as u64, "column"));
         Ok(CsvConnection { config })
     }
 }
@@ -56,9 +56,9 @@ impl Connection for CsvConnection {
             scan::scan(config, || open_file(config), Extent::Sample)
         })?;
         steps.annotate_last(format!(
-            "{} rows of {} columns parsed",
-            scan.sampled,
-            scan.columns.len()
+            "{} of {} parsed",
+            plural(scan.sampled, "row"),
+            plural(scan.columns.len() as u64, "column")
         ));
         // A file has no server.
         Ok(None)
@@ -81,6 +81,14 @@ impl Connection for CsvConnection {
             }
         }
         Ok(page)
+    }
+}
+
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 
@@ -114,8 +122,8 @@ fn describe(name: String, size: u64, scan: &Scan) -> Table {
     TableBuilder::new(name, ObjectKind::File)
         .columns(columns)
         .comment(Some(format!(
-            "column types inferred from the first {} rows",
-            scan.sampled
+            "column types inferred from the first {}",
+            plural(scan.sampled, "row")
         )))
         .row_estimate(scan.rows)
         .size_bytes(Some(size))

@@ -1,0 +1,293 @@
+//! The CSV connector end to end: `inlet plugin exec` loads the built
+//! component from `target/plugins/csv`, grants it the fixture's directory
+//! read-only, and prints what `test` and `discover` return.
+//!
+//! Needs `target/release/inlet` and `target/plugins/csv` (`cargo xtask build`).
+
+use std::path::PathBuf;
+
+use inlet_tests::{ExecOutcome, exec, plugin_dir, workspace_root};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures/csv").join(name)
+}
+
+/// A config for the fixture, with `extra` options merged in.
+fn config(name: &str, extra: Value) -> Value {
+    let mut config = json!({ "file_path": fixture(name).to_str().expect("UTF-8 path") });
+    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra);
+    }
+    config
+}
+
+fn run(command: &str, config: &Value) -> ExecOutcome {
+    exec(&plugin_dir("csv"), "csv", config, None, command, &[])
+}
+
+/// Runs `discover` and returns the one table, after checking the envelope.
+fn discover_table(name: &str, extra: Value) -> Value {
+    let outcome = run("discover", &config(name, extra));
+    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
+    let json = &outcome.json;
+    assert_eq!(json["ok"], true, "{json}");
+    assert_eq!(json["pages"], 1, "{json}");
+    let schemas = json["schemas"].as_array().expect("schemas");
+    assert_eq!(schemas.len(), 1, "{json}");
+    assert_eq!(schemas[0]["name"], "default");
+    let tables = schemas[0]["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 1, "{json}");
+    let table = tables[0].clone();
+    assert_eq!(table["kind"], "file");
+    assert_eq!(table["constraints"], json!([]));
+    let size = std::fs::metadata(fixture(name)).expect("fixture").len();
+    assert_eq!(table["size_bytes"], size, "size_bytes");
+    table
+}
+
+/// The column fields the connector fills in (besides name and ordinal).
+struct Col {
+    name: &'static str,
+    data_type: &'static str,
+    native_type: &'static str,
+    nullable: bool,
+    max_length: Option<u32>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+    comment: Option<&'static str>,
+}
+
+const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
+    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
+}
+
+const fn text(name: &'static str, nullable: bool, max_length: Option<u32>) -> Col {
+    Col { max_length, ..col(name, "string", "text", nullable) }
+}
+
+const fn decimal(name: &'static str, native_type: &'static str, precision: u32, scale: u32) -> Col {
+    Col { precision: Some(precision), scale: Some(scale), ..col(name, "decimal", native_type, false) }
+}
+
+/// Compares every field of every column, naming the column and field that differ.
+fn assert_columns(table: &Value, expected: &[Col]) {
+    let columns = table["columns"].as_array().expect("columns");
+    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
+    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
+    assert_eq!(names, wanted, "column names");
+    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
+        let fields = [
+            ("ordinal", json!(i + 1)),
+            ("data_type", json!(want.data_type)),
+            ("native_type", json!(want.native_type)),
+            ("nullable", json!(want.nullable)),
+            ("default_value", Value::Null),
+            ("max_length", json!(want.max_length)),
+            ("precision", json!(want.precision)),
+            ("scale", json!(want.scale)),
+            ("comment", json!(want.comment)),
+        ];
+        for (field, value) in fields {
+            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
+            assert_eq!(got, &value, "column {} field {field}", want.name);
+        }
+    }
+}
+
+#[test]
+fn test_parses_the_sample_and_passes_every_step() {
+    let outcome = run("test", &config("mixed.csv", json!({})));
+    let json = &outcome.json;
+    assert!(outcome.success, "{json}\n{}", outcome.stderr);
+    assert_eq!(outcome.code, Some(0));
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["server_version"], Value::Null);
+    assert!(json["duration_ms"].is_u64(), "{json}");
+    let steps = json["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
+    let last = steps.last().expect("a step");
+    assert_eq!(last["name"], "parse sample");
+    assert_eq!(last["message"], "4 rows of 13 columns parsed");
+    // When the host reports the connect stages too, they come first and in order.
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["name"].as_str()).collect();
+    if names.len() == 3 {
+        assert_eq!(names, ["open file", "read header", "parse sample"]);
+    }
+}
+
+#[test]
+fn discover_infers_every_type_from_mixed_values() {
+    let table = discover_table("mixed.csv", json!({}));
+    assert_eq!(table["name"], "mixed");
+    assert_eq!(table["row_estimate"], 4);
+    assert_eq!(table["comment"], "column types inferred from the first 4 rows");
+    assert_columns(
+        &table,
+        &[
+            col("id", "int64", "integer", false),
+            decimal("price", "decimal(6,2)", 6, 2),
+            col("ratio", "float64", "double", false),
+            col("active", "boolean", "boolean", false),
+            col("day", "date", "date", false),
+            // Dates and timestamps in one column widen to timestamp.
+            col("seen_at", "timestamp", "timestamp", false),
+            col("updated_at", "timestamp-tz", "timestamp with time zone", false),
+            // "hello, world" is the longest (a quoted comma); "multi\nline" spans lines.
+            text("note", false, Some(12)),
+            // "", NULL, NA, N/A: all null.
+            text("empty", true, None),
+            // Integers and decimals widen to decimal: -300 and 2.125.
+            decimal("amount", "decimal(6,3)", 6, 3),
+            col("maybe", "int64", "integer", true),
+            // 0 and 1 are integers, not booleans.
+            col("flag", "int64", "integer", false),
+            // 12, abc, 3.5, true: mixed kinds are a string.
+            text("word", false, Some(4)),
+        ],
+    );
+}
+
+#[test]
+fn a_semicolon_delimiter_and_quoted_delimiters() {
+    let table = discover_table("semicolon.csv", json!({ "delimiter": ";" }));
+    assert_eq!(table["name"], "semicolon");
+    assert_eq!(table["row_estimate"], 3);
+    assert_columns(
+        &table,
+        &[
+            text("city", false, Some(13)),
+            col("population", "int64", "integer", false),
+            decimal("area_km2", "decimal(5,2)", 5, 2),
+            col("founded", "date", "date", true),
+        ],
+    );
+}
+
+#[test]
+fn without_a_header_columns_are_numbered_and_every_record_is_data() {
+    let table = discover_table("no_header.csv", json!({ "has_header": false }));
+    assert_eq!(table["row_estimate"], 3);
+    assert_columns(
+        &table,
+        &[
+            col("column_1", "int64", "integer", false),
+            text("column_2", true, Some(5)),
+            col("column_3", "date", "date", false),
+        ],
+    );
+}
+
+#[test]
+fn duplicate_and_empty_header_names_are_made_unique() {
+    let table = discover_table("duplicate_headers.csv", json!({}));
+    assert_eq!(table["row_estimate"], 1);
+    assert_columns(
+        &table,
+        &[
+            col("id", "int64", "integer", false),
+            Col { comment: Some("the header is empty"), ..text("column_2", false, Some(1)) },
+            Col { comment: Some("renamed from the duplicate header \"id\""), ..col("id_3", "int64", "integer", false) },
+            text("name", false, Some(1)),
+            col("id_2", "int64", "integer", false),
+        ],
+    );
+}
+
+#[test]
+fn a_latin1_file_decodes_to_the_right_characters() {
+    let table = discover_table("latin1.csv", json!({ "delimiter": ";", "encoding": "latin1" }));
+    assert_eq!(table["row_estimate"], 3);
+    // "Besançon" is 8 characters (9 bytes once decoded to UTF-8).
+    assert_columns(
+        &table,
+        &[text("nom", false, Some(5)), text("ville", false, Some(8)), col("note", "int64", "integer", false)],
+    );
+    let alias = discover_table("latin1.csv", json!({ "delimiter": ";", "encoding": "iso-8859-1" }));
+    assert_eq!(alias["columns"], table["columns"]);
+}
+
+#[test]
+fn a_latin1_file_read_as_utf8_names_the_first_bad_line() {
+    let outcome = run("test", &config("latin1.csv", json!({ "delimiter": ";" })));
+    assert!(!outcome.success, "{}", outcome.json);
+    assert_eq!(outcome.code, Some(1));
+    assert_eq!(outcome.error_kind(), Some("protocol"), "{}", outcome.json);
+    let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("line 2: field 1 is not valid UTF-8"), "{message}");
+}
+
+#[test]
+fn a_utf16_file_with_a_byte_order_mark() {
+    let table = discover_table("utf16le.csv", json!({ "encoding": "utf-16le" }));
+    assert_eq!(table["row_estimate"], 2);
+    assert_columns(&table, &[col("id", "int64", "integer", false), text("label", false, Some(4))]);
+}
+
+#[test]
+fn a_malformed_row_is_a_protocol_error_naming_its_line() {
+    for command in ["test", "discover"] {
+        let outcome = run(command, &config("malformed.csv", json!({})));
+        assert!(!outcome.success, "{command}: {}", outcome.json);
+        assert_eq!(outcome.json["ok"], false);
+        assert_eq!(outcome.error_kind(), Some("protocol"), "{command}: {}", outcome.json);
+        assert_eq!(outcome.json["error"]["retryable"], false);
+        // Line 6: after a quoted line break and a blank line.
+        let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("line 6: 2 fields where the header has 3"), "{command}: {message}");
+    }
+    let outcome = run("test", &config("malformed.csv", json!({})));
+    let steps = outcome.json["steps"].as_array().expect("steps");
+    let last = steps.last().expect("the failed step");
+    assert_eq!(last["name"], "parse sample");
+    assert_eq!(last["passed"], false);
+}
+
+#[test]
+fn a_missing_file_is_not_found() {
+    let outcome = run("test", &config("no_such_file.csv", json!({})));
+    assert!(!outcome.success, "{}", outcome.json);
+    assert_eq!(outcome.json["ok"], false);
+    assert_eq!(outcome.error_kind(), Some("not_found"), "{}", outcome.json);
+}
+
+#[test]
+fn an_empty_file_fails_at_the_header() {
+    let outcome = run("test", &config("empty.csv", json!({})));
+    assert!(!outcome.success, "{}", outcome.json);
+    assert_eq!(outcome.error_kind(), Some("protocol"), "{}", outcome.json);
+    let steps = outcome.json["steps"].as_array().expect("steps");
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["open file", "read header"]);
+    assert_eq!(steps[1]["passed"], false);
+}
+
+#[test]
+fn configs_that_fail_the_schema_are_config_errors() {
+    for extra in [
+        json!({ "delimiter": "ab" }),
+        json!({ "quote": "" }),
+        json!({ "encoding": "ebcdic" }),
+        json!({ "sample_rows": 0 }),
+        json!({ "sample_rows": 100_001 }),
+        json!({ "has_header": "yes" }),
+        json!({ "null_values": "NA" }),
+        json!({ "password": "not a field" }),
+    ] {
+        let outcome = run("test", &config("mixed.csv", extra.clone()));
+        assert!(!outcome.success, "{extra}: {}", outcome.json);
+        assert_eq!(outcome.json["ok"], false);
+        assert_eq!(outcome.error_kind(), Some("config"), "{extra}: {}", outcome.json);
+    }
+    let outcome = run("test", &json!({ "delimiter": ";" }));
+    assert_eq!(outcome.error_kind(), Some("config"), "no file_path: {}", outcome.json);
+}
+
+#[test]
+fn a_config_the_schema_allows_but_the_connector_refuses() {
+    // One character, but not one byte: the parser splits on bytes.
+    let outcome = run("test", &config("mixed.csv", json!({ "delimiter": "§" })));
+    assert_eq!(outcome.error_kind(), Some("config"), "{}", outcome.json);
+    let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("ASCII"), "{message}");
+}
