@@ -7,15 +7,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure, Schema};
+use crate::connectors::{self, Timeouts};
+use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure};
 use crate::plugin::Secrets;
-use crate::runtime::{CallError, ConnectInput, LoadedPlugin, Runtime, Session};
+use crate::runtime::{LoadedPlugin, Runtime, Session};
 use crate::settings::Settings;
-use crate::source;
-
-/// Pages a plugin may return in one `discover` run, so a connector whose
-/// page token never ends cannot keep the command running forever.
-const MAX_PAGES: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecCommand {
@@ -103,7 +99,7 @@ async fn connect(
     config: &Value,
     secrets: &Secrets,
 ) -> Result<Session, Failure> {
-    let source_type = plugin.manifest.source_type(&options.source_type).ok_or_else(|| {
+    let spec = plugin.manifest.source_type(&options.source_type).ok_or_else(|| {
         let known: Vec<&str> = plugin.manifest.types.iter().map(|t| t.id.as_str()).collect();
         Failure::new(
             ErrorKind::Config,
@@ -111,16 +107,8 @@ async fn connect(
             false,
         )
     })?;
-    let prepared = source::prepare(source_type, config, secrets, &settings.sandbox, options.connect_timeout).await?;
-    let input = ConnectInput {
-        source_type: &options.source_type,
-        config: &prepared.config,
-        secrets,
-        endpoint: prepared.endpoint,
-        connect_timeout: options.connect_timeout,
-        query_timeout: options.query_timeout,
-    };
-    plugin.connect(&input, &prepared.grants).await.map_err(CallError::into_failure)
+    let timeouts = Timeouts { connect: options.connect_timeout, query: options.query_timeout };
+    connectors::open_session(plugin, spec, config, secrets, &settings.sandbox, timeouts).await
 }
 
 async fn test(session: &mut Session, started: Instant) -> ExecOutcome {
@@ -146,43 +134,17 @@ async fn test(session: &mut Session, started: Instant) -> ExecOutcome {
 }
 
 async fn discover(session: &mut Session, options: &ExecOptions) -> ExecOutcome {
-    let mut request = DiscoverRequest {
+    let request = DiscoverRequest {
         include_schemas: options.include_schemas.clone(),
         exclude_schemas: options.exclude_schemas.clone(),
         page_token: None,
         page_size: options.page_size,
     };
-    let mut schemas: Vec<Schema> = Vec::new();
-    let mut pages = 0u32;
-    loop {
-        let page = match session.discover(&request).await {
-            Ok(page) => page,
-            Err(error) => return ExecOutcome::failed(&error.into_failure()),
-        };
-        pages += 1;
-        merge_page(&mut schemas, page.schemas);
-        match page.next_page_token {
-            None => break,
-            Some(token) if Some(&token) == request.page_token.as_ref() || pages >= MAX_PAGES => {
-                return ExecOutcome::failed_with(
-                    ErrorKind::Protocol,
-                    format!("the connector's page token stopped advancing after {pages} pages"),
-                );
-            }
-            Some(token) => request.page_token = Some(token),
+    match connectors::discover_all(session, request).await {
+        Ok((schemas, pages)) => {
+            ExecOutcome { output: json!({ "ok": true, "pages": pages, "schemas": schemas }), success: true }
         }
-    }
-    let output = json!({ "ok": true, "pages": pages, "schemas": schemas });
-    ExecOutcome { output, success: true }
-}
-
-/// Appends a page to the catalog; a schema split across pages becomes one.
-fn merge_page(catalog: &mut Vec<Schema>, page: Vec<Schema>) {
-    for schema in page {
-        match catalog.iter_mut().find(|s| s.name == schema.name) {
-            Some(existing) => existing.tables.extend(schema.tables),
-            None => catalog.push(schema),
-        }
+        Err(failure) => ExecOutcome::failed(&failure),
     }
 }
 
@@ -202,34 +164,6 @@ fn read_json(path: &Path, what: &str) -> Result<Value, ExecOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ObjectKind, Table};
-
-    fn schema(name: &str, tables: &[&str]) -> Schema {
-        Schema {
-            name: name.into(),
-            tables: tables
-                .iter()
-                .map(|t| Table {
-                    name: (*t).into(),
-                    kind: ObjectKind::Table,
-                    columns: vec![],
-                    constraints: vec![],
-                    comment: None,
-                    row_estimate: None,
-                    size_bytes: None,
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn pages_merge_schemas_split_across_them() {
-        let mut catalog = Vec::new();
-        merge_page(&mut catalog, vec![schema("a", &["t1"])]);
-        merge_page(&mut catalog, vec![schema("a", &["t2"]), schema("b", &["t3"])]);
-        assert_eq!(catalog.len(), 2);
-        assert_eq!(catalog[0].tables.len(), 2);
-    }
 
     #[test]
     fn a_secrets_file_that_is_not_json_is_not_echoed() {

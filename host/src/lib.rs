@@ -5,13 +5,17 @@
 //! - [`sandbox`] decides what a connector may reach (egress policy, files).
 //! - [`runtime`] compiles, caches, instantiates and calls connectors.
 //! - [`exec`] runs one connector by hand (`inlet plugin exec`).
-//! - [`server`] serves the HTTP API.
+//! - [`api`] serves the REST API; [`db`] stores; [`vault`] seals secrets; [`auth`] verifies callers.
 
+pub mod api;
+pub mod auth;
+pub mod connectors;
+pub mod db;
 pub mod exec;
 pub mod model;
 pub mod plugin;
 pub mod runtime;
 pub mod sandbox;
-pub mod server;
 pub mod settings;
 pub mod source;
+pub mod vault;

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 /// Why a connector call failed, as the platform acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Config,
@@ -37,14 +37,14 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ConnectorError {
     pub kind: ErrorKind,
     pub message: String,
     pub retryable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CheckStep {
     pub name: String,
     pub passed: bool,
@@ -52,14 +52,14 @@ pub struct CheckStep {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TestReport {
     pub server_version: Option<String>,
     pub steps: Vec<CheckStep>,
 }
 
 /// A failed call with the stages that ran before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     pub error: ConnectorError,
     pub steps: Vec<CheckStep>,
@@ -71,7 +71,7 @@ impl Failure {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Column {
     pub name: String,
     pub ordinal: u32,
@@ -85,7 +85,7 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConstraintKind {
     PrimaryKey,
@@ -94,7 +94,7 @@ pub enum ConstraintKind {
     Check,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Constraint {
     pub name: String,
     pub kind: ConstraintKind,
@@ -105,7 +105,7 @@ pub struct Constraint {
     pub definition: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Table,
@@ -119,7 +119,7 @@ pub enum ObjectKind {
     Topic,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Table {
     pub name: String,
     pub kind: ObjectKind,
@@ -130,7 +130,7 @@ pub struct Table {
     pub size_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Schema {
     pub name: String,
     pub tables: Vec<Table>,
@@ -144,7 +144,7 @@ pub struct DiscoverRequest {
     pub page_size: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DiscoverPage {
     pub schemas: Vec<Schema>,
     pub next_page_token: Option<String>,

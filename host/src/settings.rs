@@ -16,6 +16,10 @@ pub struct Settings {
     pub plugins_dir: PathBuf,
     pub memory_cap_mib: u32,
     pub sandbox: SandboxSettings,
+    /// `INLET_DATABASE_URL`; SQLite in the data dir when unset.
+    pub database_url: Option<String>,
+    /// The lowest health-check interval users may set (`INLET_MIN_HEALTH_INTERVAL_S`, default 5).
+    pub min_health_interval_s: u32,
 }
 
 #[derive(Debug, Error)]
@@ -47,8 +51,21 @@ impl Settings {
             plugins_dir: PathBuf::from(var("INLET_PLUGINS_DIR").unwrap_or_else(|| "target/plugins".into())),
             memory_cap_mib,
             sandbox: SandboxSettings { egress, files_root: var("INLET_FILES_ROOT").map(PathBuf::from) },
+            database_url: var("INLET_DATABASE_URL"),
+            min_health_interval_s: match var("INLET_MIN_HEALTH_INTERVAL_S") {
+                None => 5,
+                Some(text) => text.parse().ok().filter(|s| *s > 0).ok_or(SettingsError {
+                    name: "INLET_MIN_HEALTH_INTERVAL_S",
+                    reason: format!("`{text}` is not a positive number of seconds"),
+                })?,
+            },
             data_dir,
         })
+    }
+
+    /// The database URL to use.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| crate::db::Db::sqlite_url(&self.data_dir))
     }
 
     pub fn runtime_config(&self) -> RuntimeConfig {
@@ -56,7 +73,7 @@ impl Settings {
     }
 }
 
-fn var(name: &str) -> Option<String> {
+pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 

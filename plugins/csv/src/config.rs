@@ -99,6 +99,15 @@ impl Config {
         })
     }
 
+    /// The file's name, for messages: the guest path (`/data/…`) that the
+    /// host rewrote `file_path` to means nothing to the user.
+    pub fn file_name(&self) -> &str {
+        std::path::Path::new(&self.file_path)
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or(&self.file_path)
+    }
+
     pub fn is_null(&self, value: &str) -> bool {
         self.null_values.contains(value)
     }

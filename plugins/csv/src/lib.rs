@@ -14,7 +14,7 @@ mod scan;
 
 use std::path::Path;
 
-use inlet_sdk::paging::{page_catalog, schema_selected};
+use inlet_sdk::paging::page_catalog;
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
@@ -70,9 +70,7 @@ impl Connection for CsvConnection {
         // file (a later page, an excluded schema) costs no pass over it.
         let stand_in = TableBuilder::new(name.clone(), ObjectKind::File).build();
         let mut page = page_catalog(request, vec![(SCHEMA.to_owned(), vec![stand_in])])?;
-        let holds_file =
-            schema_selected(request, SCHEMA) && page.schemas.iter().any(|s| !s.tables.is_empty());
-        if holds_file {
+        if page.schemas.iter().any(|s| !s.tables.is_empty()) {
             let (_, size) = scan::open(&self.config)?;
             let scan = scan::scan(&self.config, || open_file(&self.config), Extent::Count)?;
             let table = describe(name, size, &scan);

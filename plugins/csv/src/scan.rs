@@ -2,7 +2,7 @@
 //! inferred from, and the streaming row count. Records are read into one
 //! reused buffer, so memory depends on the widest record, not the file size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -42,11 +42,17 @@ pub enum Extent {
 
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
-    let path = &config.file_path;
-    let file = File::open(path).map_err(|error| file_error(&error, &format!("open {path}")))?;
+    let path = config.file_name();
+    let file = File::open(&config.file_path)
+        .map_err(|error| file_error(&error, &format!("open {path}")))?;
     let metadata = file
         .metadata()
         .map_err(|error| file_error(&error, &format!("stat {path}")))?;
+    if metadata.is_dir() {
+        return Err(ConnectorError::config(
+            "`file_path` names a directory, not a file",
+        ));
+    }
     if !metadata.is_file() {
         return Err(ConnectorError::config(format!(
             "{path} is not a regular file"
@@ -115,12 +121,6 @@ enum Failure {
     },
 }
 
-impl From<ConnectorError> for Failure {
-    fn from(error: ConnectorError) -> Self {
-        Failure::Error(error)
-    }
-}
-
 impl Failure {
     fn locate<R: Read>(
         self,
@@ -182,9 +182,9 @@ fn line_at(input: impl Read, byte: u64) -> Result<u64, ConnectorError> {
 /// Counts the records after the sample. Past the sample only the count
 /// matters, but the text must still decode, so that a bad byte anywhere is
 /// reported.
-fn count_rest<R: Read>(
+fn count_rest<D: Read>(
     config: &Config,
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<D>,
     record: &mut csv::ByteRecord,
 ) -> Result<u64, Failure> {
     let mut rows = 0u64;
@@ -195,7 +195,19 @@ fn count_rest<R: Read>(
     Ok(rows)
 }
 
-fn csv_reader<R: Read>(config: &Config, input: R) -> csv::Reader<DecodingReader<BufReader<R>>> {
+/// The most bytes one record may take. The parser holds a whole record in
+/// memory, so a runaway one (an unclosed quote, a file that is not CSV) is
+/// stopped here with its line, rather than by the sandbox's memory limit.
+pub const MAX_RECORD_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The most columns a file may have (a spreadsheet's limit): the sample
+/// keeps statistics per column.
+pub const MAX_COLUMNS: usize = 16_384;
+
+/// The parser over the decoded input.
+type Records<D> = csv::Reader<Bounded<D>>;
+
+fn csv_reader<R: Read>(config: &Config, input: R) -> Records<DecodingReader<BufReader<R>>> {
     csv::ReaderBuilder::new()
         .delimiter(config.delimiter)
         .quote(config.quote)
@@ -203,24 +215,78 @@ fn csv_reader<R: Read>(config: &Config, input: R) -> csv::Reader<DecodingReader<
         // checked like any other.
         .has_headers(false)
         .flexible(false)
-        .from_reader(DecodingReader::new(BufReader::new(input), config.encoding))
+        .from_reader(Bounded {
+            inner: DecodingReader::new(BufReader::new(input), config.encoding),
+            read: 0,
+            record_start: 0,
+        })
 }
 
+/// Fails a read once the record being parsed has grown past
+/// [`MAX_RECORD_BYTES`]. The parser reads ahead by at most its buffer, so
+/// bytes handed out since the record's start approximate its size.
+struct Bounded<D> {
+    inner: D,
+    /// Decoded bytes handed to the parser.
+    read: u64,
+    /// Where the parser says the current record starts.
+    record_start: u64,
+}
+
+impl<D: Read> Read for Bounded<D> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RecordTooLong {
+                    start: self.record_start,
+                },
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct RecordTooLong {
+    start: u64,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a record is longer than {} MiB (is a quote left open?)",
+            MAX_RECORD_BYTES / (1024 * 1024)
+        )
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
 /// Reads the first record into `record` and names the columns from it.
-fn first_record<R: Read>(
+fn first_record<D: Read>(
     config: &Config,
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<D>,
     record: &mut csv::ByteRecord,
 ) -> Result<Vec<HeaderColumn>, Failure> {
     if !next_record(config, reader, record)? {
         return Err(Failure::Error(ConnectorError::protocol(format!(
             "{} is empty: there is no {} to read",
-            config.file_path,
+            config.file_name(),
             if config.has_header {
                 "header"
             } else {
                 "record"
             }
+        ))));
+    }
+    if record.len() > MAX_COLUMNS {
+        return Err(Failure::Error(ConnectorError::unsupported(format!(
+            "the first record has {} fields; at most {MAX_COLUMNS} columns are supported",
+            record.len()
         ))));
     }
     if !config.has_header {
@@ -235,14 +301,17 @@ fn first_record<R: Read>(
     Ok(unique_names(&names))
 }
 
-fn next_record<R: Read>(
+fn next_record<D: Read>(
     config: &Config,
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<D>,
     record: &mut csv::ByteRecord,
 ) -> Result<bool, Failure> {
-    reader
+    let more = reader
         .read_byte_record(record)
-        .map_err(|error| csv_error(config, &error))
+        .map_err(|error| csv_error(config, &error))?;
+    let next_start = reader.position().byte();
+    reader.get_mut().record_start = next_start;
+    Ok(more)
 }
 
 fn observe(
@@ -303,6 +372,9 @@ pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
         .filter(|name| !name.is_empty())
         .collect();
     let mut used: HashSet<String> = HashSet::new();
+    // The next suffix to try per base name, so that a header of thousands of
+    // equal names costs linear time, not quadratic.
+    let mut next_suffix: HashMap<String, u64> = HashMap::new();
     let mut columns = Vec::with_capacity(header.len());
     for (i, &name) in header.iter().enumerate() {
         if !name.is_empty() && !used.contains(name) {
@@ -313,27 +385,26 @@ pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
             });
             continue;
         }
-        let (base, mut suffix, comment) = if name.is_empty() {
+        let (base, comment) = if name.is_empty() {
             (
                 format!("column_{}", i + 1),
-                1,
                 "the header is empty".to_owned(),
             )
         } else {
-            (
-                name.to_owned(),
-                2,
-                format!("renamed from the duplicate header {name:?}"),
-            )
+            let comment = format!("renamed from the duplicate header {name:?}");
+            (name.to_owned(), comment)
         };
-        let mut candidate = if suffix == 1 {
-            base.clone()
-        } else {
-            format!("{base}_{suffix}")
-        };
-        while used.contains(&candidate) || reserved.contains(candidate.as_str()) {
-            suffix += 1;
-            candidate = format!("{base}_{suffix}");
+        let mut candidate = base.clone();
+        // `column_<n>` is tried as it is first; a duplicate starts at `_2`.
+        if !name.is_empty() || used.contains(&candidate) || reserved.contains(candidate.as_str()) {
+            let suffix = next_suffix.entry(base.clone()).or_insert(2);
+            loop {
+                candidate = format!("{base}_{suffix}");
+                *suffix += 1;
+                if !used.contains(&candidate) && !reserved.contains(candidate.as_str()) {
+                    break;
+                }
+            }
         }
         used.insert(candidate.clone());
         columns.push(HeaderColumn {
@@ -346,11 +417,17 @@ pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
 
 fn csv_error(config: &Config, error: &csv::Error) -> Failure {
     match error.kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Failure::Error(
-            ConnectorError::protocol(format!("{}: {io}", config.file_path)),
-        ),
         csv::ErrorKind::Io(io) => {
-            Failure::Error(file_error(io, &format!("read {}", config.file_path)))
+            match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
+                Some(too_long) => Failure::Record {
+                    byte: too_long.start,
+                    message: too_long.to_string(),
+                },
+                None if io.kind() == std::io::ErrorKind::InvalidData => Failure::Error(
+                    ConnectorError::protocol(format!("{}: {io}", config.file_name())),
+                ),
+                None => Failure::Error(file_error(io, &format!("read {}", config.file_name()))),
+            }
         }
         csv::ErrorKind::UnequalLengths {
             pos,
@@ -370,7 +447,7 @@ fn csv_error(config: &Config, error: &csv::Error) -> Failure {
         },
         _ => Failure::Error(ConnectorError::protocol(format!(
             "{}: {error}",
-            config.file_path
+            config.file_name()
         ))),
     }
 }
@@ -553,6 +630,39 @@ mod tests {
         let error =
             scan_bytes(r#","encoding":"utf-16le""#, &bom_utf16, Extent::Sample).unwrap_err();
         assert!(error.message.starts_with("line 3: "), "{}", error.message);
+    }
+
+    #[test]
+    fn a_runaway_record_is_stopped_with_its_line() {
+        let mut text = String::from("a,b\n1,2\n\n3,\"");
+        text.push_str(&"x".repeat(MAX_RECORD_BYTES as usize + 100_000));
+        let error = scan_str("", &text, Extent::Sample).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Protocol);
+        assert_eq!(
+            error.message,
+            "line 4: a record is longer than 8 MiB (is a quote left open?)"
+        );
+        // Many records of any total size are fine.
+        let mut many = String::from("a\n");
+        for _ in 0..200_000 {
+            many.push_str("0123456789012345678901234567890123456789\n");
+        }
+        assert_eq!(
+            scan_str("", &many, Extent::Count).unwrap().rows,
+            Some(200_000)
+        );
+    }
+
+    #[test]
+    fn too_many_columns_are_unsupported() {
+        let header = vec!["c"; MAX_COLUMNS + 1].join(",");
+        let error = scan_str("", &header, Extent::Sample).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Unsupported);
+        let header = vec!["c"; MAX_COLUMNS].join(",");
+        assert_eq!(
+            scan_str("", &header, Extent::Sample).unwrap().columns.len(),
+            MAX_COLUMNS
+        );
     }
 
     #[test]

@@ -91,9 +91,8 @@ mod tests {
 
     #[test]
     fn rejects_a_password_in_the_config() {
-        let parsed: Result<Config, _> = serde_json::from_str(
-            r#"{"host":"db","database":"d","username":"u","password":"x"}"#,
-        );
+        let parsed: Result<Config, _> =
+            serde_json::from_str(r#"{"host":"db","database":"d","username":"u","password":"x"}"#);
         assert!(parsed.is_err());
     }
 }

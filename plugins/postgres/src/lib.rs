@@ -32,7 +32,10 @@ pub struct PgConnection {
 impl Connector for Postgres {
     type Connection = PgConnection;
 
-    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<PgConnection, ConnectorError> {
+    fn connect(
+        request: &ConnectRequest,
+        steps: &mut Steps,
+    ) -> Result<PgConnection, ConnectorError> {
         let flavor = Flavor::from_source_type(&request.source_type)?;
         let config: Config = request.config()?;
         let addr = request.endpoint_addr()?;
@@ -40,35 +43,36 @@ impl Connector for Postgres {
         let connect_timeout = Some(request.connect_timeout());
 
         let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
-        let mut stream = Stream::Plain(socket);
-        stream.set_timeout(connect_timeout);
-
-        if config.ssl_mode != SslMode::Disable {
-            let Stream::Plain(socket) = stream else {
-                return Err(ConnectorError::internal("TLS negotiated twice"));
-            };
+        let stream = if config.ssl_mode == SslMode::Disable {
+            Stream::Plain(socket)
+        } else {
             let params = TlsParams {
                 verification: tls::Verification::for_mode(config.ssl_mode),
                 root_cert_pem: config.ssl_root_cert.as_deref(),
                 host: &config.host,
                 endpoint_ip: addr.ip(),
             };
-            let (negotiated, outcome) = steps.run("tls", || {
-                let (negotiated, outcome) = wire::negotiate_tls(socket, &params)?;
+            let (stream, outcome) = steps.run("tls", || {
+                wire::set_socket_timeout(&socket, connect_timeout);
+                let (stream, outcome) = wire::negotiate_tls(socket, &params)?;
                 if matches!(outcome, TlsOutcome::Refused) && config.ssl_mode != SslMode::Prefer {
                     return Err(ConnectorError::unsupported(format!(
                         "the server does not offer TLS, but ssl_mode is {}",
                         config.ssl_mode.as_str()
                     )));
                 }
-                Ok((negotiated, outcome))
+                Ok((stream, outcome))
             })?;
             steps.annotate_last(match outcome {
                 TlsOutcome::Encrypted(version) => version,
-                TlsOutcome::Refused => "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)".to_owned(),
+                TlsOutcome::Refused => {
+                    "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)"
+                        .to_owned()
+                }
             });
-            stream = negotiated;
-        }
+            stream
+        };
+        stream.set_timeout(connect_timeout);
 
         let query_timeout_ms = request.query_timeout_ms;
         let params = StartupParams {
@@ -76,7 +80,8 @@ impl Connector for Postgres {
             database: &config.database,
             application_name: config.application_name.as_deref().unwrap_or("inlet"),
             // Redshift does not take `options` in the startup packet; it gets a SET below.
-            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0).then_some(query_timeout_ms),
+            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0)
+                .then_some(query_timeout_ms),
         };
         let (client, method) = steps.run("authenticate", || {
             let (mut client, method) = Client::startup(stream, &params, password)?;
@@ -87,7 +92,9 @@ impl Connector for Postgres {
         })?;
         steps.annotate_last(method.as_str());
 
-        client.set_timeout(Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0));
+        client.set_timeout(
+            Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0),
+        );
         Ok(PgConnection { client, flavor })
     }
 }
@@ -103,7 +110,9 @@ impl Connection for PgConnection {
                 .ok_or_else(|| ConnectorError::protocol("SELECT version() returned no value"))
         })?;
         let flavor = self.flavor;
-        let note = steps.run("catalog permission", || catalog::check_permissions(client, flavor))?;
+        let note = steps.run("catalog permission", || {
+            catalog::check_permissions(client, flavor)
+        })?;
         steps.annotate_last(note);
         Ok(Some(version))
     }

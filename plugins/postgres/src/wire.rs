@@ -21,7 +21,11 @@ use crate::tls::{self, Verification};
 
 /// A backend message larger than this is treated as hostile rather than
 /// buffered: the sandbox's memory limit would end the call less clearly.
-const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most text one query may return: past it the query fails with a
+/// clear error (ask for smaller pages) instead of exhausting guest memory.
+const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One row of a text-format result; `None` is SQL NULL.
 pub type Row = Vec<Option<String>>;
@@ -40,12 +44,9 @@ impl Stream {
         }
     }
 
-    /// Bounds every read and write. Sockets that cannot take a timeout (some
-    /// WASI builds) still end when the host's per-call deadline fires.
+    /// Bounds every read and write (see [`set_socket_timeout`]).
     pub fn set_timeout(&self, timeout: Option<Duration>) {
-        let timeout = timeout.filter(|t| !t.is_zero());
-        let _ = self.socket().set_read_timeout(timeout);
-        let _ = self.socket().set_write_timeout(timeout);
+        set_socket_timeout(self.socket(), timeout);
     }
 }
 
@@ -72,6 +73,15 @@ impl Write for Stream {
             Self::Tls(tls) => tls.flush(),
         }
     }
+}
+
+/// Bounds every read and write on the socket; zero means no bound. A socket
+/// that cannot take a timeout (some WASI builds) still ends when the host's
+/// per-call deadline fires, so a failure here is not an error.
+pub fn set_socket_timeout(socket: &TcpStream, timeout: Option<Duration>) {
+    let timeout = timeout.filter(|t| !t.is_zero());
+    let _ = socket.set_read_timeout(timeout);
+    let _ = socket.set_write_timeout(timeout);
 }
 
 /// The outcome of an SSLRequest.
@@ -102,7 +112,9 @@ pub fn negotiate_tls(
     // Exactly one byte: anything the server sent after it must go through
     // the TLS layer, never be taken as plaintext (CVE-2021-23222).
     let mut answer = [0u8; 1];
-    socket.read_exact(&mut answer).io_context("read the SSLRequest answer")?;
+    socket
+        .read_exact(&mut answer)
+        .io_context("read the SSLRequest answer")?;
     match answer[0] {
         b'S' => {}
         b'N' => return Ok((Stream::Plain(socket), TlsOutcome::Refused)),
@@ -122,7 +134,9 @@ pub fn negotiate_tls(
     let mut connection = ClientConnection::new(config, name)
         .map_err(|error| ConnectorError::internal(format!("TLS setup: {error}")))?;
     while connection.is_handshaking() {
-        connection.complete_io(&mut socket).map_err(tls::handshake_error)?;
+        connection
+            .complete_io(&mut socket)
+            .map_err(tls::handshake_error)?;
     }
     let version = match connection.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
@@ -130,7 +144,10 @@ pub fn negotiate_tls(
         Some(other) => format!("{other:?}"),
         None => "TLS".to_owned(),
     };
-    Ok((Stream::Tls(Box::new(StreamOwned::new(connection, socket))), TlsOutcome::Encrypted(version)))
+    Ok((
+        Stream::Tls(Box::new(StreamOwned::new(connection, socket))),
+        TlsOutcome::Encrypted(version),
+    ))
 }
 
 /// The startup packet's contents.
@@ -189,7 +206,9 @@ impl Client {
             parameters: HashMap::new(),
             broken: false,
         };
-        let options = params.statement_timeout_ms.map(|ms| format!("-c statement_timeout={ms}"));
+        let options = params
+            .statement_timeout_ms
+            .map(|ms| format!("-c statement_timeout={ms}"));
         let mut startup = vec![
             ("user", params.user),
             ("database", params.database),
@@ -207,10 +226,16 @@ impl Client {
         Ok((client, method))
     }
 
-    fn authenticate(&mut self, user: &str, password: Option<&str>) -> Result<AuthMethod, ConnectorError> {
+    fn authenticate(
+        &mut self,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<AuthMethod, ConnectorError> {
         let need_password = || {
             password.ok_or_else(|| {
-                ConnectorError::auth("the server asks for a password, but the data source has none set")
+                ConnectorError::auth(
+                    "the server asks for a password, but the data source has none set",
+                )
             })
         };
         let mut method = AuthMethod::Trust;
@@ -227,8 +252,9 @@ impl Client {
                 Message::AuthenticationMd5Password(body) => {
                     let password = need_password()?;
                     let hash = md5_hash(user.as_bytes(), password.as_bytes(), body.salt());
-                    frontend::password_message(hash.as_bytes(), &mut self.write_buf)
-                        .map_err(|error| ConnectorError::internal(format!("md5 message: {error}")))?;
+                    frontend::password_message(hash.as_bytes(), &mut self.write_buf).map_err(
+                        |error| ConnectorError::internal(format!("md5 message: {error}")),
+                    )?;
                     self.send()?;
                     method = AuthMethod::Md5;
                 }
@@ -254,8 +280,14 @@ impl Client {
                     return Err(unsupported_auth("GSSAPI"));
                 }
                 Message::AuthenticationSspi => return Err(unsupported_auth("SSPI")),
-                Message::AuthenticationScmCredential => return Err(unsupported_auth("SCM credential")),
-                _ => return Err(ConnectorError::protocol("unexpected message during authentication")),
+                Message::AuthenticationScmCredential => {
+                    return Err(unsupported_auth("SCM credential"));
+                }
+                _ => {
+                    return Err(ConnectorError::protocol(
+                        "unexpected message during authentication",
+                    ));
+                }
             }
         }
     }
@@ -269,11 +301,17 @@ impl Client {
             .map_err(|error| ConnectorError::internal(format!("SASL message: {error}")))?;
         self.send()?;
         match self.read_message()? {
-            Message::AuthenticationSaslContinue(body) => scram
-                .update(body.data())
-                .map_err(|error| ConnectorError::protocol(format!("SCRAM server-first message: {error}")))?,
+            Message::AuthenticationSaslContinue(body) => {
+                scram.update(body.data()).map_err(|error| {
+                    ConnectorError::protocol(format!("SCRAM server-first message: {error}"))
+                })?
+            }
             Message::ErrorResponse(body) => return Err(server_error(body.fields())?),
-            _ => return Err(ConnectorError::protocol("expected a SCRAM server-first message")),
+            _ => {
+                return Err(ConnectorError::protocol(
+                    "expected a SCRAM server-first message",
+                ));
+            }
         }
         frontend::sasl_response(scram.message(), &mut self.write_buf)
             .map_err(|error| ConnectorError::internal(format!("SASL message: {error}")))?;
@@ -284,7 +322,9 @@ impl Client {
                 ConnectorError::auth("the server's SCRAM signature did not verify")
             }),
             Message::ErrorResponse(body) => Err(server_error(body.fields())?),
-            _ => Err(ConnectorError::protocol("expected a SCRAM server-final message")),
+            _ => Err(ConnectorError::protocol(
+                "expected a SCRAM server-final message",
+            )),
         }
     }
 
@@ -296,7 +336,11 @@ impl Client {
                 Message::ParameterStatus(body) => self.record_parameter(&body)?,
                 Message::BackendKeyData(_) | Message::NoticeResponse(_) => {}
                 Message::ErrorResponse(body) => return Err(server_error(body.fields())?),
-                _ => return Err(ConnectorError::protocol("unexpected message after authentication")),
+                _ => {
+                    return Err(ConnectorError::protocol(
+                        "unexpected message after authentication",
+                    ));
+                }
             }
         }
     }
@@ -316,10 +360,11 @@ impl Client {
         self.parameters.get(name).map(String::as_str)
     }
 
-    /// Whether `'...'` literals treat backslashes literally (false on
-    /// Redshift and old servers).
+    /// Whether `'...'` literals treat backslashes literally. A server that
+    /// does not report it (8.0, which Redshift forked) treats them as escapes,
+    /// and assuming so is the safe side for quoting.
     pub fn standard_conforming_strings(&self) -> bool {
-        self.parameter("standard_conforming_strings") != Some("off")
+        self.parameter("standard_conforming_strings") == Some("on")
     }
 
     pub fn set_timeout(&self, timeout: Option<Duration>) {
@@ -345,9 +390,14 @@ impl Client {
     }
 
     /// The outer error is the transport's, the inner one the server's.
-    fn simple_query_inner(&mut self, sql: &str) -> Result<Result<Vec<Row>, ConnectorError>, ConnectorError> {
+    fn simple_query_inner(
+        &mut self,
+        sql: &str,
+    ) -> Result<Result<Vec<Row>, ConnectorError>, ConnectorError> {
         if sql.contains('\0') {
-            return Ok(Err(ConnectorError::internal("a query contained a NUL byte")));
+            return Ok(Err(ConnectorError::internal(
+                "a query contained a NUL byte",
+            )));
         }
         frontend::query(sql, &mut self.write_buf)
             .map_err(|error| ConnectorError::internal(format!("query message: {error}")))?;
@@ -355,6 +405,7 @@ impl Client {
         let mut rows = Vec::new();
         let mut width = None;
         let mut failure = None;
+        let mut result_bytes = 0usize;
         loop {
             match self.read_message()? {
                 Message::RowDescription(body) => {
@@ -362,6 +413,12 @@ impl Client {
                 }
                 Message::DataRow(body) => {
                     let buffer = body.buffer();
+                    result_bytes += buffer.len();
+                    if result_bytes > MAX_RESULT_BYTES {
+                        return Err(ConnectorError::protocol(format!(
+                            "the result exceeds {MAX_RESULT_BYTES} bytes; use a smaller page size"
+                        )));
+                    }
                     let mut row = Vec::with_capacity(width.unwrap_or(0));
                     let mut ranges = body.ranges();
                     while let Some(range) = ranges.next().map_err(protocol_error)? {
@@ -369,16 +426,22 @@ impl Client {
                             None => None,
                             Some(range) => {
                                 let bytes = buffer.get(range).ok_or_else(|| {
-                                    ConnectorError::protocol("a DataRow field runs past its message")
+                                    ConnectorError::protocol(
+                                        "a DataRow field runs past its message",
+                                    )
                                 })?;
                                 Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
-                                    ConnectorError::protocol("the server sent text that is not UTF-8")
+                                    ConnectorError::protocol(
+                                        "the server sent text that is not UTF-8",
+                                    )
                                 })?)
                             }
                         });
                     }
                     if width.is_some_and(|width| width != row.len()) {
-                        return Err(ConnectorError::protocol("a DataRow's width differs from its RowDescription"));
+                        return Err(ConnectorError::protocol(
+                            "a DataRow's width differs from its RowDescription",
+                        ));
                     }
                     rows.push(row);
                 }
@@ -396,9 +459,15 @@ impl Client {
                     });
                 }
                 Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
-                    return Err(ConnectorError::unsupported("COPY is not supported by this client"));
+                    return Err(ConnectorError::unsupported(
+                        "COPY is not supported by this client",
+                    ));
                 }
-                _ => return Err(ConnectorError::protocol("unexpected message in a query response")),
+                _ => {
+                    return Err(ConnectorError::protocol(
+                        "unexpected message in a query response",
+                    ));
+                }
             }
         }
     }
@@ -416,7 +485,12 @@ impl Client {
     fn read_message(&mut self) -> Result<Message, ConnectorError> {
         loop {
             if self.read_buf.len() >= 5 {
-                let length = u32::from_be_bytes([self.read_buf[1], self.read_buf[2], self.read_buf[3], self.read_buf[4]]);
+                let length = u32::from_be_bytes([
+                    self.read_buf[1],
+                    self.read_buf[2],
+                    self.read_buf[3],
+                    self.read_buf[4],
+                ]);
                 if length as usize > MAX_MESSAGE_BYTES {
                     return Err(ConnectorError::protocol(format!(
                         "the server sent a {length}-byte message (limit {MAX_MESSAGE_BYTES})"
@@ -427,9 +501,14 @@ impl Client {
                 return Ok(message);
             }
             let mut chunk = [0u8; 16 * 1024];
-            let read = self.stream.read(&mut chunk).io_context("read from the server")?;
+            let read = self
+                .stream
+                .read(&mut chunk)
+                .io_context("read from the server")?;
             if read == 0 {
-                return Err(ConnectorError::unreachable("the server closed the connection"));
+                return Err(ConnectorError::unreachable(
+                    "the server closed the connection",
+                ));
             }
             self.read_buf.extend_from_slice(&chunk[..read]);
         }

@@ -1,0 +1,701 @@
+//! Handlers of `/api/v1/data-sources` and `/api/v1/data-source-types`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::dto::*;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, Auth};
+use crate::auth::Principal;
+use crate::connectors::TestOutcome;
+use crate::db::{DataSourceRow, ListFilter, NewDataSource, SortKey, new_id, now};
+use crate::plugin::{ConfigError, Secrets};
+
+const MAX_NAME: usize = 200;
+const MAX_DESCRIPTION: usize = 4000;
+const MAX_TAGS: usize = 50;
+const MAX_TAG: usize = 64;
+const MAX_SECRET: usize = 64 * 1024;
+const MAX_HEALTH_INTERVAL_S: u32 = 86_400;
+
+/// The caller's organization; platform admins without one cannot use
+/// organization-scoped endpoints.
+fn org_of(principal: &Principal) -> ApiResult<&str> {
+    principal
+        .org_id
+        .as_deref()
+        .ok_or_else(|| ApiError::forbidden("this token belongs to no organization; use an organization token"))
+}
+
+fn require_write(principal: &Principal) -> ApiResult<()> {
+    if principal.can_write() { Ok(()) } else { Err(ApiError::forbidden("viewers cannot change data sources")) }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::unprocessable("validation_failed", format!("{field}: {message}"))
+        .with_details(json!({ "fields": [{ "field": field, "message": message }] }))
+}
+
+/// Loads a data source the caller may see; anything else is 404.
+pub(super) async fn visible_row(state: &AppState, principal: &Principal, id: &str) -> ApiResult<DataSourceRow> {
+    let org_id = org_of(principal)?;
+    let row = state.db.data_source(org_id, id, false).await?.ok_or_else(|| ApiError::not_found("data source"))?;
+    if principal.workspaces.is_some() {
+        let shares: Vec<String> = state.db.shares_of(&[row.id.clone()]).await?.into_iter().map(|(_, w)| w).collect();
+        if !principal.sees(&row.workspace_id, &shares) {
+            return Err(ApiError::not_found("data source"));
+        }
+    }
+    Ok(row)
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(invalid("/name", format!("must be 1-{MAX_NAME} characters without control characters")));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_description(description: Option<String>) -> ApiResult<Option<String>> {
+    match description {
+        Some(text) if text.chars().count() > MAX_DESCRIPTION => {
+            Err(invalid("/description", format!("must be at most {MAX_DESCRIPTION} characters")))
+        }
+        other => Ok(other),
+    }
+}
+
+fn check_tags(tags: Vec<String>) -> ApiResult<Vec<String>> {
+    if tags.len() > MAX_TAGS {
+        return Err(invalid("/tags", format!("at most {MAX_TAGS} tags")));
+    }
+    let mut clean: Vec<String> = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.into_iter().enumerate() {
+        let tag = tag.trim().to_owned();
+        if tag.is_empty() || tag.chars().count() > MAX_TAG || tag.chars().any(char::is_control) {
+            return Err(invalid(&format!("/tags/{i}"), format!("must be 1-{MAX_TAG} characters")));
+        }
+        if !clean.contains(&tag) {
+            clean.push(tag);
+        }
+    }
+    Ok(clean)
+}
+
+fn check_interval(state: &AppState, interval: u32) -> ApiResult<u32> {
+    let min = state.min_health_interval_s;
+    if !(min..=MAX_HEALTH_INTERVAL_S).contains(&interval) {
+        return Err(invalid("/health_check_interval_s", format!("must be between {min} and {MAX_HEALTH_INTERVAL_S}")));
+    }
+    Ok(interval)
+}
+
+fn check_settings(settings: &ConnectionSettings) -> ApiResult<()> {
+    settings.check().map_err(|(field, message)| invalid(&field, message))
+}
+
+fn check_refresh(refresh: &SchemaRefresh) -> ApiResult<()> {
+    if !(60..=604_800).contains(&refresh.interval_s) {
+        return Err(invalid("/schema_refresh/interval_s", "must be between 60 and 604800"));
+    }
+    Ok(())
+}
+
+fn check_tunnel(tunnel: &Option<SshTunnel>) -> ApiResult<()> {
+    let Some(tunnel) = tunnel else { return Ok(()) };
+    if tunnel.host.trim().is_empty() || tunnel.username.trim().is_empty() {
+        return Err(invalid("/ssh_tunnel", "host and username are required"));
+    }
+    if let Some(fingerprint) = &tunnel.host_key_fingerprint
+        && !fingerprint.starts_with("SHA256:")
+    {
+        return Err(invalid("/ssh_tunnel/host_key_fingerprint", "use the SHA256:… form"));
+    }
+    if tunnel.enabled {
+        // Honest refusal until tunnels are built: storing an enabled tunnel
+        // that is silently ignored would send traffic the user meant to protect.
+        return Err(ApiError::unprocessable(
+            "unsupported",
+            "SSH tunnels cannot be enabled yet on this server; store them with enabled=false",
+        ));
+    }
+    Ok(())
+}
+
+fn config_error(error: ConfigError) -> ApiError {
+    let fields: Vec<Value> = error
+        .field_errors()
+        .into_iter()
+        .map(|f| json!({ "field": if f.field.is_empty() { "/config".to_owned() } else { format!("/config{}", f.field) }, "message": f.message }))
+        .collect();
+    ApiError::unprocessable("validation_failed", error.to_string()).with_details(json!({ "fields": fields }))
+}
+
+/// The type's spec, or 422 naming why it cannot be used.
+fn known_type<'a>(state: &'a AppState, source_type: &str) -> ApiResult<&'a crate::plugin::SourceType> {
+    state.connectors.source_type(source_type).map(|(_, spec)| spec).ok_or_else(|| {
+        ApiError::unprocessable("unknown_type", format!("no enabled connector provides the type `{source_type}`"))
+            .with_details(json!({ "fields": [{ "field": "/type", "message": "unknown or disabled type" }] }))
+    })
+}
+
+fn secrets_from(credentials: BTreeMap<String, String>) -> ApiResult<Secrets> {
+    let mut secrets = Secrets::new();
+    for (field, value) in credentials {
+        if value.len() > MAX_SECRET {
+            return Err(invalid(&format!("/credentials/{field}"), "is longer than 64 KiB"));
+        }
+        secrets.insert(field, value);
+    }
+    Ok(secrets)
+}
+
+async fn to_dto(state: &AppState, rows: Vec<DataSourceRow>) -> ApiResult<Vec<DataSource>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, tag) in state.db.tags_of(&ids).await? {
+        tags.entry(id).or_default().push(tag);
+    }
+    let mut shares: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, workspace) in state.db.shares_of(&ids).await? {
+        shares.entry(id).or_default().push(workspace);
+    }
+    let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, field) in state.db.secret_fields_of(&ids).await? {
+        secrets.entry(id).or_default().push(field);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let corrupt = |what: &str, e: serde_json::Error| ApiError::internal(&format!("stored {what} is not valid"), e);
+            let status = serde_json::from_value(Value::String(row.status.clone())).map_err(|e| corrupt("status", e))?;
+            Ok(DataSource {
+                config: serde_json::from_str(&row.config).map_err(|e| corrupt("config", e))?,
+                connection_settings: serde_json::from_str(&row.connection_settings)
+                    .map_err(|e| corrupt("connection settings", e))?,
+                ssh_tunnel: row.ssh_tunnel.as_deref().map(serde_json::from_str).transpose().map_err(|e| corrupt("tunnel", e))?,
+                schema_refresh: serde_json::from_str(&row.schema_refresh).map_err(|e| corrupt("schema refresh", e))?,
+                last_test: row.last_test.as_deref().and_then(|text| serde_json::from_str::<TestOutcome>(text).ok()),
+                secret_fields: secrets.remove(&row.id).unwrap_or_default(),
+                tags: tags.remove(&row.id).unwrap_or_default(),
+                shared_with_workspaces: shares.remove(&row.id).unwrap_or_default(),
+                health_check_interval_s: u32::try_from(row.health_check_interval_s).unwrap_or(60),
+                status,
+                id: row.id,
+                organization_id: row.organization_id,
+                workspace_id: row.workspace_id,
+                name: row.name,
+                description: row.description,
+                source_type: row.source_type,
+                status_reason: row.status_reason,
+                last_tested_at: row.last_tested_at,
+                created_at: row.created_at,
+                created_by: row.created_by,
+                updated_at: row.updated_at,
+                updated_by: row.updated_by,
+                deleted_at: row.deleted_at,
+                deleted_by: row.deleted_by,
+            })
+        })
+        .collect()
+}
+
+async fn one_dto(state: &AppState, row: DataSourceRow) -> ApiResult<DataSource> {
+    to_dto(state, vec![row]).await?.pop().ok_or_else(|| ApiError::internal("data source vanished", "empty"))
+}
+
+/// Workspaces named in a request must belong to the caller's organization
+/// (and, for members, be theirs).
+async fn check_workspaces(state: &AppState, principal: &Principal, org_id: &str, ids: &[String], field: &str) -> ApiResult<()> {
+    let known: Vec<String> = state.db.workspaces(org_id).await?.into_iter().map(|w| w.id).collect();
+    for (i, id) in ids.iter().enumerate() {
+        if !known.contains(id) || !principal.may_use_workspace(id) {
+            return Err(invalid(&format!("{field}/{i}"), "unknown workspace"));
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources", params(ListParams), tag = "data-sources",
+    responses((status = 200, body = DataSourceList), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
+pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery(params): ApiQuery<ListParams>) -> ApiResult<Json<DataSourceList>> {
+    let org_id = org_of(&principal)?;
+    let page = params.page.unwrap_or(1);
+    let page_size = params.page_size.unwrap_or(20);
+    if page == 0 {
+        return Err(ApiError::bad_request("page starts at 1").with_code("invalid_query"));
+    }
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request("page_size must be between 1 and 100").with_code("invalid_query"));
+    }
+    let sort = params.sort.as_deref().unwrap_or("-created_at");
+    let (descending, key) = match sort.strip_prefix('-') {
+        Some(key) => (true, key),
+        None => (false, sort),
+    };
+    let sort = match key {
+        "name" => SortKey::Name,
+        "created_at" => SortKey::CreatedAt,
+        "updated_at" => SortKey::UpdatedAt,
+        "status" => SortKey::Status,
+        "type" => SortKey::Type,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "cannot sort by `{other}`: use name, created_at, updated_at, status or type, with - for descending"
+            ))
+            .with_code("invalid_query"));
+        }
+    };
+    let filter = ListFilter {
+        org_id: org_id.to_owned(),
+        visible_workspaces: principal.workspaces.clone(),
+        source_type: params.source_type,
+        status: params.status.map(|s| s.as_str().to_owned()),
+        workspace_id: params.workspace_id,
+        search: params.search.filter(|s| !s.is_empty()),
+        tag: params.tag,
+        include_deleted: params.include_deleted.unwrap_or(false),
+        sort,
+        descending,
+        limit: i64::from(page_size),
+        offset: i64::from(page - 1) * i64::from(page_size),
+    };
+    let (rows, total) = state.db.list_data_sources(&filter).await?;
+    Ok(Json(DataSourceList { items: to_dto(&state, rows).await?, total, page, page_size }))
+}
+
+#[utoipa::path(post, path = "/api/v1/data-sources", request_body = CreateDataSource, tag = "data-sources",
+    responses((status = 201, body = DataSource), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
+pub async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJson(body): ApiJson<CreateDataSource>) -> ApiResult<Response> {
+    require_write(&principal)?;
+    let org_id = org_of(&principal)?.to_owned();
+    let name = check_name(&body.name)?;
+    let description = check_description(body.description)?;
+    let spec = known_type(&state, &body.source_type)?;
+    let secrets = secrets_from(body.credentials.unwrap_or_default())?;
+    spec.validate(&body.config, &secrets).map_err(config_error)?;
+    let settings = body.connection_settings.unwrap_or_default();
+    check_settings(&settings)?;
+    check_tunnel(&body.ssh_tunnel)?;
+    let refresh = body.schema_refresh.unwrap_or_default();
+    check_refresh(&refresh)?;
+    let interval = check_interval(&state, body.health_check_interval_s.unwrap_or(60))?;
+    let tags = check_tags(body.tags.unwrap_or_default())?;
+    let workspace_id = match body.workspace_id {
+        Some(id) => {
+            check_workspaces(&state, &principal, &org_id, std::slice::from_ref(&id), "/workspace_id").await.map_err(|_| {
+                invalid("/workspace_id", "unknown workspace")
+            })?;
+            id
+        }
+        None => {
+            let default = state.db.default_workspace(&org_id).await?.id;
+            if !principal.may_use_workspace(&default) {
+                return Err(invalid("/workspace_id", "name one of your workspaces"));
+            }
+            default
+        }
+    };
+    let shared = body.shared_with_workspaces.unwrap_or_default();
+    check_workspaces(&state, &principal, &org_id, &shared, "/shared_with_workspaces").await?;
+    let id = new_id();
+    let sealed = state.seal_secrets(&org_id, &id, &secrets).await?;
+    drop(secrets);
+    let at = now();
+    let row = DataSourceRow {
+        id: id.clone(),
+        organization_id: org_id,
+        workspace_id,
+        name,
+        description,
+        source_type: body.source_type,
+        config: body.config.to_string(),
+        connection_settings: to_json(&settings)?,
+        ssh_tunnel: body.ssh_tunnel.as_ref().map(to_json).transpose()?,
+        schema_refresh: to_json(&refresh)?,
+        health_check_interval_s: i64::from(interval),
+        status: Status::Testing.as_str().to_owned(),
+        status_reason: None,
+        last_test: None,
+        last_tested_at: None,
+        created_at: at.clone(),
+        created_by: Some(principal.actor.clone()),
+        updated_at: at,
+        updated_by: Some(principal.actor.clone()),
+        deleted_at: None,
+        deleted_by: None,
+        version: 1,
+    };
+    state.db.insert_data_source(&NewDataSource { row: row.clone(), tags, shared_with: shared, secrets: sealed }).await?;
+    state.spawn_test(row.clone(), "create");
+    let dto = one_dto(&state, row).await?;
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto)).into_response())
+}
+
+/// Our own settings as stored JSON.
+fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<String> {
+    serde_json::to_string(value).map_err(|e| ApiError::internal("cannot serialize settings", e))
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}", tag = "data-sources",
+    params(("data_source_id" = String, Path)),
+    responses((status = 200, body = DataSource), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<DataSource>> {
+    let row = visible_row(&state, &principal, &id).await?;
+    Ok(Json(one_dto(&state, row).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/data-sources/{data_source_id}", request_body = UpdateDataSource, tag = "data-sources",
+    params(("data_source_id" = String, Path)),
+    responses((status = 200, body = DataSource), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateDataSource>,
+) -> ApiResult<Json<DataSource>> {
+    require_write(&principal)?;
+    let mut row = visible_row(&state, &principal, &id).await?;
+    let org_id = row.organization_id.clone();
+    if let Some(name) = &body.name {
+        row.name = check_name(name)?;
+    }
+    if let Some(description) = body.description {
+        row.description = check_description(description)?;
+    }
+    let config_changed = body.config.as_ref().is_some_and(|c| c.to_string() != row.config);
+    if let Some(config) = &body.config {
+        let spec = known_type(&state, &row.source_type)?;
+        // The secrets already set count toward the schema's required fields.
+        let secrets = state.open_secrets(&row).await?;
+        spec.validate(config, &secrets).map_err(config_error)?;
+        row.config = config.to_string();
+    }
+    if let Some(settings) = &body.connection_settings {
+        check_settings(settings)?;
+        row.connection_settings = to_json(settings)?;
+    }
+    if let Some(tunnel) = &body.ssh_tunnel {
+        check_tunnel(tunnel)?;
+        row.ssh_tunnel = tunnel.as_ref().map(to_json).transpose()?;
+    }
+    if let Some(refresh) = &body.schema_refresh {
+        check_refresh(refresh)?;
+        row.schema_refresh = to_json(refresh)?;
+    }
+    if let Some(interval) = body.health_check_interval_s {
+        row.health_check_interval_s = i64::from(check_interval(&state, interval)?);
+    }
+    let tags = body.tags.map(check_tags).transpose()?;
+    if let Some(shared) = &body.shared_with_workspaces {
+        check_workspaces(&state, &principal, &org_id, shared, "/shared_with_workspaces").await?;
+    }
+    row.updated_at = now();
+    row.updated_by = Some(principal.actor.clone());
+    let mut row = state.db.update_data_source(&row, tags.as_deref(), body.shared_with_workspaces.as_deref()).await?;
+    if let Some(status) = body.status {
+        let status = match status {
+            SettableStatus::Active => Status::Active,
+            SettableStatus::Inactive => Status::Inactive,
+            SettableStatus::Maintenance => Status::Maintenance,
+        };
+        let reason = format!("set by {}", principal.actor);
+        state.db.set_status(&row.id, status.as_str(), Some(&reason), None).await?;
+        row.status = status.as_str().to_owned();
+        row.status_reason = Some(reason);
+        if status == Status::Active {
+            // "Active" is a claim to check, not a state to take on faith.
+            state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+            row.status = Status::Testing.as_str().to_owned();
+            row.status_reason = None;
+            state.spawn_test(row.clone(), "update");
+        }
+    } else if config_changed && row.status != "inactive" && row.status != "maintenance" {
+        state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+        row.status = Status::Testing.as_str().to_owned();
+        row.status_reason = None;
+        state.spawn_test(row.clone(), "update");
+    }
+    Ok(Json(one_dto(&state, row).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/data-sources/{data_source_id}/credentials", request_body = UpdateCredentials, tag = "data-sources",
+    params(("data_source_id" = String, Path)),
+    responses((status = 200, body = DataSource), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn update_credentials(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateCredentials>,
+) -> ApiResult<Json<DataSource>> {
+    require_write(&principal)?;
+    let row = visible_row(&state, &principal, &id).await?;
+    let spec = known_type(&state, &row.source_type)?;
+    if body.credentials.is_empty() {
+        return Err(invalid("/credentials", "name at least one secret field"));
+    }
+    let mut merged = state.open_secrets(&row).await?;
+    let mut set = Secrets::new();
+    let mut remove = Vec::new();
+    let mut after = Secrets::new();
+    for (field, value) in &body.credentials {
+        if !spec.is_secret(field) {
+            return Err(invalid(&format!("/credentials/{field}"), "is not a secret field of this type"));
+        }
+        match value {
+            Some(value) if value.len() > MAX_SECRET => return Err(invalid(&format!("/credentials/{field}"), "is longer than 64 KiB")),
+            Some(value) => set.insert(field.clone(), value.clone()),
+            None => remove.push(field.clone()),
+        }
+    }
+    for (field, value) in merged.iter().chain(set.iter()) {
+        if !remove.iter().any(|r| r == field) {
+            after.insert(field, value);
+        }
+    }
+    merged = after;
+    let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+    spec.validate(&config, &merged).map_err(config_error)?;
+    drop(merged);
+    let sealed = state.seal_secrets(&row.organization_id, &row.id, &set).await?;
+    drop(set);
+    state.db.replace_secrets(&row.id, &sealed, &remove).await?;
+    let mut row = visible_row(&state, &principal, &id).await?;
+    if row.status != "inactive" && row.status != "maintenance" {
+        state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+        row.status = Status::Testing.as_str().to_owned();
+        row.status_reason = None;
+        state.spawn_test(row.clone(), "update");
+    }
+    Ok(Json(one_dto(&state, row).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/data-sources/{data_source_id}", tag = "data-sources",
+    params(("data_source_id" = String, Path), DeleteParams),
+    responses((status = 204), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> ApiResult<StatusCode> {
+    require_write(&principal)?;
+    let force = params.force.unwrap_or(false);
+    let org_id = org_of(&principal)?.to_owned();
+    if force {
+        if !principal.is_org_admin() {
+            return Err(ApiError::forbidden("only organization admins can delete for good (force=true)"));
+        }
+        // A soft-deleted data source can still be removed for good.
+        let exists = state.db.data_source(&org_id, &id, true).await?.is_some();
+        if !exists || !state.db.hard_delete_data_source(&org_id, &id).await? {
+            return Err(ApiError::not_found("data source"));
+        }
+    } else {
+        visible_row(&state, &principal, &id).await?;
+        if !state.db.soft_delete_data_source(&org_id, &id, &principal.actor).await? {
+            return Err(ApiError::not_found("data source"));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/data-sources/{data_source_id}/test", tag = "data-sources",
+    params(("data_source_id" = String, Path)),
+    responses((status = 200, body = TestOutcome), (status = 401, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn test(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<TestOutcome>> {
+    require_write(&principal)?;
+    let row = visible_row(&state, &principal, &id).await?;
+    known_type(&state, &row.source_type)?;
+    Ok(Json(state.run_test(&row, "manual").await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/data-sources/{data_source_id}/discover-schema", tag = "data-sources",
+    params(("data_source_id" = String, Path)),
+    responses((status = 202, body = Accepted), (status = 401, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
+pub async fn discover(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    require_write(&principal)?;
+    let row = visible_row(&state, &principal, &id).await?;
+    known_type(&state, &row.source_type)?;
+    let (job, created) = state.db.queue_discovery(&row.id).await?;
+    if created {
+        state.spawn_discovery(row, job.id.clone());
+    }
+    let body = Accepted { job_id: job.id, status: job.status, created };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}/schemas", tag = "data-sources",
+    params(("data_source_id" = String, Path), SchemaParams),
+    responses((status = 200, body = SchemaCatalog), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn schemas(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<SchemaParams>,
+) -> ApiResult<Json<SchemaCatalog>> {
+    let row = visible_row(&state, &principal, &id).await?;
+    let page = params.page.unwrap_or(1);
+    let page_size = params.page_size.unwrap_or(100);
+    if page == 0 || !(1..=500).contains(&page_size) {
+        return Err(ApiError::bad_request("page starts at 1; page_size is 1-500").with_code("invalid_query"));
+    }
+    let (tables, total) = state
+        .db
+        .discovered_tables(
+            &row.id,
+            params.schema.as_deref(),
+            params.search.as_deref().filter(|s| !s.is_empty()),
+            i64::from(page_size),
+            i64::from(page - 1) * i64::from(page_size),
+        )
+        .await?;
+    let items = tables
+        .into_iter()
+        .map(|t| {
+            serde_json::from_str::<crate::model::Table>(&t.definition)
+                .map(|table| DiscoveredTable { schema: t.schema_name, table })
+                .map_err(|e| ApiError::internal("stored table is not valid", e))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let schemas = state
+        .db
+        .discovered_schemas(&row.id)
+        .await?
+        .into_iter()
+        .map(|(name, table_count)| SchemaSummary { name, table_count })
+        .collect();
+    let discovery = state.db.latest_discovery(&row.id).await?.map(|job| DiscoveryJob {
+        job_id: job.id,
+        status: job.status,
+        requested_at: job.requested_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        tables_found: job.tables_found,
+        error_kind: job.error_kind,
+        error: job.error,
+    });
+    Ok(Json(SchemaCatalog { discovery, schemas, items, total, page, page_size }))
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}/health", tag = "data-sources",
+    params(("data_source_id" = String, Path), HealthParams),
+    responses((status = 200, body = Health), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn health(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<HealthParams>,
+) -> ApiResult<Json<Health>> {
+    let row = visible_row(&state, &principal, &id).await?;
+    let window = params.window.unwrap_or_else(|| "24h".into());
+    let span = match window.as_str() {
+        "24h" => time::Duration::hours(24),
+        "7d" => time::Duration::days(7),
+        "30d" => time::Duration::days(30),
+        other => return Err(ApiError::bad_request(format!("window `{other}` is not 24h, 7d or 30d")).with_code("invalid_query")),
+    };
+    let page = params.page.unwrap_or(1);
+    let page_size = params.page_size.unwrap_or(50);
+    if page == 0 || !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request("page starts at 1; page_size is 1-100").with_code("invalid_query"));
+    }
+    let since = crate::db::format_time(time::OffsetDateTime::now_utc() - span);
+    let stats = state.db.health_stats(&row.id, &since).await?;
+    let (history, total) = state
+        .db
+        .health_history(&row.id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size))
+        .await?;
+    let to_check = |c: crate::db::HealthCheckRow| HealthCheck {
+        checked_at: c.checked_at,
+        ok: c.ok != 0,
+        response_time_ms: c.response_time_ms,
+        error_kind: c.error_kind,
+        message: c.message,
+        origin: c.origin,
+    };
+    let last_check = if page == 1 {
+        history.first().cloned().map(to_check)
+    } else {
+        state.db.health_history(&row.id, 1, 0).await?.0.into_iter().next().map(to_check)
+    };
+    let status = serde_json::from_value(Value::String(row.status.clone()))
+        .map_err(|e| ApiError::internal("stored status is not valid", e))?;
+    Ok(Json(Health {
+        status,
+        status_reason: row.status_reason,
+        last_check,
+        window,
+        checks_in_window: stats.checks,
+        uptime_percent: (stats.checks > 0).then(|| stats.ok as f64 * 100.0 / stats.checks as f64),
+        p50_response_ms: stats.p50_ms,
+        p95_response_ms: stats.p95_ms,
+        history: HealthHistory { items: history.into_iter().map(to_check).collect(), total, page, page_size },
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources/metrics", tag = "data-sources",
+    responses((status = 200, body = Metrics), (status = 401, body = super::error::ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Metrics>> {
+    use super::metrics::Counters as C;
+    let org_id = org_of(&principal)?;
+    let by_status: BTreeMap<String, i64> = state.db.count_data_sources(org_id).await?.into_iter().collect();
+    let c = &state.counters;
+    let tests = C::get(&c.tests_run);
+    Ok(Json(Metrics {
+        data_sources_total: by_status.values().sum(),
+        data_sources_by_status: by_status,
+        tests_run: tests,
+        tests_failed: C::get(&c.tests_failed),
+        average_test_latency_ms: (tests > 0).then(|| C::get(&c.test_latency_ms_total) as f64 / tests as f64),
+        discoveries_run: C::get(&c.discoveries_run),
+        discoveries_failed: C::get(&c.discoveries_failed),
+        connections_opened: C::get(&c.connections_opened),
+        plugins_loaded: state.connectors.plugins().len(),
+        started_at: state.started_at.clone(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/data-source-types", tag = "data-sources",
+    responses((status = 200, body = DataSourceTypeList), (status = 401, body = super::error::ErrorBody)))]
+pub async fn types(State(state): State<AppState>, Auth(_principal): Auth) -> ApiResult<Json<DataSourceTypeList>> {
+    let items: Vec<DataSourceType> = state
+        .connectors
+        .types()
+        .map(|(plugin, spec)| DataSourceType {
+            source_type: spec.id.clone(),
+            name: spec.name.clone(),
+            category: spec.category.clone(),
+            plugin: plugin.manifest.id.clone(),
+            plugin_version: plugin.manifest.version.to_string(),
+            config_schema: spec.config_schema.clone(),
+            secret_fields: spec.secret_fields.clone(),
+            default_port: spec.network.as_ref().map(|n| n.default_port),
+            file_based: spec.file.is_some(),
+        })
+        .collect();
+    let total = items.len() as i64;
+    let page_size = u32::try_from(items.len()).unwrap_or(u32::MAX).max(1);
+    Ok(Json(DataSourceTypeList { items, total, page: 1, page_size }))
+}

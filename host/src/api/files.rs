@@ -1,0 +1,99 @@
+//! Presigned URLs for file-based data sources: an HMAC-SHA256 signature over
+//! (organization, data source, expiry), checked in constant time, served by
+//! this host. Full object storage is its own module (issue 8).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::dto::{FileDownloadParams, FileUrl, FileUrlParams};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiQuery, Auth};
+
+const DEFAULT_EXPIRY_S: u32 = 900;
+const MAX_EXPIRY_S: u32 = 7 * 24 * 3600;
+
+fn signature(key: &[u8; 32], org_id: &str, data_source_id: &str, expires: i64) -> Vec<u8> {
+    // Lengths keep the fields apart: no two triples sign the same message.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in [org_id.as_bytes(), data_source_id.as_bytes(), expires.to_string().as_bytes()] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}/file-url", tag = "data-sources",
+    params(("data_source_id" = String, Path), FileUrlParams),
+    responses((status = 200, body = FileUrl), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody)))]
+pub async fn file_url(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<FileUrlParams>,
+) -> ApiResult<Json<FileUrl>> {
+    let row = super::data_sources::visible_row(&state, &principal, &id).await?;
+    let file_based = state.connectors.source_type(&row.source_type).is_some_and(|(_, spec)| spec.file.is_some());
+    if !file_based {
+        return Err(ApiError::conflict("not_file_based", format!("`{}` data sources are not file-based", row.source_type)));
+    }
+    let expires_in = params.expires_in.unwrap_or(DEFAULT_EXPIRY_S);
+    if !(1..=MAX_EXPIRY_S).contains(&expires_in) {
+        return Err(ApiError::bad_request(format!("expires_in must be between 1 and {MAX_EXPIRY_S} seconds")).with_code("invalid_query"));
+    }
+    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(expires_in));
+    let expires = expires_at.unix_timestamp();
+    let sig = hex::encode(signature(&state.file_url_key, &row.organization_id, &row.id, expires));
+    Ok(Json(FileUrl {
+        url: format!("/api/v1/files/{}?expires={expires}&signature={sig}", row.id),
+        expires_at: crate::db::format_time(expires_at),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/files/{data_source_id}", tag = "data-sources", security(()),
+    params(("data_source_id" = String, Path), FileDownloadParams),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+              (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<FileDownloadParams>,
+) -> ApiResult<Response> {
+    let denied = || ApiError::forbidden("the link is invalid or has expired");
+    if params.expires <= time::OffsetDateTime::now_utc().unix_timestamp() {
+        return Err(denied());
+    }
+    let given = hex::decode(&params.signature).map_err(|_| denied())?;
+    let row = state.db.data_source_any_org(&id).await?.ok_or_else(denied)?;
+    let expected = signature(&state.file_url_key, &row.organization_id, &row.id, params.expires);
+    if !bool::from(expected.ct_eq(&given)) {
+        return Err(denied());
+    }
+    let path = state
+        .connectors
+        .source_type(&row.source_type)
+        .and_then(|(_, spec)| spec.file.as_ref())
+        .and_then(|file| serde_json::from_str::<serde_json::Value>(&row.config).ok()?.get(&file.path_field)?.as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| ApiError::not_found("file"))?;
+    let name = std::path::Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("file").replace('"', "");
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}

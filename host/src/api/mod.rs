@@ -1,0 +1,90 @@
+//! The REST API: `/api/v1/data-sources`, `/api/v1/data-source-types`, the
+//! OpenAPI document with Swagger UI at `/docs`, and `/healthz`.
+//!
+//! Handlers check input and permissions and answer in JSON; storage is in
+//! [`crate::db`], crypto in [`crate::vault`], connector calls in
+//! [`crate::connectors`]. Every query is scoped by the caller's organization:
+//! another organization's data source is 404, never 403.
+
+mod data_sources;
+pub mod dto;
+mod error;
+mod extract;
+mod files;
+mod metrics;
+mod state;
+
+pub use error::{ApiError, ApiResult};
+pub use metrics::Counters;
+pub use state::{AppState, AppStateInner};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Inlet", description = "Data source connections through sandboxed WebAssembly connectors"),
+    paths(
+        data_sources::list,
+        data_sources::create,
+        data_sources::get,
+        data_sources::update,
+        data_sources::delete,
+        data_sources::update_credentials,
+        data_sources::test,
+        data_sources::discover,
+        data_sources::schemas,
+        data_sources::health,
+        data_sources::metrics,
+        data_sources::types,
+        files::file_url,
+        files::download,
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/data-sources", get(data_sources::list).post(data_sources::create))
+        .route("/data-sources/metrics", get(data_sources::metrics))
+        .route(
+            "/data-sources/{data_source_id}",
+            get(data_sources::get).patch(data_sources::update).delete(data_sources::delete),
+        )
+        .route("/data-sources/{data_source_id}/credentials", axum::routing::patch(data_sources::update_credentials))
+        .route("/data-sources/{data_source_id}/test", post(data_sources::test))
+        .route("/data-sources/{data_source_id}/discover-schema", post(data_sources::discover))
+        .route("/data-sources/{data_source_id}/schemas", get(data_sources::schemas))
+        .route("/data-sources/{data_source_id}/health", get(data_sources::health))
+        .route("/data-sources/{data_source_id}/file-url", get(files::file_url))
+        .route("/files/{data_source_id}", get(files::download))
+        .route("/data-source-types", get(data_sources::types))
+        .fallback(|| async { ApiError::not_found("route") });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

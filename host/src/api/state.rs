@@ -1,0 +1,254 @@
+//! What every handler shares: the database, the keyring, the connectors,
+//! token verification, and the background jobs (tests and discoveries) that
+//! handlers start but do not wait for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::dto::{ConnectionSettings, Status};
+use super::error::ApiError;
+use super::metrics::Counters;
+use crate::auth::{JwtConfig, Principal, Role, hash_token};
+use crate::connectors::{Connectors, TestOutcome, Timeouts};
+use crate::db::{Db, DataSourceRow, DiscoveredTableRow, HealthCheckRow};
+use crate::model::DiscoverRequest;
+use crate::plugin::Secrets;
+use crate::vault::{self, DataKey, Keyring, SecretAad};
+
+/// How long a verified opaque token is trusted before it is looked up again:
+/// a revocation takes effect within this time.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Tables per page when the server pages through a connector's catalog.
+const DISCOVERY_PAGE_SIZE: u32 = 500;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppStateInner>);
+
+pub struct AppStateInner {
+    pub db: Db,
+    pub keyring: Keyring,
+    pub connectors: Connectors,
+    pub jwt: Option<JwtConfig>,
+    pub counters: Counters,
+    /// Lowest health-check interval users may set (5 s; lower only for tests).
+    pub min_health_interval_s: u32,
+    /// Signs presigned file URLs.
+    pub file_url_key: [u8; 32],
+    pub started_at: String,
+    data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
+    tokens: moka::sync::Cache<String, Principal>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        keyring: Keyring,
+        connectors: Connectors,
+        jwt: Option<JwtConfig>,
+        min_health_interval_s: u32,
+    ) -> Self {
+        let file_url_key = keyring.derive_key("inlet:file-url:v1");
+        Self(Arc::new(AppStateInner {
+            db,
+            keyring,
+            connectors,
+            jwt,
+            counters: Counters::default(),
+            min_health_interval_s,
+            file_url_key,
+            started_at: crate::db::now(),
+            data_keys: RwLock::new(HashMap::new()),
+            tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
+        }))
+    }
+
+    /// Verifies a bearer token: a JWT when JWTs are configured and it looks
+    /// like one, otherwise an opaque token looked up by its hash.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+        let invalid = || ApiError::unauthorized("invalid or expired token");
+        if let Some(jwt) = &self.jwt
+            && token.matches('.').count() == 2
+        {
+            return jwt.verify(token).map_err(|_| invalid());
+        }
+        let hash = hash_token(token);
+        if let Some(principal) = self.tokens.get(&hash) {
+            return Ok(principal);
+        }
+        let (row, workspaces) = self.db.token_by_hash(&hash).await?.ok_or_else(invalid)?;
+        if let Some(expires_at) = &row.expires_at
+            && expires_at.as_str() <= crate::db::now().as_str()
+        {
+            return Err(invalid());
+        }
+        let role: Role = row.role.parse().map_err(|e: String| ApiError::internal("stored token has a bad role", e))?;
+        let principal = Principal {
+            actor: format!("token:{}", row.id),
+            org_id: row.organization_id,
+            role,
+            workspaces: if role >= Role::OrgAdmin { None } else { Some(workspaces) },
+        };
+        self.tokens.insert(hash, principal.clone());
+        Ok(principal)
+    }
+
+    /// The organization's data key, unwrapped once and kept in memory.
+    pub async fn data_key(&self, org_id: &str) -> Result<Arc<DataKey>, ApiError> {
+        if let Some(key) = self.data_keys.read().ok().and_then(|keys| keys.get(org_id).cloned()) {
+            return Ok(key);
+        }
+        let org = self.db.org(org_id).await?.ok_or_else(|| ApiError::not_found("organization"))?;
+        let key = Arc::new(
+            self.keyring
+                .unwrap_data_key(org_id, &org.data_key)
+                .map_err(|e| ApiError::internal("cannot unwrap the organization's data key", e))?,
+        );
+        if let Ok(mut keys) = self.data_keys.write() {
+            keys.insert(org_id.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Seals secret fields for one data source.
+    pub async fn seal_secrets(
+        &self,
+        org_id: &str,
+        data_source_id: &str,
+        secrets: &Secrets,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let key = self.data_key(org_id).await?;
+        secrets
+            .iter()
+            .map(|(field, value)| {
+                let aad = SecretAad { org_id, data_source_id, field };
+                vault::seal(&key, &aad, value)
+                    .map(|sealed| (field.to_owned(), sealed))
+                    .map_err(|e| ApiError::internal("cannot seal a secret", e))
+            })
+            .collect()
+    }
+
+    /// Opens every secret of a data source, for one connector call.
+    pub async fn open_secrets(&self, row: &DataSourceRow) -> Result<Secrets, ApiError> {
+        let key = self.data_key(&row.organization_id).await?;
+        let mut secrets = Secrets::new();
+        for (field, sealed) in self.db.sealed_secrets(&row.id).await? {
+            let aad = SecretAad { org_id: &row.organization_id, data_source_id: &row.id, field: &field };
+            let value = vault::open(&key, &aad, &sealed)
+                .map_err(|e| ApiError::internal("cannot open a stored secret", e))?;
+            secrets.insert(field, value.as_str());
+        }
+        Ok(secrets)
+    }
+
+    /// Tests a data source now, records the check and moves its status
+    /// (active/failed) unless a user put it in maintenance or inactive.
+    pub async fn run_test(&self, row: &DataSourceRow, origin: &str) -> Result<TestOutcome, ApiError> {
+        let secrets = self.open_secrets(row).await?;
+        let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let timeouts = timeouts_of(row);
+        let outcome = self.connectors.test(&row.source_type, &config, &secrets, timeouts).await;
+        drop(secrets);
+        self.counters.record_test(outcome.ok, outcome.latency_ms);
+        let check = HealthCheckRow {
+            checked_at: outcome.tested_at.clone(),
+            ok: i64::from(outcome.ok),
+            response_time_ms: outcome.latency_ms as i64,
+            error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_owned()),
+            message: outcome.error.as_ref().map(|e| e.message.clone()),
+            origin: origin.to_owned(),
+        };
+        self.db.record_check(&row.id, &check).await?;
+        let current = self.db.data_source(&row.organization_id, &row.id, false).await?;
+        let held = current.as_ref().is_some_and(|r| r.status == "inactive" || r.status == "maintenance");
+        let (status, reason) = if held {
+            let current = current.as_ref().map(|r| (r.status.clone(), r.status_reason.clone()));
+            current.unwrap_or_default()
+        } else if outcome.ok {
+            (Status::Active.as_str().to_owned(), None)
+        } else {
+            let reason = outcome.error.as_ref().map(|e| format!("{}: {}", e.kind.as_str(), e.message));
+            (Status::Failed.as_str().to_owned(), reason)
+        };
+        let last_test = serde_json::to_string(&outcome).map_err(|e| ApiError::internal("cannot store the test", e))?;
+        self.db.set_status(&row.id, &status, reason.as_deref(), Some(&last_test)).await?;
+        Ok(outcome)
+    }
+
+    /// Runs `run_test` in the background (after create and config changes).
+    pub fn spawn_test(&self, row: DataSourceRow, origin: &'static str) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = state.run_test(&row, origin).await {
+                tracing::warn!(data_source = %row.id, error = %error.message, "background test failed to run");
+                let _ = state.db.set_status(&row.id, Status::Failed.as_str(), Some(&error.message), None).await;
+            }
+        });
+    }
+
+    /// Runs a discovery job in the background and stores the catalog it finds.
+    pub fn spawn_discovery(&self, row: DataSourceRow, job_id: String) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = state.run_discovery(&row, &job_id).await {
+                state.counters.record_discovery(false);
+                let _ = state.db.fail_discovery(&job_id, error.code, &error.message).await;
+            }
+        });
+    }
+
+    async fn run_discovery(&self, row: &DataSourceRow, job_id: &str) -> Result<(), ApiError> {
+        self.db.start_discovery(job_id).await?;
+        let secrets = self.open_secrets(row).await?;
+        let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let request = DiscoverRequest { page_size: DISCOVERY_PAGE_SIZE, ..DiscoverRequest::default() };
+        let outcome = self.connectors.discover(&row.source_type, &config, &secrets, timeouts_of(row), request).await;
+        drop(secrets);
+        let schemas = match outcome {
+            Ok((schemas, _pages)) => schemas,
+            Err(failure) => {
+                self.counters.record_discovery(false);
+                self.db.fail_discovery(job_id, failure.error.kind.as_str(), &failure.error.message).await?;
+                return Ok(());
+            }
+        };
+        let mut tables = Vec::new();
+        for schema in schemas {
+            for table in schema.tables {
+                let definition =
+                    serde_json::to_string(&table).map_err(|e| ApiError::internal("cannot store a table", e))?;
+                let kind = serde_json::to_value(table.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+                tables.push(DiscoveredTableRow {
+                    schema_name: schema.name.clone(),
+                    table_name: table.name,
+                    kind: kind.unwrap_or_default(),
+                    definition,
+                });
+            }
+        }
+        self.db.complete_discovery(job_id, &row.id, &tables).await?;
+        self.counters.record_discovery(true);
+        Ok(())
+    }
+}
+
+/// A data source's deadlines, from its connection settings.
+pub fn timeouts_of(row: &DataSourceRow) -> Timeouts {
+    let settings: ConnectionSettings = serde_json::from_str(&row.connection_settings).unwrap_or_default();
+    Timeouts {
+        connect: Duration::from_secs(u64::from(settings.connect_timeout_s)),
+        query: Duration::from_secs(u64::from(settings.query_timeout_s)),
+    }
+}

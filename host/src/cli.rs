@@ -1,0 +1,391 @@
+//! Command-line interface: parsing, and each command as a small function.
+//! anyhow lives here, at the binary's edge; the library has typed errors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use inlet::api::{self, AppState};
+use inlet::auth::{JwtConfig, Role, generate_token, hash_token};
+use inlet::connectors::Connectors;
+use inlet::db::{Db, redact_url};
+use inlet::exec::{self, ExecCommand, ExecOptions};
+use inlet::runtime::Runtime;
+use inlet::settings::{Settings, var};
+use inlet::vault::Keyring;
+
+#[derive(Parser)]
+#[command(name = "inlet", version, about = "Data source connections through sandboxed WebAssembly connectors")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (INLET_BIND, INLET_DATA_DIR, INLET_DATABASE_URL, INLET_PLUGINS_DIR, …).
+    Serve,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Workspaces of an organization.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The credential vault's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Work with one plugin directory, without a server.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization (with its default workspace and data key).
+    Create {
+        name: String,
+        /// An individual account: one personal workspace.
+        #[arg(long)]
+        individual: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace in an organization.
+    Create {
+        #[arg(long)]
+        org: String,
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        /// The organization (omit only for platform-admin).
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        role: String,
+        /// Workspaces a member or viewer may see (repeatable; default: the org's default workspace).
+        #[arg(long = "workspace")]
+        workspaces: Vec<String>,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the token expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every organization's data key under the current master key.
+    ///
+    /// Rotation without downtime: set the new key as INLET_MASTER_KEY and the
+    /// old one in INLET_PREVIOUS_MASTER_KEYS on every replica, run this, then
+    /// drop the old key.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a connector by hand and print the result as JSON.
+    Exec {
+        /// The plugin directory (plugin.toml + plugin.wasm).
+        dir: PathBuf,
+        /// The data source type, e.g. `postgresql`.
+        #[arg(long = "type")]
+        source_type: String,
+        /// A JSON file with the (non-secret) config.
+        #[arg(long)]
+        config: PathBuf,
+        /// A JSON file with the secret fields (`{"password": "…"}`).
+        #[arg(long)]
+        secrets: Option<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        connect_timeout_s: u64,
+        #[arg(long, default_value_t = 300)]
+        query_timeout_s: u64,
+        /// Tables per discover page.
+        #[arg(long, default_value_t = 500)]
+        page_size: u32,
+        /// Discover only this schema (repeatable).
+        #[arg(long = "include-schema")]
+        include_schemas: Vec<String>,
+        /// Never discover this schema (repeatable).
+        #[arg(long = "exclude-schema")]
+        exclude_schemas: Vec<String>,
+        command: ExecAction,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExecAction {
+    Test,
+    Discover,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => serve().await,
+        Command::Plugin { command } => plugin(command).await,
+        Command::Org { command: OrgCommand::Create { name, individual } } => org_create(&name, individual).await,
+        Command::Workspace { command: WorkspaceCommand::Create { org, name } } => workspace_create(&org, &name).await,
+        Command::Token { command: TokenCommand::Create { org, role, workspaces, name, expires_in_days } } => {
+            token_create(org.as_deref(), &role, &workspaces, &name, expires_in_days).await
+        }
+        Command::Token { command: TokenCommand::Revoke { id } } => token_revoke(&id).await,
+        Command::Keys { command: KeysCommand::Rotate } => keys_rotate().await,
+    }
+}
+
+/// The database and the keyring, as every admin command needs them.
+async fn open_store(settings: &Settings) -> anyhow::Result<(Db, Keyring)> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
+    let url = settings.database_url();
+    let db = Db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    let (keyring, _source) = Keyring::load(
+        var("INLET_MASTER_KEY").as_deref(),
+        var("INLET_PREVIOUS_MASTER_KEYS").as_deref(),
+        &settings.data_dir,
+    )?;
+    check_master_key(&db, &keyring).await?;
+    Ok((db, keyring))
+}
+
+/// Fails at start, with a clear message, when the master key cannot open
+/// the data keys already stored: a wrong key must not surface as 500s later.
+async fn check_master_key(db: &Db, keyring: &Keyring) -> anyhow::Result<()> {
+    if let Some(org) = db.orgs().await?.first() {
+        keyring.unwrap_data_key(&org.id, &org.data_key).context(
+            "the master key does not open this database's data keys: check INLET_MASTER_KEY (or the key file in the data dir)",
+        )?;
+    }
+    Ok(())
+}
+
+async fn serve() -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(false)?;
+    let (db, keyring) = open_store(&settings).await?;
+    if let Some(token) = var("INLET_BOOTSTRAP_ADMIN_TOKEN") {
+        ensure_bootstrap_token(&db, &token).await?;
+    }
+    let jwt = jwt_config()?;
+    let runtime = Runtime::new(settings.runtime_config())?;
+    let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
+    let state = AppState::new(db, keyring, connectors, jwt, settings.min_health_interval_s);
+    let listener = tokio::net::TcpListener::bind(&settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        plugins = state.connectors.plugins().len(),
+        "inlet is serving; API docs at /docs"
+    );
+    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ensures a platform-admin token with exactly this value exists.
+async fn ensure_bootstrap_token(db: &Db, token: &str) -> anyhow::Result<()> {
+    if token.len() < 16 {
+        bail!("INLET_BOOTSTRAP_ADMIN_TOKEN must be at least 16 characters");
+    }
+    let hash = hash_token(token);
+    if db.token_by_hash(&hash).await?.is_none() {
+        db.create_token(&hash, None, None, Role::PlatformAdmin.as_str(), "bootstrap", None, &[]).await?;
+        tracing::info!("bootstrap platform-admin token created");
+    }
+    Ok(())
+}
+
+fn jwt_config() -> anyhow::Result<Option<JwtConfig>> {
+    if let Some(secret) = var("INLET_JWT_HS256_SECRET") {
+        return Ok(Some(JwtConfig::hs256(secret.as_bytes())?));
+    }
+    if let Some(path) = var("INLET_JWT_RS256_PUBLIC_KEY_FILE") {
+        let pem = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+        return Ok(Some(JwtConfig::rs256(&pem)?));
+    }
+    Ok(None)
+}
+
+async fn org_create(name: &str, individual: bool) -> anyhow::Result<ExitCode> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        bail!("an organization name is 1-200 characters");
+    }
+    let settings = Settings::from_env(false)?;
+    let (db, keyring) = open_store(&settings).await?;
+    let id = inlet::db::new_id();
+    let (_key, wrapped) = keyring.generate_data_key(&id)?;
+    let kind = if individual { "individual" } else { "organization" };
+    let org = db.create_org(name, kind, &id, &wrapped).await?;
+    println!("{}", org.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn workspace_create(org: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(false)?;
+    let (db, _) = open_store(&settings).await?;
+    let org = db.org_by_name(org).await?.with_context(|| format!("no organization named `{org}`"))?;
+    if org.kind == "individual" {
+        bail!("`{}` is an individual account: it has one personal workspace", org.name);
+    }
+    let workspace = db.create_workspace(&org.id, name.trim()).await?;
+    println!("{}", workspace.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token_create(
+    org: Option<&str>,
+    role: &str,
+    workspaces: &[String],
+    name: &str,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+    let settings = Settings::from_env(false)?;
+    let (db, _) = open_store(&settings).await?;
+    let (org_id, workspace_ids) = match (org, role) {
+        (None, Role::PlatformAdmin) => (None, Vec::new()),
+        (None, _) => bail!("--org is required for role {role}"),
+        (Some(org), _) => {
+            let org = db.org_by_name(org).await?.with_context(|| format!("no organization named `{org}`"))?;
+            let mut ids = Vec::new();
+            if role < Role::OrgAdmin {
+                if workspaces.is_empty() {
+                    ids.push(db.default_workspace(&org.id).await?.id);
+                }
+                for name in workspaces {
+                    let workspace = db
+                        .workspace_by_name(&org.id, name)
+                        .await?
+                        .with_context(|| format!("no workspace `{name}` in `{}`", org.name))?;
+                    ids.push(workspace.id);
+                }
+            }
+            (Some(org.id), ids)
+        }
+    };
+    let expires_at = expires_in_days.map(|days| {
+        inlet::db::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)))
+    });
+    let token = generate_token();
+    let user_id = db.create_user(org_id.as_deref(), name).await?;
+    let row = db
+        .create_token(&hash_token(&token), org_id.as_deref(), Some(&user_id), role.as_str(), name, expires_at.as_deref(), &workspace_ids)
+        .await?;
+    eprintln!("token id {} (role {role}); it is shown once:", row.id);
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token_revoke(id: &str) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(false)?;
+    let (db, _) = open_store(&settings).await?;
+    if !db.revoke_token(id).await? {
+        bail!("no live token with id {id}");
+    }
+    println!("revoked {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_rotate() -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(false)?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let url = settings.database_url();
+    let db = Db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    let (keyring, _) = Keyring::load(
+        var("INLET_MASTER_KEY").as_deref(),
+        var("INLET_PREVIOUS_MASTER_KEYS").as_deref(),
+        &settings.data_dir,
+    )?;
+    let (mut rewrapped, mut current) = (0, 0);
+    for org in db.orgs().await? {
+        match keyring.rewrap(&org.id, &org.data_key)? {
+            Some(wrapped) => {
+                if db.rewrap_org_key(&org.id, &org.data_key, &wrapped).await? {
+                    rewrapped += 1;
+                }
+            }
+            None => current += 1,
+        }
+    }
+    println!("re-wrapped {rewrapped} organization keys under key {}; {current} already current", keyring.primary_id());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    let PluginCommand::Exec {
+        dir,
+        source_type,
+        config,
+        secrets,
+        connect_timeout_s,
+        query_timeout_s,
+        page_size,
+        include_schemas,
+        exclude_schemas,
+        command,
+    } = command;
+    let settings = Settings::from_env(true)?;
+    let options = ExecOptions {
+        plugin_dir: dir,
+        source_type,
+        config_file: config,
+        secrets_file: secrets,
+        command: match command {
+            ExecAction::Test => ExecCommand::Test,
+            ExecAction::Discover => ExecCommand::Discover,
+        },
+        connect_timeout: Duration::from_secs(connect_timeout_s.max(1)),
+        query_timeout: Duration::from_secs(query_timeout_s.max(1)),
+        page_size: page_size.max(1),
+        include_schemas,
+        exclude_schemas,
+    };
+    let outcome = exec::run(&settings, &options).await;
+    println!("{}", serde_json::to_string_pretty(&outcome.output)?);
+    Ok(if outcome.success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
+
+/// Logs go to stderr (stdout is for command output), filtered by `RUST_LOG`
+/// (default `info`); `INLET_LOG_FORMAT=json` for machine-readable lines.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("INLET_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,224 @@
+//! The connectors this server runs: every loaded plugin by the data source
+//! types it provides, and the operations the API and the CLI perform with them
+//! (open a session, test, discover every page).
+//!
+//! It owns no storage and no policy: callers pass config, secrets and
+//! timeouts; the sandbox settings decide what the connector may reach.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::{CheckStep, ConnectorError, DiscoverRequest, ErrorKind, Failure, Schema};
+use crate::plugin::{Secrets, SourceType};
+use crate::runtime::{CallError, ConnectInput, LoadedPlugin, Runtime, Session};
+use crate::source::{self, SandboxSettings};
+
+/// Pages a connector may return in one discovery, so that a page token that
+/// never ends cannot run forever.
+pub const MAX_PAGES: u32 = 100_000;
+
+/// Per-operation deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub query: Duration,
+}
+
+/// The outcome of a connection test, as the API reports and stores it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TestOutcome {
+    pub ok: bool,
+    pub server_version: Option<String>,
+    /// Connect stages, then the connector's checks.
+    pub steps: Vec<CheckStep>,
+    pub latency_ms: u64,
+    pub error: Option<ConnectorError>,
+    pub tested_at: String,
+}
+
+/// Every loaded plugin, by type.
+pub struct Connectors {
+    runtime: Runtime,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    by_type: BTreeMap<String, Arc<LoadedPlugin>>,
+    sandbox: SandboxSettings,
+    /// Plugins that were refused, with the reason (for admins and logs).
+    pub refused: Vec<(PathBuf, String)>,
+}
+
+impl Connectors {
+    /// Loads every `<dir>/<id>/` that has a plugin.toml. A broken plugin is
+    /// logged and skipped, so that one bad plugin cannot take the server down.
+    pub fn load(runtime: Runtime, plugins_dir: &Path, sandbox: SandboxSettings) -> Self {
+        let mut connectors =
+            Self { runtime, plugins: Vec::new(), by_type: BTreeMap::new(), sandbox, refused: Vec::new() };
+        let mut dirs: Vec<PathBuf> = match std::fs::read_dir(plugins_dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.join("plugin.toml").is_file())
+                .collect(),
+            Err(error) => {
+                tracing::warn!(dir = %plugins_dir.display(), %error, "no plugins directory; serving without connectors");
+                Vec::new()
+            }
+        };
+        dirs.sort();
+        for dir in dirs {
+            match connectors.runtime.load_plugin(&dir) {
+                Ok(plugin) => connectors.add(plugin, &dir),
+                Err(error) => {
+                    tracing::error!(dir = %dir.display(), %error, "plugin refused");
+                    connectors.refused.push((dir, error.to_string()));
+                }
+            }
+        }
+        connectors
+    }
+
+    fn add(&mut self, plugin: LoadedPlugin, dir: &Path) {
+        let plugin = Arc::new(plugin);
+        for source_type in &plugin.manifest.types {
+            if let Some(other) = self.by_type.get(&source_type.id) {
+                let reason = format!("type `{}` is already provided by plugin `{}`", source_type.id, other.manifest.id);
+                tracing::error!(dir = %dir.display(), %reason, "plugin type skipped");
+                self.refused.push((dir.to_path_buf(), reason));
+                continue;
+            }
+            self.by_type.insert(source_type.id.clone(), plugin.clone());
+        }
+        self.plugins.push(plugin);
+    }
+
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    /// The plugin and type spec for a data source type.
+    pub fn source_type(&self, type_id: &str) -> Option<(&Arc<LoadedPlugin>, &SourceType)> {
+        let plugin = self.by_type.get(type_id)?;
+        plugin.manifest.source_type(type_id).map(|spec| (plugin, spec))
+    }
+
+    /// Every type, ordered by id.
+    pub fn types(&self) -> impl Iterator<Item = (&Arc<LoadedPlugin>, &SourceType)> {
+        self.by_type.iter().filter_map(|(id, plugin)| plugin.manifest.source_type(id).map(|spec| (plugin, spec)))
+    }
+
+    /// Connects and runs the connector's checks.
+    pub async fn test(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> TestOutcome {
+        let started = Instant::now();
+        let outcome = match self.open(type_id, config, secrets, timeouts).await {
+            Ok(mut session) => {
+                let mut steps = session.connect_steps.clone();
+                let result = session.test().await;
+                session.close().await;
+                match result {
+                    Ok(report) => {
+                        steps.extend(report.steps);
+                        Ok((report.server_version, steps))
+                    }
+                    Err(error) => {
+                        let mut failure = error.into_failure();
+                        steps.append(&mut failure.steps);
+                        failure.steps = steps;
+                        Err(failure)
+                    }
+                }
+            }
+            Err(failure) => Err(failure),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let tested_at = crate::db::now();
+        match outcome {
+            Ok((server_version, steps)) => {
+                TestOutcome { ok: true, server_version, steps, latency_ms, error: None, tested_at }
+            }
+            Err(failure) => TestOutcome {
+                ok: false,
+                server_version: None,
+                steps: failure.steps,
+                latency_ms,
+                error: Some(failure.error),
+                tested_at,
+            },
+        }
+    }
+
+    /// Connects and reads every page of the catalog.
+    pub async fn discover(
+        &self,
+        type_id: &str,
+        config: &Value,
+        secrets: &Secrets,
+        timeouts: Timeouts,
+        request: DiscoverRequest,
+    ) -> Result<(Vec<Schema>, u32), Failure> {
+        let mut session = self.open(type_id, config, secrets, timeouts).await?;
+        let result = discover_all(&mut session, request).await;
+        session.close().await;
+        result
+    }
+
+    /// Validates, resolves and connects.
+    pub async fn open(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> Result<Session, Failure> {
+        let (plugin, spec) = self.source_type(type_id).ok_or_else(|| {
+            Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{type_id}`"), false)
+        })?;
+        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts).await
+    }
+}
+
+/// Prepares (validate, resolve, grant) and connects one session.
+pub async fn open_session(
+    plugin: &LoadedPlugin,
+    spec: &SourceType,
+    config: &Value,
+    secrets: &Secrets,
+    sandbox: &SandboxSettings,
+    timeouts: Timeouts,
+) -> Result<Session, Failure> {
+    let prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect).await?;
+    let input = ConnectInput {
+        source_type: &spec.id,
+        config: &prepared.config,
+        secrets,
+        endpoint: prepared.endpoint,
+        connect_timeout: timeouts.connect,
+        query_timeout: timeouts.query,
+    };
+    plugin.connect(&input, &prepared.grants).await.map_err(CallError::into_failure)
+}
+
+/// Reads every page, merging schemas split across pages. Returns the
+/// catalog and the number of pages.
+pub async fn discover_all(session: &mut Session, mut request: DiscoverRequest) -> Result<(Vec<Schema>, u32), Failure> {
+    let mut schemas: Vec<Schema> = Vec::new();
+    let mut pages = 0u32;
+    loop {
+        let page = session.discover(&request).await.map_err(CallError::into_failure)?;
+        pages += 1;
+        for schema in page.schemas {
+            match schemas.iter_mut().find(|s| s.name == schema.name) {
+                Some(existing) => existing.tables.extend(schema.tables),
+                None => schemas.push(schema),
+            }
+        }
+        match page.next_page_token {
+            None => return Ok((schemas, pages)),
+            Some(token) if Some(&token) == request.page_token.as_ref() || pages >= MAX_PAGES => {
+                return Err(Failure::new(
+                    ErrorKind::Protocol,
+                    format!("the connector's page token stopped advancing after {pages} pages"),
+                    false,
+                ));
+            }
+            Some(token) => request.page_token = Some(token),
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! Data sources, their tags, shares and sealed secrets.
+
+use sqlx::FromRow;
+use sqlx::any::AnyArguments;
+use sqlx::query::{QueryAs, QueryScalar};
+use sqlx::{Any, Arguments};
+
+use super::{Db, DbError, now};
+
+const COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
+    connection_settings, ssh_tunnel, schema_refresh, health_check_interval_s, status, status_reason, \
+    last_test, last_tested_at, created_at, created_by, updated_at, updated_by, deleted_at, deleted_by, version";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DataSourceRow {
+    pub id: String,
+    pub organization_id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub source_type: String,
+    pub config: String,
+    pub connection_settings: String,
+    pub ssh_tunnel: Option<String>,
+    pub schema_refresh: String,
+    pub health_check_interval_s: i64,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub last_test: Option<String>,
+    pub last_tested_at: Option<String>,
+    pub created_at: String,
+    pub created_by: Option<String>,
+    pub updated_at: String,
+    pub updated_by: Option<String>,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    /// Bumped by every update; updates check it (optimistic concurrency).
+    pub version: i64,
+}
+
+/// A data source to insert, with what lives in side tables.
+pub struct NewDataSource {
+    pub row: DataSourceRow,
+    pub tags: Vec<String>,
+    pub shared_with: Vec<String>,
+    /// (field, sealed value)
+    pub secrets: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    Status,
+    Type,
+}
+
+impl SortKey {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Status => "status",
+            Self::Type => "source_type",
+        }
+    }
+}
+
+/// Which data sources a list returns. Every query is scoped by organization.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    pub org_id: String,
+    /// `None`: every workspace of the org; `Some`: only these and what is shared with them.
+    pub visible_workspaces: Option<Vec<String>>,
+    pub source_type: Option<String>,
+    pub status: Option<String>,
+    pub workspace_id: Option<String>,
+    pub search: Option<String>,
+    pub tag: Option<String>,
+    pub include_deleted: bool,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Builds SQL with numbered placeholders, binding values in order.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        self.text.push_str(&format!("${}", self.binds.len()));
+        self
+    }
+
+    fn bind_text(&mut self, value: &str) -> &mut Self {
+        self.bind(Bind::Text(value.to_owned()))
+    }
+
+    fn bind_int(&mut self, value: i64) -> &mut Self {
+        self.bind(Bind::Int(value))
+    }
+
+    fn arguments(&self) -> Result<AnyArguments<'_>, DbError> {
+        let mut args = AnyArguments::default();
+        for bind in &self.binds {
+            let added = match bind {
+                Bind::Text(text) => args.add(text.as_str()),
+                Bind::Int(value) => args.add(*value),
+            };
+            added.map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+
+    fn bind_list(&mut self, values: &[String]) -> &mut Self {
+        self.push("(");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind_text(value);
+        }
+        self.push(")")
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl ListFilter {
+    fn where_clause(&self, sql: &mut Sql) {
+        sql.push(" WHERE organization_id = ").bind_text(&self.org_id);
+        if let Some(workspaces) = &self.visible_workspaces {
+            if workspaces.is_empty() {
+                sql.push(" AND 1 = 0");
+            } else {
+                sql.push(" AND (workspace_id IN ").bind_list(workspaces);
+                sql.push(" OR id IN (SELECT data_source_id FROM data_source_shares WHERE workspace_id IN ");
+                sql.bind_list(workspaces).push("))");
+            }
+        }
+        if !self.include_deleted {
+            sql.push(" AND deleted_at IS NULL");
+        }
+        if let Some(source_type) = &self.source_type {
+            sql.push(" AND source_type = ").bind_text(source_type);
+        }
+        if let Some(status) = &self.status {
+            sql.push(" AND status = ").bind_text(status);
+        }
+        if let Some(workspace_id) = &self.workspace_id {
+            sql.push(" AND (workspace_id = ").bind_text(workspace_id);
+            sql.push(" OR id IN (SELECT data_source_id FROM data_source_shares WHERE workspace_id = ");
+            sql.bind_text(workspace_id).push("))");
+        }
+        if let Some(search) = &self.search {
+            let pattern = like_pattern(search);
+            sql.push(" AND (LOWER(name) LIKE ").bind_text(&pattern).push(" ESCAPE '\\'");
+            sql.push(" OR LOWER(COALESCE(description, '')) LIKE ").bind_text(&pattern).push(" ESCAPE '\\')");
+        }
+        if let Some(tag) = &self.tag {
+            sql.push(" AND id IN (SELECT data_source_id FROM data_source_tags WHERE tag = ").bind_text(tag).push(")");
+        }
+    }
+}
+
+fn query_as_with<'q, T>(sql: &'q Sql) -> Result<QueryAs<'q, Any, T, AnyArguments<'q>>, DbError>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow>,
+{
+    Ok(sqlx::query_as_with(&sql.text, sql.arguments()?))
+}
+
+fn scalar_with(sql: &Sql) -> Result<QueryScalar<'_, Any, i64, AnyArguments<'_>>, DbError> {
+    Ok(sqlx::query_scalar_with(&sql.text, sql.arguments()?))
+}
+
+impl Db {
+    pub async fn insert_data_source(&self, new: &NewDataSource) -> Result<(), DbError> {
+        let r = &new.row;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO data_sources ({COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        ))
+        .bind(&r.id)
+        .bind(&r.organization_id)
+        .bind(&r.workspace_id)
+        .bind(&r.name)
+        .bind(&r.description)
+        .bind(&r.source_type)
+        .bind(&r.config)
+        .bind(&r.connection_settings)
+        .bind(&r.ssh_tunnel)
+        .bind(&r.schema_refresh)
+        .bind(r.health_check_interval_s)
+        .bind(&r.status)
+        .bind(&r.status_reason)
+        .bind(&r.last_test)
+        .bind(&r.last_tested_at)
+        .bind(&r.created_at)
+        .bind(&r.created_by)
+        .bind(&r.updated_at)
+        .bind(&r.updated_by)
+        .bind(&r.deleted_at)
+        .bind(&r.deleted_by)
+        .bind(r.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| name_conflict(e, &r.name))?;
+        for tag in &new.tags {
+            sqlx::query("INSERT INTO data_source_tags (data_source_id, tag) VALUES ($1, $2)")
+                .bind(&r.id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for workspace_id in &new.shared_with {
+            sqlx::query("INSERT INTO data_source_shares (data_source_id, workspace_id) VALUES ($1, $2)")
+                .bind(&r.id)
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (field, sealed) in &new.secrets {
+            sqlx::query("INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(&r.id)
+                .bind(field)
+                .bind(sealed)
+                .bind(&r.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One data source of an organization (deleted ones only when asked).
+    pub async fn data_source(&self, org_id: &str, id: &str, include_deleted: bool) -> Result<Option<DataSourceRow>, DbError> {
+        let deleted = if include_deleted { "" } else { " AND deleted_at IS NULL" };
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM data_sources WHERE organization_id = $1 AND id = $2{deleted}"))
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// A live data source by id alone, for requests that carry their own
+    /// proof of access (presigned URLs) instead of a token.
+    pub async fn data_source_any_org(&self, id: &str) -> Result<Option<DataSourceRow>, DbError> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM data_sources WHERE id = $1 AND deleted_at IS NULL"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// A page of data sources and the total that match.
+    pub async fn list_data_sources(&self, filter: &ListFilter) -> Result<(Vec<DataSourceRow>, i64), DbError> {
+        let mut count = Sql::default();
+        count.push("SELECT COUNT(*) FROM data_sources");
+        filter.where_clause(&mut count);
+        let total = scalar_with(&count)?.fetch_one(&self.pool).await?;
+        let mut page = Sql::default();
+        page.push(&format!("SELECT {COLUMNS} FROM data_sources"));
+        filter.where_clause(&mut page);
+        let direction = if filter.descending { "DESC" } else { "ASC" };
+        page.push(&format!(" ORDER BY {} {direction}, id {direction} LIMIT ", filter.sort.column()));
+        page.bind_int(filter.limit).push(" OFFSET ").bind_int(filter.offset);
+        let rows = query_as_with::<DataSourceRow>(&page)?.fetch_all(&self.pool).await?;
+        Ok((rows, total))
+    }
+
+    /// Writes `row`'s definition if nobody changed it since it was read (its
+    /// `version`); replaces tags and shares when given. Status is not written
+    /// here (see [`Db::set_status`]), so a test finishing meanwhile is not undone.
+    pub async fn update_data_source(
+        &self,
+        row: &DataSourceRow,
+        tags: Option<&[String]>,
+        shared_with: Option<&[String]>,
+    ) -> Result<DataSourceRow, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "UPDATE data_sources SET name = $1, description = $2, config = $3, connection_settings = $4, \
+             ssh_tunnel = $5, schema_refresh = $6, health_check_interval_s = $7, \
+             updated_at = $8, updated_by = $9, version = version + 1 \
+             WHERE id = $10 AND organization_id = $11 AND version = $12 AND deleted_at IS NULL",
+        )
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(&row.config)
+        .bind(&row.connection_settings)
+        .bind(&row.ssh_tunnel)
+        .bind(&row.schema_refresh)
+        .bind(row.health_check_interval_s)
+        .bind(&row.updated_at)
+        .bind(&row.updated_by)
+        .bind(&row.id)
+        .bind(&row.organization_id)
+        .bind(row.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| name_conflict(e, &row.name))?;
+        if result.rows_affected() != 1 {
+            return Err(DbError::Conflict("the data source was changed or deleted meanwhile; try again".into()));
+        }
+        if let Some(tags) = tags {
+            sqlx::query("DELETE FROM data_source_tags WHERE data_source_id = $1").bind(&row.id).execute(&mut *tx).await?;
+            for tag in tags {
+                sqlx::query("INSERT INTO data_source_tags (data_source_id, tag) VALUES ($1, $2)")
+                    .bind(&row.id)
+                    .bind(tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(shared_with) = shared_with {
+            sqlx::query("DELETE FROM data_source_shares WHERE data_source_id = $1").bind(&row.id).execute(&mut *tx).await?;
+            for workspace_id in shared_with {
+                sqlx::query("INSERT INTO data_source_shares (data_source_id, workspace_id) VALUES ($1, $2)")
+                    .bind(&row.id)
+                    .bind(workspace_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        let mut updated = row.clone();
+        updated.version += 1;
+        Ok(updated)
+    }
+
+    /// Records a status change, with the test result that caused it when
+    /// there is one; never resurrects a deleted data source. The version
+    /// stays: status is not part of the definition.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        last_test: Option<&str>,
+    ) -> Result<(), DbError> {
+        let query = match last_test {
+            Some(last_test) => sqlx::query(
+                "UPDATE data_sources SET status = $1, status_reason = $2, last_test = $3, last_tested_at = $4 \
+                 WHERE id = $5 AND deleted_at IS NULL",
+            )
+            .bind(status)
+            .bind(reason)
+            .bind(last_test)
+            .bind(now())
+            .bind(id),
+            None => sqlx::query(
+                "UPDATE data_sources SET status = $1, status_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
+            )
+            .bind(status)
+            .bind(reason)
+            .bind(id),
+        };
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Tags of several data sources, as (data source id, tag).
+    pub async fn tags_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        self.side_table("SELECT data_source_id, tag FROM data_source_tags WHERE data_source_id IN ", " ORDER BY tag", ids)
+            .await
+    }
+
+    /// Workspaces several data sources are shared with, as (data source id, workspace id).
+    pub async fn shares_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        self.side_table("SELECT data_source_id, workspace_id FROM data_source_shares WHERE data_source_id IN ", "", ids)
+            .await
+    }
+
+    /// Names of the secret fields set, as (data source id, field).
+    pub async fn secret_fields_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        self.side_table(
+            "SELECT data_source_id, field FROM data_source_secrets WHERE data_source_id IN ",
+            " ORDER BY field",
+            ids,
+        )
+        .await
+    }
+
+    async fn side_table(&self, head: &str, tail: &str, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        sql.push(head).bind_list(ids).push(tail);
+        Ok(query_as_with::<(String, String)>(&sql)?.fetch_all(&self.pool).await?)
+    }
+
+    /// Sealed secrets of one data source, as (field, sealed).
+    pub async fn sealed_secrets(&self, id: &str) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as("SELECT field, sealed FROM data_source_secrets WHERE data_source_id = $1 ORDER BY field")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Sets (upserts) and removes secret fields in one transaction, and bumps
+    /// the data source's version so pooled connections know to reopen.
+    pub async fn replace_secrets(&self, id: &str, set: &[(String, String)], remove: &[String]) -> Result<(), DbError> {
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        for field in remove {
+            sqlx::query("DELETE FROM data_source_secrets WHERE data_source_id = $1 AND field = $2")
+                .bind(id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (field, sealed) in set {
+            sqlx::query("DELETE FROM data_source_secrets WHERE data_source_id = $1 AND field = $2")
+                .bind(id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(field)
+                .bind(sealed)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE data_sources SET updated_at = $1, version = version + 1 WHERE id = $2")
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn soft_delete_data_source(&self, org_id: &str, id: &str, actor: &str) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "UPDATE data_sources SET deleted_at = $1, deleted_by = $2, version = version + 1 \
+             WHERE organization_id = $3 AND id = $4 AND deleted_at IS NULL",
+        )
+        .bind(now())
+        .bind(actor)
+        .bind(org_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Removes the data source with its secrets, history and cached schemas.
+    pub async fn hard_delete_data_source(&self, org_id: &str, id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        // Explicit deletes, so nothing depends on the backend's cascade settings.
+        for table in [
+            "data_source_secrets",
+            "data_source_tags",
+            "data_source_shares",
+            "health_checks",
+            "discovered_tables",
+            "discovery_jobs",
+        ] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE data_source_id IN (SELECT id FROM data_sources WHERE organization_id = $1 AND id = $2)"
+            ))
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let result = sqlx::query("DELETE FROM data_sources WHERE organization_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Live data sources of an organization by status.
+    pub async fn count_data_sources(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM data_sources WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY status",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+fn name_conflict(error: sqlx::Error, name: &str) -> DbError {
+    DbError::conflict_on_unique(error, || format!("a data source named `{name}` already exists in this workspace"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{new_id, test_db};
+
+    fn row(org: &str, workspace: &str, name: &str) -> DataSourceRow {
+        let at = now();
+        DataSourceRow {
+            id: new_id(),
+            organization_id: org.into(),
+            workspace_id: workspace.into(),
+            name: name.into(),
+            description: Some(format!("{name} 100% real_data")),
+            source_type: "postgresql".into(),
+            config: "{}".into(),
+            connection_settings: "{}".into(),
+            ssh_tunnel: None,
+            schema_refresh: "{}".into(),
+            health_check_interval_s: 60,
+            status: "testing".into(),
+            status_reason: None,
+            last_test: None,
+            last_tested_at: None,
+            created_at: at.clone(),
+            created_by: None,
+            updated_at: at,
+            updated_by: None,
+            deleted_at: None,
+            deleted_by: None,
+            version: 1,
+        }
+    }
+
+    fn filter(org: &str) -> ListFilter {
+        ListFilter {
+            org_id: org.into(),
+            visible_workspaces: None,
+            source_type: None,
+            status: None,
+            workspace_id: None,
+            search: None,
+            tag: None,
+            include_deleted: false,
+            sort: SortKey::Name,
+            descending: false,
+            limit: 100,
+            offset: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_filter_search_sort_and_page() {
+        let (db, _dir) = test_db().await;
+        let org = db.create_org("acme", "organization", "org-1", "k").await.expect("org");
+        let ws = db.default_workspace(&org.id).await.expect("ws");
+        for (name, tag) in [("orders", "prod"), ("billing", "prod"), ("scratch", "dev")] {
+            let new = NewDataSource { row: row(&org.id, &ws.id, name), tags: vec![tag.into()], shared_with: vec![], secrets: vec![] };
+            db.insert_data_source(&new).await.expect("insert");
+        }
+        let (rows, total) = db.list_data_sources(&filter(&org.id)).await.expect("list");
+        assert_eq!(total, 3);
+        assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["billing", "orders", "scratch"]);
+        let mut f = filter(&org.id);
+        f.tag = Some("prod".into());
+        f.descending = true;
+        f.limit = 1;
+        let (rows, total) = db.list_data_sources(&f).await.expect("list");
+        assert_eq!((total, rows.len(), rows[0].name.as_str()), (2, 1, "orders"));
+        let mut f = filter(&org.id);
+        f.search = Some("100%".into());
+        assert_eq!(db.list_data_sources(&f).await.expect("list").1, 3);
+        f.search = Some("ORD".into());
+        assert_eq!(db.list_data_sources(&f).await.expect("list").1, 1);
+        f.search = Some("_".into());
+        assert_eq!(db.list_data_sources(&f).await.expect("list").1, 3, "an underscore in descriptions, matched literally");
+        let mut f = filter("other-org");
+        f.limit = 10;
+        assert_eq!(db.list_data_sources(&f).await.expect("list").1, 0);
+    }
+
+    #[tokio::test]
+    async fn live_names_are_unique_per_workspace_and_updates_check_versions() {
+        let (db, _dir) = test_db().await;
+        let org = db.create_org("acme", "organization", "org-1", "k").await.expect("org");
+        let ws = db.default_workspace(&org.id).await.expect("ws");
+        let first = row(&org.id, &ws.id, "orders");
+        db.insert_data_source(&NewDataSource { row: first.clone(), tags: vec![], shared_with: vec![], secrets: vec![] })
+            .await
+            .expect("insert");
+        let clash = NewDataSource { row: row(&org.id, &ws.id, "orders"), tags: vec![], shared_with: vec![], secrets: vec![] };
+        assert!(matches!(db.insert_data_source(&clash).await, Err(DbError::Conflict(_))));
+        let updated = db.update_data_source(&first, None, None).await.expect("update");
+        assert!(matches!(db.update_data_source(&first, None, None).await, Err(DbError::Conflict(_))), "stale version");
+        assert!(db.soft_delete_data_source(&org.id, &updated.id, "tester").await.expect("delete"));
+        db.insert_data_source(&clash).await.expect("the name is free again once deleted");
+        assert!(db.hard_delete_data_source(&org.id, &updated.id).await.expect("hard delete"));
+        assert!(db.data_source(&org.id, &updated.id, true).await.expect("get").is_none());
+    }
+}

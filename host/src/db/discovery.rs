@@ -1,0 +1,173 @@
+//! Schema discovery jobs and the catalog they found.
+
+use sqlx::FromRow;
+
+use super::{Db, DbError, new_id, now};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DiscoveryJobRow {
+    pub id: String,
+    pub data_source_id: String,
+    pub status: String,
+    pub requested_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub tables_found: Option<i64>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DiscoveredTableRow {
+    pub schema_name: String,
+    pub table_name: String,
+    pub kind: String,
+    /// The table as JSON (columns, constraints, comment, estimates).
+    pub definition: String,
+}
+
+const JOB_COLUMNS: &str =
+    "id, data_source_id, status, requested_at, started_at, finished_at, tables_found, error_kind, error";
+
+impl Db {
+    /// Queues a job unless one is already queued or running (returns that one).
+    pub async fn queue_discovery(&self, data_source_id: &str) -> Result<(DiscoveryJobRow, bool), DbError> {
+        if let Some(job) = self.latest_discovery(data_source_id).await?
+            && (job.status == "queued" || job.status == "running")
+        {
+            return Ok((job, false));
+        }
+        let job = DiscoveryJobRow {
+            id: new_id(),
+            data_source_id: data_source_id.to_owned(),
+            status: "queued".into(),
+            requested_at: now(),
+            started_at: None,
+            finished_at: None,
+            tables_found: None,
+            error_kind: None,
+            error: None,
+        };
+        sqlx::query("INSERT INTO discovery_jobs (id, data_source_id, status, requested_at) VALUES ($1, $2, $3, $4)")
+            .bind(&job.id)
+            .bind(&job.data_source_id)
+            .bind(&job.status)
+            .bind(&job.requested_at)
+            .execute(&self.pool)
+            .await?;
+        Ok((job, true))
+    }
+
+    pub async fn latest_discovery(&self, data_source_id: &str) -> Result<Option<DiscoveryJobRow>, DbError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM discovery_jobs WHERE data_source_id = $1 ORDER BY requested_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(data_source_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn start_discovery(&self, job_id: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE discovery_jobs SET status = 'running', started_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn fail_discovery(&self, job_id: &str, kind: &str, error: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE discovery_jobs SET status = 'failed', finished_at = $1, error_kind = $2, error = $3 WHERE id = $4",
+        )
+        .bind(now())
+        .bind(kind)
+        .bind(error)
+        .bind(job_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the data source's catalog with `tables` and completes the job, atomically.
+    pub async fn complete_discovery(
+        &self,
+        job_id: &str,
+        data_source_id: &str,
+        tables: &[DiscoveredTableRow],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1")
+            .bind(data_source_id)
+            .execute(&mut *tx)
+            .await?;
+        for table in tables {
+            sqlx::query(
+                "INSERT INTO discovered_tables (data_source_id, schema_name, table_name, kind, definition) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(data_source_id)
+            .bind(&table.schema_name)
+            .bind(&table.table_name)
+            .bind(&table.kind)
+            .bind(&table.definition)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                DbError::conflict_on_unique(e, || {
+                    format!("the connector returned {}.{} twice", table.schema_name, table.table_name)
+                })
+            })?;
+        }
+        sqlx::query("UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2 WHERE id = $3")
+            .bind(now())
+            .bind(tables.len() as i64)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of discovered tables, by schema then name, with the total.
+    pub async fn discovered_tables(
+        &self,
+        data_source_id: &str,
+        schema: Option<&str>,
+        table_search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DiscoveredTableRow>, i64), DbError> {
+        let pattern = table_search.map(|s| format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let filter = "data_source_id = $1 AND ($2 IS NULL OR schema_name = $2) \
+                      AND ($3 IS NULL OR LOWER(table_name) LIKE $3 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM discovered_tables WHERE {filter}"))
+            .bind(data_source_id)
+            .bind(schema)
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query_as(&format!(
+            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE {filter} \
+             ORDER BY schema_name, table_name LIMIT $4 OFFSET $5"
+        ))
+        .bind(data_source_id)
+        .bind(schema)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((rows, total))
+    }
+
+    /// Schema names with their table counts.
+    pub async fn discovered_schemas(&self, data_source_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT schema_name, COUNT(*) FROM discovered_tables WHERE data_source_id = $1 GROUP BY schema_name ORDER BY schema_name",
+        )
+        .bind(data_source_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
