@@ -104,10 +104,12 @@ fn postgres_round_trips(c: &mut Criterion) {
     });
     group.bench_function("native tokio-postgres", |b| {
         b.to_async(&rt).iter(|| async {
-            let (client, connection) =
-                tokio_postgres::connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
+            let (client, connection) = tokio_postgres::connect(
+                "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                tokio_postgres::NoTls,
+            )
+            .await
+            .expect("connect");
             let driver = tokio::spawn(connection);
             for query in NATIVE_TEST_QUERIES {
                 client.simple_query(query).await.expect("query");

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use inlet::api::{self, AppState};
 use inlet::auth::{JwtConfig, Role, generate_token, hash_token};
 use inlet::connectors::Connectors;
-use inlet::db::{Db, redact_url};
+use inlet::db::{Db, NewToken, redact_url};
 use inlet::exec::{self, ExecCommand, ExecOptions};
 use inlet::runtime::Runtime;
 use inlet::settings::{Settings, var};
@@ -215,7 +215,16 @@ async fn ensure_bootstrap_token(db: &Db, token: &str) -> anyhow::Result<()> {
     }
     let hash = hash_token(token);
     if db.token_by_hash(&hash).await?.is_none() {
-        db.create_token(&hash, None, None, Role::PlatformAdmin.as_str(), "bootstrap", None, &[]).await?;
+        let new = NewToken {
+            token_hash: &hash,
+            org_id: None,
+            user_id: None,
+            role: Role::PlatformAdmin.as_str(),
+            name: "bootstrap",
+            expires_at: None,
+            workspace_ids: &[],
+        };
+        db.create_token(&new).await?;
         tracing::info!("bootstrap platform-admin token created");
     }
     Ok(())
@@ -290,14 +299,21 @@ async fn token_create(
             (Some(org.id), ids)
         }
     };
-    let expires_at = expires_in_days.map(|days| {
-        inlet::db::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)))
-    });
+    let expires_at = expires_in_days
+        .map(|days| inlet::db::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days))));
     let token = generate_token();
     let user_id = db.create_user(org_id.as_deref(), name).await?;
-    let row = db
-        .create_token(&hash_token(&token), org_id.as_deref(), Some(&user_id), role.as_str(), name, expires_at.as_deref(), &workspace_ids)
-        .await?;
+    let hash = hash_token(&token);
+    let new = NewToken {
+        token_hash: &hash,
+        org_id: org_id.as_deref(),
+        user_id: Some(&user_id),
+        role: role.as_str(),
+        name,
+        expires_at: expires_at.as_deref(),
+        workspace_ids: &workspace_ids,
+    };
+    let row = db.create_token(&new).await?;
     eprintln!("token id {} (role {role}); it is shown once:", row.id);
     println!("{token}");
     Ok(ExitCode::SUCCESS)

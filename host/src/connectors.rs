@@ -166,7 +166,13 @@ impl Connectors {
     }
 
     /// Validates, resolves and connects.
-    pub async fn open(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> Result<Session, Failure> {
+    pub async fn open(
+        &self,
+        type_id: &str,
+        config: &Value,
+        secrets: &Secrets,
+        timeouts: Timeouts,
+    ) -> Result<Session, Failure> {
         let (plugin, spec) = self.source_type(type_id).ok_or_else(|| {
             Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{type_id}`"), false)
         })?;

@@ -103,7 +103,12 @@ async fn connect(
         let known: Vec<&str> = plugin.manifest.types.iter().map(|t| t.id.as_str()).collect();
         Failure::new(
             ErrorKind::Config,
-            format!("plugin `{}` has no type `{}` (it has: {})", plugin.manifest.id, options.source_type, known.join(", ")),
+            format!(
+                "plugin `{}` has no type `{}` (it has: {})",
+                plugin.manifest.id,
+                options.source_type,
+                known.join(", ")
+            ),
             false,
         )
     })?;
@@ -156,7 +161,12 @@ fn read_json(path: &Path, what: &str) -> Result<Value, ExecOutcome> {
         // The message names the position only: a secrets file's content must not be echoed.
         ExecOutcome::failed_with(
             ErrorKind::Config,
-            format!("the {what} file {} is not valid JSON (line {}, column {})", path.display(), error.line(), error.column()),
+            format!(
+                "the {what} file {} is not valid JSON (line {}, column {})",
+                path.display(),
+                error.line(),
+                error.column()
+            ),
         )
     })
 }

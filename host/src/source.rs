@@ -40,9 +40,7 @@ pub async fn prepare(
     sandbox: &SandboxSettings,
     resolve_timeout: Duration,
 ) -> Result<Prepared, Failure> {
-    source_type
-        .validate(config, secrets)
-        .map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
+    source_type.validate(config, secrets).map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
     let mut config = config.clone();
     let mut grants = Grants::default();
     let mut endpoint = None;
@@ -61,9 +59,10 @@ pub async fn prepare(
         grants.tcp = allowed;
     }
     if let Some(file) = &source_type.file {
-        let path = config.get(&file.path_field).and_then(Value::as_str).ok_or_else(|| {
-            Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false)
-        })?;
+        let path = config
+            .get(&file.path_field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false))?;
         let grant = files::grant(path, sandbox.files_root.as_deref()).map_err(file_failure)?;
         config[&file.path_field] = Value::String(grant.guest_path.clone());
         grants.file = Some(grant);
@@ -88,4 +87,3 @@ fn file_failure(error: FileGrantError) -> Failure {
     };
     Failure::new(kind, error.to_string(), false)
 }
-

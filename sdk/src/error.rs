@@ -53,12 +53,34 @@ impl ConnectorError {
 
 /// Turns an I/O error into a [`ConnectorError`] of the matching kind, with context.
 pub trait IoErrorExt<T> {
+    /// For sockets: refused/reset are `unreachable`, a sandbox denial too.
     fn io_context(self, context: &str) -> Result<T, ConnectorError>;
+    /// For files: a denial is `permission`, a directory where a file was
+    /// expected is `config`.
+    fn file_context(self, context: &str) -> Result<T, ConnectorError>;
 }
 
 impl<T> IoErrorExt<T> for std::io::Result<T> {
     fn io_context(self, context: &str) -> Result<T, ConnectorError> {
         self.map_err(|error| io_error(&error, context))
+    }
+
+    fn file_context(self, context: &str) -> Result<T, ConnectorError> {
+        self.map_err(|error| file_error(&error, context))
+    }
+}
+
+/// The kind a failed file operation maps to.
+pub fn file_error(error: &std::io::Error, context: &str) -> ConnectorError {
+    use std::io::ErrorKind as Io;
+    let message = format!("{context}: {error}");
+    match error.kind() {
+        Io::NotFound => ConnectorError::not_found(message),
+        Io::PermissionDenied => ConnectorError::permission(message),
+        Io::IsADirectory | Io::NotADirectory => ConnectorError::config(message),
+        Io::InvalidData | Io::UnexpectedEof => ConnectorError::protocol(message),
+        Io::Interrupted | Io::TimedOut | Io::WouldBlock => ConnectorError::timeout(message),
+        _ => ConnectorError::internal(message),
     }
 }
 
@@ -72,8 +94,7 @@ pub fn io_error(error: &std::io::Error, context: &str) -> ConnectorError {
         // The sandbox answers a connect to an address it does not allow with
         // "permission denied": for the user that address is unreachable.
         Io::PermissionDenied => {
-            ConnectorError::unreachable(format!("{message} (address not allowed by the sandbox)"))
-                .retryable(false)
+            ConnectorError::unreachable(format!("{message} (address not allowed by the sandbox)")).retryable(false)
         }
         Io::ConnectionRefused
         | Io::ConnectionReset
@@ -105,6 +126,14 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::Unreachable);
         assert!(!error.retryable);
         assert!(error.message.starts_with("connect: "));
+    }
+
+    #[test]
+    fn file_errors_map_to_file_kinds() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(file_error(&denied, "open").kind, ErrorKind::Permission);
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(file_error(&missing, "open").kind, ErrorKind::NotFound);
     }
 
     #[test]

@@ -54,10 +54,10 @@ pub mod schema;
 mod steps;
 
 pub use bindings::inlet::connector::types::{
-    CheckStep, Column, ConnectRequest, ConnectorError, Constraint, ConstraintKind, DiscoverPage,
-    DiscoverRequest, Endpoint, ErrorKind, Failure, ObjectKind, Schema, Table, TestReport,
+    CheckStep, Column, ConnectRequest, ConnectorError, Constraint, ConstraintKind, DiscoverPage, DiscoverRequest,
+    Endpoint, ErrorKind, Failure, ObjectKind, Schema, Table, TestReport,
 };
-pub use error::IoErrorExt;
+pub use error::{IoErrorExt, file_error, io_error};
 pub use request::ConnectRequestExt;
 pub use steps::Steps;
 
@@ -65,9 +65,9 @@ pub use steps::Steps;
 pub mod prelude {
     pub use crate::schema::{ColumnBuilder, TableBuilder};
     pub use crate::{
-        CheckStep, Column, ConnectRequest, ConnectRequestExt, Connection, Connector,
-        ConnectorError, Constraint, ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind,
-        IoErrorExt, ObjectKind, Schema, Steps, Table, data_type,
+        CheckStep, Column, ConnectRequest, ConnectRequestExt, Connection, Connector, ConnectorError, Constraint,
+        ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind, IoErrorExt, ObjectKind, Schema, Steps, Table,
+        data_type,
     };
 }
 
@@ -77,10 +77,7 @@ pub trait Connector: 'static {
 
     /// Opens a connection. Time each stage with `steps.run(...)`, so that a
     /// failed connect tells the user which stage failed and how long each took.
-    fn connect(
-        request: &ConnectRequest,
-        steps: &mut Steps,
-    ) -> Result<Self::Connection, ConnectorError>;
+    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<Self::Connection, ConnectorError>;
 }
 
 /// A live connection. The host pools it, so it must stay usable across calls.
@@ -96,16 +93,18 @@ pub trait Connection: 'static {
 }
 
 /// Exports a [`Connector`] implementation as the component's `connector` interface.
+///
+/// The exports exist only when building the component (wasm32): a native
+/// build of the same crate (its unit tests) links without them.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::bindings::exports::inlet::connector::connector as __wit;
 
             struct __InletExports;
-            struct __InletConnection(
-                ::core::cell::RefCell<<$connector as $crate::Connector>::Connection>,
-            );
+            struct __InletConnection(::core::cell::RefCell<<$connector as $crate::Connector>::Connection>);
 
             impl __wit::Guest for __InletExports {
                 type Connection = __InletConnection;
@@ -116,9 +115,9 @@ macro_rules! export_connector {
                     let mut steps = $crate::Steps::new();
                     match <$connector as $crate::Connector>::connect(&request, &mut steps) {
                         Ok(connection) => Ok(__wit::Connected {
-                            connection: __wit::Connection::new(__InletConnection(
-                                ::core::cell::RefCell::new(connection),
-                            )),
+                            connection: __wit::Connection::new(__InletConnection(::core::cell::RefCell::new(
+                                connection,
+                            ))),
                             steps: steps.into_steps(),
                         }),
                         Err(error) => Err(steps.into_failure(error)),
@@ -129,13 +128,9 @@ macro_rules! export_connector {
             impl __wit::GuestConnection for __InletConnection {
                 fn test(&self) -> ::core::result::Result<$crate::TestReport, $crate::Failure> {
                     let mut steps = $crate::Steps::new();
-                    let outcome =
-                        $crate::Connection::test(&mut *self.0.borrow_mut(), &mut steps);
+                    let outcome = $crate::Connection::test(&mut *self.0.borrow_mut(), &mut steps);
                     match outcome {
-                        Ok(server_version) => Ok($crate::TestReport {
-                            server_version,
-                            steps: steps.into_steps(),
-                        }),
+                        Ok(server_version) => Ok($crate::TestReport { server_version, steps: steps.into_steps() }),
                         Err(error) => Err(steps.into_failure(error)),
                     }
                 }
@@ -148,7 +143,7 @@ macro_rules! export_connector {
                 }
             }
 
-            $crate::bindings::__export_world!(__InletExports with_types_in $crate::bindings);
+    $crate::bindings::__export_world!(__InletExports with_types_in $crate::bindings);
         };
     };
 }

@@ -27,9 +27,7 @@ pub fn page_catalog(
 ) -> Result<DiscoverPage, ConnectorError> {
     let skip: usize = match &request.page_token {
         None => 0,
-        Some(token) => token
-            .parse()
-            .map_err(|_| ConnectorError::config(format!("invalid page token `{token}`")))?,
+        Some(token) => token.parse().map_err(|_| ConnectorError::config(format!("invalid page token `{token}`")))?,
     };
     let take = page_size(request);
     let mut seen = 0usize;
@@ -73,14 +71,8 @@ mod tests {
     }
 
     fn catalog() -> Vec<(String, Vec<Table>)> {
-        let tables = |names: &[&str]| {
-            names.iter().map(|n| TableBuilder::new(*n, ObjectKind::Table).build()).collect()
-        };
-        vec![
-            ("a".into(), tables(&["t1", "t2"])),
-            ("hidden".into(), tables(&["x"])),
-            ("b".into(), tables(&["t3"])),
-        ]
+        let tables = |names: &[&str]| names.iter().map(|n| TableBuilder::new(*n, ObjectKind::Table).build()).collect();
+        vec![("a".into(), tables(&["t1", "t2"])), ("hidden".into(), tables(&["x"])), ("b".into(), tables(&["t3"]))]
     }
 
     #[test]

@@ -22,29 +22,26 @@ pub trait ConnectRequestExt {
 
 impl ConnectRequestExt for ConnectRequest {
     fn config<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
-        serde_json::from_str(&self.config)
-            .map_err(|error| ConnectorError::config(format!("invalid config: {error}")))
+        serde_json::from_str(&self.config).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))
     }
 
     fn secret(&self, name: &str) -> Option<&str> {
-        self.secrets
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.secrets.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     fn required_secret(&self, name: &str) -> Result<&str, ConnectorError> {
-        self.secret(name)
-            .ok_or_else(|| ConnectorError::config(format!("the secret `{name}` is not set")))
+        self.secret(name).ok_or_else(|| ConnectorError::config(format!("the secret `{name}` is not set")))
     }
 
     fn endpoint_addr(&self) -> Result<SocketAddr, ConnectorError> {
-        let endpoint = self.endpoint.as_ref().ok_or_else(|| {
-            ConnectorError::config("the host gave no network endpoint for this data source")
-        })?;
-        let ip: IpAddr = endpoint.host.parse().map_err(|_| {
-            ConnectorError::internal(format!("endpoint `{}` is not an IP address", endpoint.host))
-        })?;
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config("the host gave no network endpoint for this data source"))?;
+        let ip: IpAddr = endpoint
+            .host
+            .parse()
+            .map_err(|_| ConnectorError::internal(format!("endpoint `{}` is not an IP address", endpoint.host)))?;
         Ok(SocketAddr::new(ip, endpoint.port))
     }
 

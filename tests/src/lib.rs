@@ -12,10 +12,7 @@ use serde_json::Value;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives inside the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives inside the workspace").to_path_buf()
 }
 
 /// `target/release/inlet`, built by `cargo xtask build`.
@@ -28,11 +25,7 @@ pub fn inlet_bin() -> PathBuf {
 /// `target/plugins/<id>`, built by `cargo xtask build`.
 pub fn plugin_dir(id: &str) -> PathBuf {
     let path = workspace_root().join("target/plugins").join(id);
-    assert!(
-        path.join("plugin.wasm").exists(),
-        "{} has no plugin.wasm: run `cargo xtask build` first",
-        path.display()
-    );
+    assert!(path.join("plugin.wasm").exists(), "{} has no plugin.wasm: run `cargo xtask build` first", path.display());
     path
 }
 
@@ -132,3 +125,4 @@ pub fn fixture_dir(name: &str) -> PathBuf {
     assert!(path.join("plugin.wasm").exists(), "{} is missing: run `cargo xtask build` first", path.display());
     path
 }
+pub mod server;

@@ -51,26 +51,19 @@ pub fn bin_dir() -> Option<PathBuf> {
         return Some(bin);
     }
     let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    std::env::split_paths(&paths).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
 }
 
 /// Whether a cluster can be started here; follows the harness' skip/fail rule.
 pub fn available() -> bool {
-    let initdb = bin_dir()
-        .map(|dir| dir.join("initdb"))
-        .unwrap_or_else(|| PathBuf::from("initdb"));
+    let initdb = bin_dir().map(|dir| dir.join("initdb")).unwrap_or_else(|| PathBuf::from("initdb"));
     crate::tool_available(&initdb.to_string_lossy())
         && crate::tool_available("openssl")
         && (!is_root() || crate::tool_available("runuser"))
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -79,9 +72,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn run(command: &mut Command) -> anyhow::Result<String> {
-    let output = command
-        .output()
-        .with_context(|| format!("run {command:?}"))?;
+    let output = command.output().with_context(|| format!("run {command:?}"))?;
     if !output.status.success() {
         bail!(
             "{command:?} failed: {}\n{}",
@@ -103,17 +94,9 @@ impl PgCluster {
         std::fs::write(root.join("pw"), SUPERUSER_PASSWORD)?;
         make_certificates(root)?;
         if is_root() {
-            run(Command::new("chown")
-                .arg("-R")
-                .arg("postgres:postgres")
-                .arg(root))?;
+            run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(root))?;
         }
-        let cluster = Self {
-            ca_pem: std::fs::read_to_string(root.join("ca.crt"))?,
-            dir,
-            bin,
-            port,
-        };
+        let cluster = Self { ca_pem: std::fs::read_to_string(root.join("ca.crt"))?, dir, bin, port };
         let data = cluster.data_dir();
         cluster.as_postgres(
             &mut cluster.tool("initdb"),
@@ -158,10 +141,7 @@ impl PgCluster {
             ),
         )?;
         if is_root() {
-            run(Command::new("chown")
-                .arg("-R")
-                .arg("postgres:postgres")
-                .arg(root))?;
+            run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(root))?;
         }
         cluster.as_postgres(
             &mut cluster.tool("pg_ctl"),
@@ -192,11 +172,7 @@ impl PgCluster {
 
     fn tool(&self, name: &str) -> Command {
         let path = self.bin.join(name);
-        let path = if path.exists() {
-            path
-        } else {
-            PathBuf::from(name)
-        };
+        let path = if path.exists() { path } else { PathBuf::from(name) };
         if is_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);
@@ -216,18 +192,7 @@ impl PgCluster {
         command
             .arg("-h")
             .arg(self.dir.path().join("sock"))
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-            ])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
             .args(["-v", "ON_ERROR_STOP=1", "-c", sql]);
         run(&mut command)
     }
@@ -240,51 +205,32 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.data_dir();
-        let _ = self
-            .tool("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+        let _ = self.tool("pg_ctl").arg("-D").arg(&data).args(["-m", "immediate", "-w", "stop"]).output();
     }
 }
 
 /// A test CA and a server certificate it signed for `localhost` (DNS name
 /// only, so that an IP host name fails `verify-full` but passes `verify-ca`).
 fn make_certificates(root: &Path) -> anyhow::Result<()> {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(Command::new("openssl")
-        .current_dir(root)
-        .args(["req", "-x509"])
-        .args(ec)
-        .args([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=inlet test CA",
-        ]))?;
-    run(Command::new("openssl")
-        .current_dir(root)
-        .arg("req")
-        .args(ec)
-        .args([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]))?;
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(Command::new("openssl").current_dir(root).args(["req", "-x509"]).args(ec).args([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=inlet test CA",
+    ]))?;
+    run(Command::new("openssl").current_dir(root).arg("req").args(ec).args([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]))?;
     std::fs::write(
         root.join("server.ext"),
         "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n",

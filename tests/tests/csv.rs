@@ -29,11 +29,7 @@ fn run(command: &str, config: &Value) -> ExecOutcome {
 /// Runs `discover` and returns the one table, after checking the envelope.
 fn discover_table(name: &str, extra: Value) -> Value {
     let outcome = run("discover", &config(name, extra));
-    assert!(
-        outcome.success,
-        "discover failed: {}\n{}",
-        outcome.json, outcome.stderr
-    );
+    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
     let json = &outcome.json;
     assert_eq!(json["ok"], true, "{json}");
     assert_eq!(json["pages"], 1, "{json}");
@@ -62,37 +58,16 @@ struct Col {
     comment: Option<&'static str>,
 }
 
-const fn col(
-    name: &'static str,
-    data_type: &'static str,
-    native_type: &'static str,
-    nullable: bool,
-) -> Col {
-    Col {
-        name,
-        data_type,
-        native_type,
-        nullable,
-        max_length: None,
-        precision: None,
-        scale: None,
-        comment: None,
-    }
+const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
+    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
 }
 
 const fn text(name: &'static str, nullable: bool, max_length: Option<u32>) -> Col {
-    Col {
-        max_length,
-        ..col(name, "string", "text", nullable)
-    }
+    Col { max_length, ..col(name, "string", "text", nullable) }
 }
 
 const fn decimal(name: &'static str, native_type: &'static str, precision: u32, scale: u32) -> Col {
-    Col {
-        precision: Some(precision),
-        scale: Some(scale),
-        ..col(name, "decimal", native_type, false)
-    }
+    Col { precision: Some(precision), scale: Some(scale), ..col(name, "decimal", native_type, false) }
 }
 
 /// Compares every field of every column, naming the column and field that differ.
@@ -114,9 +89,7 @@ fn assert_columns(table: &Value, expected: &[Col]) {
             ("comment", json!(want.comment)),
         ];
         for (field, value) in fields {
-            let got = actual
-                .get(field)
-                .unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
+            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
             assert_eq!(got, &value, "column {} field {field}", want.name);
         }
     }
@@ -132,12 +105,7 @@ fn test_parses_the_sample_and_passes_every_step() {
     assert_eq!(json["server_version"], Value::Null);
     assert!(json["duration_ms"].is_u64(), "{json}");
     let steps = json["steps"].as_array().expect("steps");
-    assert!(
-        steps
-            .iter()
-            .all(|s| s["passed"] == true && s["duration_us"].is_u64()),
-        "{json}"
-    );
+    assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
     let last = steps.last().expect("a step");
     assert_eq!(last["name"], "parse sample");
     assert_eq!(last["message"], "4 rows of 13 columns parsed");
@@ -153,10 +121,7 @@ fn discover_infers_every_type_from_mixed_values() {
     let table = discover_table("mixed.csv", json!({}));
     assert_eq!(table["name"], "mixed");
     assert_eq!(table["row_estimate"], 4);
-    assert_eq!(
-        table["comment"],
-        "column types inferred from the first 4 rows"
-    );
+    assert_eq!(table["comment"], "column types inferred from the first 4 rows");
     assert_columns(
         &table,
         &[
@@ -167,12 +132,7 @@ fn discover_infers_every_type_from_mixed_values() {
             col("day", "date", "date", false),
             // Dates and timestamps in one column widen to timestamp.
             col("seen_at", "timestamp", "timestamp", false),
-            col(
-                "updated_at",
-                "timestamp-tz",
-                "timestamp with time zone",
-                false,
-            ),
+            col("updated_at", "timestamp-tz", "timestamp with time zone", false),
             // "hello, world" is the longest (a quoted comma); "multi\nline" spans lines.
             text("note", false, Some(12)),
             // "", NULL, NA, N/A: all null.
@@ -226,14 +186,8 @@ fn duplicate_and_empty_header_names_are_made_unique() {
         &table,
         &[
             col("id", "int64", "integer", false),
-            Col {
-                comment: Some("the header is empty"),
-                ..text("column_2", false, Some(1))
-            },
-            Col {
-                comment: Some("renamed from the duplicate header \"id\""),
-                ..col("id_3", "int64", "integer", false)
-            },
+            Col { comment: Some("the header is empty"), ..text("column_2", false, Some(1)) },
+            Col { comment: Some("renamed from the duplicate header \"id\""), ..col("id_3", "int64", "integer", false) },
             text("name", false, Some(1)),
             col("id_2", "int64", "integer", false),
         ],
@@ -242,24 +196,14 @@ fn duplicate_and_empty_header_names_are_made_unique() {
 
 #[test]
 fn a_latin1_file_decodes_to_the_right_characters() {
-    let table = discover_table(
-        "latin1.csv",
-        json!({ "delimiter": ";", "encoding": "latin1" }),
-    );
+    let table = discover_table("latin1.csv", json!({ "delimiter": ";", "encoding": "latin1" }));
     assert_eq!(table["row_estimate"], 3);
     // "Besançon" is 8 characters (9 bytes once decoded to UTF-8).
     assert_columns(
         &table,
-        &[
-            text("nom", false, Some(5)),
-            text("ville", false, Some(8)),
-            col("note", "int64", "integer", false),
-        ],
+        &[text("nom", false, Some(5)), text("ville", false, Some(8)), col("note", "int64", "integer", false)],
     );
-    let alias = discover_table(
-        "latin1.csv",
-        json!({ "delimiter": ";", "encoding": "iso-8859-1" }),
-    );
+    let alias = discover_table("latin1.csv", json!({ "delimiter": ";", "encoding": "iso-8859-1" }));
     assert_eq!(alias["columns"], table["columns"]);
 }
 
@@ -269,26 +213,15 @@ fn a_latin1_file_read_as_utf8_names_the_first_bad_line() {
     assert!(!outcome.success, "{}", outcome.json);
     assert_eq!(outcome.code, Some(1));
     assert_eq!(outcome.error_kind(), Some("protocol"), "{}", outcome.json);
-    let message = outcome.json["error"]["message"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        message.starts_with("line 2: field 1 is not valid UTF-8"),
-        "{message}"
-    );
+    let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("line 2: field 1 is not valid UTF-8"), "{message}");
 }
 
 #[test]
 fn a_utf16_file_with_a_byte_order_mark() {
     let table = discover_table("utf16le.csv", json!({ "encoding": "utf-16le" }));
     assert_eq!(table["row_estimate"], 2);
-    assert_columns(
-        &table,
-        &[
-            col("id", "int64", "integer", false),
-            text("label", false, Some(4)),
-        ],
-    );
+    assert_columns(&table, &[col("id", "int64", "integer", false), text("label", false, Some(4))]);
 }
 
 #[test]
@@ -297,21 +230,11 @@ fn a_malformed_row_is_a_protocol_error_naming_its_line() {
         let outcome = run(command, &config("malformed.csv", json!({})));
         assert!(!outcome.success, "{command}: {}", outcome.json);
         assert_eq!(outcome.json["ok"], false);
-        assert_eq!(
-            outcome.error_kind(),
-            Some("protocol"),
-            "{command}: {}",
-            outcome.json
-        );
+        assert_eq!(outcome.error_kind(), Some("protocol"), "{command}: {}", outcome.json);
         assert_eq!(outcome.json["error"]["retryable"], false);
         // Line 6: after a quoted line break and a blank line.
-        let message = outcome.json["error"]["message"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(
-            message.contains("line 6: 2 fields where the header has 3"),
-            "{command}: {message}"
-        );
+        let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("line 6: 2 fields where the header has 3"), "{command}: {message}");
     }
     let outcome = run("test", &config("malformed.csv", json!({})));
     let steps = outcome.json["steps"].as_array().expect("steps");
@@ -354,20 +277,10 @@ fn configs_that_fail_the_schema_are_config_errors() {
         let outcome = run("test", &config("mixed.csv", extra.clone()));
         assert!(!outcome.success, "{extra}: {}", outcome.json);
         assert_eq!(outcome.json["ok"], false);
-        assert_eq!(
-            outcome.error_kind(),
-            Some("config"),
-            "{extra}: {}",
-            outcome.json
-        );
+        assert_eq!(outcome.error_kind(), Some("config"), "{extra}: {}", outcome.json);
     }
     let outcome = run("test", &json!({ "delimiter": ";" }));
-    assert_eq!(
-        outcome.error_kind(),
-        Some("config"),
-        "no file_path: {}",
-        outcome.json
-    );
+    assert_eq!(outcome.error_kind(), Some("config"), "no file_path: {}", outcome.json);
 }
 
 #[test]
@@ -375,19 +288,14 @@ fn a_config_the_schema_allows_but_the_connector_refuses() {
     // One character, but not one byte: the parser splits on bytes.
     let outcome = run("test", &config("mixed.csv", json!({ "delimiter": "§" })));
     assert_eq!(outcome.error_kind(), Some("config"), "{}", outcome.json);
-    let message = outcome.json["error"]["message"]
-        .as_str()
-        .unwrap_or_default();
+    let message = outcome.json["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("ASCII"), "{message}");
 }
 
 #[test]
 fn a_directory_is_a_config_error() {
     let dir = workspace_root().join("tests/fixtures/csv");
-    let outcome = run(
-        "test",
-        &json!({ "file_path": dir.to_str().expect("UTF-8 path") }),
-    );
+    let outcome = run("test", &json!({ "file_path": dir.to_str().expect("UTF-8 path") }));
     assert!(!outcome.success, "{}", outcome.json);
     assert_eq!(outcome.error_kind(), Some("config"), "{}", outcome.json);
 }

@@ -13,22 +13,9 @@ use inlet_tests::pg_cluster::{self, PgCluster};
 use inlet_tests::{ExecOutcome, exec, plugin_dir, service_available, tool_available};
 use serde_json::{Value, json};
 
-fn run(
-    source_type: &str,
-    config: &Value,
-    password: Option<&str>,
-    command: &str,
-    extra: &[&str],
-) -> ExecOutcome {
+fn run(source_type: &str, config: &Value, password: Option<&str>, command: &str, extra: &[&str]) -> ExecOutcome {
     let secrets = password.map(|p| json!({ "password": p }));
-    exec(
-        &plugin_dir("postgres"),
-        source_type,
-        config,
-        secrets.as_ref(),
-        command,
-        extra,
-    )
+    exec(&plugin_dir("postgres"), source_type, config, secrets.as_ref(), command, extra)
 }
 
 fn local_config(database: &str) -> Value {
@@ -37,26 +24,11 @@ fn local_config(database: &str) -> Value {
 
 fn psql(database: &str, args: &[&str]) {
     let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
         .args(args)
         .output()
         .expect("run psql");
-    assert!(
-        output.status.success(),
-        "psql {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// A fresh database loaded from the fixture, dropped when the test ends.
@@ -65,10 +37,7 @@ struct FixtureDb(String);
 impl FixtureDb {
     fn create(tag: &str) -> Self {
         let name = format!("inlet_fixture_{tag}_{}", std::process::id());
-        psql(
-            "postgres",
-            &["-c", &format!("DROP DATABASE IF EXISTS {name}")],
-        );
+        psql("postgres", &["-c", &format!("DROP DATABASE IF EXISTS {name}")]);
         psql("postgres", &["-c", &format!("CREATE DATABASE {name}")]);
         let fixture = inlet_tests::workspace_root().join("tests/fixtures/postgres/catalog.sql");
         psql(&name, &["-f", &fixture.to_string_lossy()]);
@@ -79,17 +48,7 @@ impl FixtureDb {
 impl Drop for FixtureDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-X",
-                "-q",
-                "-c",
-            ])
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-c"])
             .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
             .output();
     }
@@ -104,11 +63,7 @@ fn table_names(outcome: &ExecOutcome) -> Vec<String> {
     let mut names = Vec::new();
     for schema in outcome.json["schemas"].as_array().expect("schemas") {
         for table in schema["tables"].as_array().expect("tables") {
-            names.push(format!(
-                "{}.{}",
-                schema["name"].as_str().expect("name"),
-                table["name"].as_str().expect("name")
-            ));
+            names.push(format!("{}.{}", schema["name"].as_str().expect("name"), table["name"].as_str().expect("name")));
         }
     }
     names
@@ -151,36 +106,13 @@ fn test_reports_the_version_and_every_step() {
     }
     let outcome = run("postgresql", &local_config("postgres"), None, "test", &[]);
     assert!(outcome.success, "{:?}", outcome);
-    assert!(
-        outcome.json["server_version"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("PostgreSQL "))
-    );
-    let names: Vec<&str> = outcome.json["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    assert!(outcome.json["server_version"].as_str().is_some_and(|v| v.starts_with("PostgreSQL ")));
+    let names: Vec<&str> =
+        outcome.json["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect();
     // The shared server has TLS on, and the default ssl_mode is prefer.
-    assert_eq!(
-        names,
-        [
-            "tcp connect",
-            "tls",
-            "authenticate",
-            "query version",
-            "catalog permission"
-        ]
-    );
+    assert_eq!(names, ["tcp connect", "tls", "authenticate", "query version", "catalog permission"]);
     assert_eq!(step(&outcome, "authenticate")["message"], "trust");
-    assert!(
-        outcome.json["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .all(|s| s["passed"] == true)
-    );
+    assert!(outcome.json["steps"].as_array().expect("steps").iter().all(|s| s["passed"] == true));
 }
 
 #[test]
@@ -205,32 +137,17 @@ fn discovers_the_fixture_catalog_field_by_field() {
     assert!(outcome.success, "{:?}", outcome);
     assert_eq!(
         table_names(&outcome),
-        [
-            "crm.customers",
-            "o'reilly.notes",
-            "sales.big_orders",
-            "sales.order_totals",
-            "sales.orders"
-        ]
+        ["crm.customers", "o'reilly.notes", "sales.big_orders", "sales.order_totals", "sales.orders"]
     );
 
     let customers = table(&outcome, "crm", "customers");
     assert_eq!(customers["kind"], "table");
     assert_eq!(customers["comment"], "People who buy things");
     assert_eq!(customers["row_estimate"], 2);
-    assert!(
-        customers["size_bytes"]
-            .as_u64()
-            .is_some_and(|size| size > 0)
-    );
+    assert!(customers["size_bytes"].as_u64().is_some_and(|size| size > 0));
     let id = column(customers, "id");
     assert_eq!(
-        (
-            id["ordinal"].clone(),
-            id["data_type"].clone(),
-            id["native_type"].clone(),
-            id["nullable"].clone()
-        ),
+        (id["ordinal"].clone(), id["data_type"].clone(), id["native_type"].clone(), id["nullable"].clone()),
         (json!(1), json!("int32"), json!("integer"), json!(false))
     );
     let email = column(customers, "email");
@@ -241,50 +158,29 @@ fn discovers_the_fixture_catalog_field_by_field() {
     assert_eq!(email["comment"], "Primary contact address");
     assert_eq!(email["default_value"], Value::Null);
     let mood = column(customers, "mood");
-    assert_eq!(
-        (mood["data_type"].as_str(), mood["native_type"].as_str()),
-        (Some("enum"), Some("crm.mood"))
-    );
+    assert_eq!((mood["data_type"].as_str(), mood["native_type"].as_str()), (Some("enum"), Some("crm.mood")));
     assert_eq!(mood["nullable"], true);
     let tags = column(customers, "tags");
-    assert_eq!(
-        (tags["data_type"].as_str(), tags["native_type"].as_str()),
-        (Some("array"), Some("text[]"))
-    );
+    assert_eq!((tags["data_type"].as_str(), tags["native_type"].as_str()), (Some("array"), Some("text[]")));
     let created = column(customers, "created_at");
     assert_eq!(created["data_type"], "timestamp-tz");
     assert_eq!(created["default_value"], "now()");
-    assert_eq!(
-        constraint(customers, "primary_key")["columns"],
-        json!(["id"])
-    );
+    assert_eq!(constraint(customers, "primary_key")["columns"], json!(["id"]));
     let unique = constraint(customers, "unique");
-    assert_eq!(
-        (unique["name"].as_str(), unique["columns"].clone()),
-        (Some("customers_email_key"), json!(["email"]))
-    );
+    assert_eq!((unique["name"].as_str(), unique["columns"].clone()), (Some("customers_email_key"), json!(["email"])));
 
     let orders = table(&outcome, "sales", "orders");
     assert_eq!(orders["comment"], "One row per order");
     let id = column(orders, "id");
     assert_eq!(id["data_type"], "int64");
-    assert_eq!(
-        id["default_value"],
-        "nextval('sales.orders_id_seq'::regclass)"
-    );
+    assert_eq!(id["default_value"], "nextval('sales.orders_id_seq'::regclass)");
     let total = column(orders, "total");
     assert_eq!(total["data_type"], "decimal");
     assert_eq!(total["native_type"], "numeric(10,2)");
-    assert_eq!(
-        (total["precision"].clone(), total["scale"].clone()),
-        (json!(10), json!(2))
-    );
+    assert_eq!((total["precision"].clone(), total["scale"].clone()), (json!(10), json!(2)));
     assert_eq!(column(orders, "status")["default_value"], "'new'::text");
     let code = column(orders, "code");
-    assert_eq!(
-        (code["native_type"].as_str(), code["max_length"].clone()),
-        (Some("character(8)"), json!(8))
-    );
+    assert_eq!((code["native_type"].as_str(), code["max_length"].clone()), (Some("character(8)"), json!(8)));
     assert_eq!(code["nullable"], true);
     let fk = constraint(orders, "foreign_key");
     assert_eq!(fk["name"], "orders_customer_fkey");
@@ -296,10 +192,7 @@ fn discovers_the_fixture_catalog_field_by_field() {
     assert_eq!(check["name"], "orders_total_positive");
     assert_eq!(check["columns"], json!(["total"]));
     assert_eq!(check["definition"], "CHECK ((total >= (0)::numeric))");
-    assert_eq!(
-        constraint(orders, "unique")["columns"],
-        json!(["customer_id", "id"])
-    );
+    assert_eq!(constraint(orders, "unique")["columns"], json!(["customer_id", "id"]));
 
     let view = table(&outcome, "sales", "big_orders");
     assert_eq!(view["kind"], "view");
@@ -318,53 +211,25 @@ fn paging_walks_every_table_once_and_filters_schemas() {
     let db = FixtureDb::create("paging");
     let config = local_config(&db.0);
     let whole = run("postgresql", &config, None, "discover", &[]);
-    let one_by_one = run(
-        "postgresql",
-        &config,
-        None,
-        "discover",
-        &["--page-size", "1"],
-    );
+    let one_by_one = run("postgresql", &config, None, "discover", &["--page-size", "1"]);
     assert!(one_by_one.success, "{:?}", one_by_one);
     assert_eq!(one_by_one.json["pages"], 5);
     assert_eq!(table_names(&one_by_one), table_names(&whole));
     // A foreign key whose referenced table is on another page still names its columns.
-    assert_eq!(
-        constraint(table(&one_by_one, "sales", "orders"), "foreign_key")["referenced_columns"],
-        json!(["id"])
-    );
+    assert_eq!(constraint(table(&one_by_one, "sales", "orders"), "foreign_key")["referenced_columns"], json!(["id"]));
 
-    let included = run(
-        "postgresql",
-        &config,
-        None,
-        "discover",
-        &["--include-schema", "o'reilly"],
-    );
+    let included = run("postgresql", &config, None, "discover", &["--include-schema", "o'reilly"]);
     assert_eq!(table_names(&included), ["o'reilly.notes"]);
     let excluded = run(
         "postgresql",
         &config,
         None,
         "discover",
-        &[
-            "--exclude-schema",
-            "sales",
-            "--exclude-schema",
-            "o'reilly",
-            "--page-size",
-            "2",
-        ],
+        &["--exclude-schema", "sales", "--exclude-schema", "o'reilly", "--page-size", "2"],
     );
     assert_eq!(table_names(&excluded), ["crm.customers"]);
     // System schemas appear only when asked for by name.
-    let system = run(
-        "postgresql",
-        &config,
-        None,
-        "discover",
-        &["--include-schema", "pg_catalog"],
-    );
+    let system = run("postgresql", &config, None, "discover", &["--include-schema", "pg_catalog"]);
     assert!(table_names(&system).contains(&"pg_catalog.pg_class".to_owned()));
 }
 
@@ -400,13 +265,8 @@ fn scram_and_md5_logins_and_a_wrong_password() {
     assert_eq!(step(&md5, "authenticate")["message"], "md5");
 
     let wrong = "Wr0ng-pa55word-e2e";
-    let failed = run(
-        "postgresql",
-        &cluster_config(&cluster, pg_cluster::SCRAM_USER, "require"),
-        Some(wrong),
-        "test",
-        &[],
-    );
+    let failed =
+        run("postgresql", &cluster_config(&cluster, pg_cluster::SCRAM_USER, "require"), Some(wrong), "test", &[]);
     assert!(!failed.success);
     assert_eq!(failed.error_kind(), Some("auth"), "{:?}", failed);
     assert_eq!(failed.json["error"]["retryable"], false);
@@ -431,23 +291,12 @@ fn tls_modes() {
     assert!(require.success, "{:?}", require);
     let tls = step(&require, "tls");
     assert_eq!(tls["passed"], true);
-    assert!(
-        tls["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("TLS 1.")),
-        "{tls}"
-    );
+    assert!(tls["message"].as_str().is_some_and(|m| m.starts_with("TLS 1.")), "{tls}");
 
     // The server certificate names `localhost` and is signed by the test CA.
     let mut full = cluster_config(&cluster, pg_cluster::SSL_ONLY_USER, "verify-full");
     full["ssl_root_cert"] = json!(cluster.ca_pem);
-    let verified = run(
-        "postgresql",
-        &full,
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-        "test",
-        &[],
-    );
+    let verified = run("postgresql", &full, Some(pg_cluster::SSL_ONLY_PASSWORD), "test", &[]);
     assert!(verified.success, "{:?}", verified);
 
     let untrusted = run(
@@ -459,13 +308,7 @@ fn tls_modes() {
     );
     assert!(!untrusted.success);
     assert_eq!(step(&untrusted, "tls")["passed"], false);
-    assert!(
-        untrusted.json["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("certificate")),
-        "{:?}",
-        untrusted
-    );
+    assert!(untrusted.json["error"]["message"].as_str().is_some_and(|m| m.contains("certificate")), "{:?}", untrusted);
 
     let plaintext = run(
         "postgresql",
@@ -476,11 +319,7 @@ fn tls_modes() {
     );
     assert!(!plaintext.success);
     // PostgreSQL answers SQLSTATE 28000 (pg_hba.conf rejects the connection).
-    assert!(
-        matches!(plaintext.error_kind(), Some("auth" | "permission")),
-        "{:?}",
-        plaintext
-    );
+    assert!(matches!(plaintext.error_kind(), Some("auth" | "permission")), "{:?}", plaintext);
 }
 
 #[test]
@@ -500,20 +339,10 @@ fn a_closed_port_is_unreachable() {
 fn the_metadata_address_is_refused_without_waiting() {
     let config = json!({"host": "169.254.169.254", "port": 5432, "database": "postgres", "username": "postgres"});
     let started = Instant::now();
-    let outcome = run(
-        "postgresql",
-        &config,
-        None,
-        "test",
-        &["--connect-timeout-s", "20"],
-    );
+    let outcome = run("postgresql", &config, None, "test", &["--connect-timeout-s", "20"]);
     assert!(!outcome.success);
     assert_eq!(outcome.error_kind(), Some("permission"), "{:?}", outcome);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 #[test]

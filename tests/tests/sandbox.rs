@@ -23,14 +23,19 @@ struct Harness {
 
 fn harness() -> Harness {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 1024 })
-        .expect("runtime");
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 1024 }).expect("runtime");
     let plugin = runtime.load_plugin(&fixture_dir("hostile")).expect("hostile fixture loads");
     Harness { _cache: cache, _runtime: runtime, plugin }
 }
 
 /// Connects with `config` and runs `test` with the given query deadline.
-async fn run_test(plugin: &LoadedPlugin, source_type: &str, config: Value, query_timeout: Duration) -> Result<(), Failure> {
+async fn run_test(
+    plugin: &LoadedPlugin,
+    source_type: &str,
+    config: Value,
+    query_timeout: Duration,
+) -> Result<(), Failure> {
     let source_type_spec = plugin.manifest.source_type(source_type).expect("type");
     let sandbox = SandboxSettings { egress: OPEN, files_root: None };
     let secrets = Secrets::new();
@@ -151,10 +156,12 @@ async fn metadata_addresses_are_refused_before_any_plugin_code_runs() {
     assert_eq!(failure.error.kind, ErrorKind::Permission);
     assert!(started.elapsed() < Duration::from_secs(1));
     // Loopback is refused when the policy says so.
-    let strict = SandboxSettings { egress: EgressPolicy { allow_loopback: false, allow_private: true }, files_root: None };
+    let strict =
+        SandboxSettings { egress: EgressPolicy { allow_loopback: false, allow_private: true }, files_root: None };
     let spec = h.plugin.manifest.source_type("hostile-net").expect("type");
     let config = json!({ "behavior": "ok", "host": "localhost", "port": 5432 });
-    let failure = source::prepare(spec, &config, &Secrets::new(), &strict, Duration::from_secs(5)).await.expect_err("refused");
+    let failure =
+        source::prepare(spec, &config, &Secrets::new(), &strict, Duration::from_secs(5)).await.expect_err("refused");
     assert_eq!(failure.error.kind, ErrorKind::Permission);
 }
 
@@ -165,13 +172,16 @@ async fn a_guest_blocked_in_a_host_call_is_stopped_by_the_tokio_timeout() {
     // epoch deadline cannot reach it.
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = listener.local_addr().expect("addr").port();
-    let keep = std::thread::spawn(move || listener.accept().map(|(stream, _)| {
-        std::thread::sleep(Duration::from_secs(3));
-        drop(stream)
-    }));
+    let keep = std::thread::spawn(move || {
+        listener.accept().map(|(stream, _)| {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(stream)
+        })
+    });
     let started = Instant::now();
     let config = json!({ "behavior": "block", "host": "127.0.0.1", "port": port });
-    let failure = run_test(&h.plugin, "hostile-net", config, Duration::from_millis(400)).await.expect_err("must time out");
+    let failure =
+        run_test(&h.plugin, "hostile-net", config, Duration::from_millis(400)).await.expect_err("must time out");
     assert_eq!(failure.error.kind, ErrorKind::Timeout, "{failure:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     let _ = keep.join();
@@ -188,7 +198,8 @@ async fn concurrent_connections_are_isolated_in_their_own_stores() {
 #[test]
 fn a_component_that_does_not_implement_the_world_is_refused_by_name() {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 64 }).expect("runtime");
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 64 }).expect("runtime");
     let error = runtime.load_plugin(&fixture_dir("not-a-connector")).err().expect("refused").to_string();
     assert!(error.contains("not-a-connector"), "{error}");
     assert!(error.contains("inlet:connector/connector@0.1.0"), "{error}");
@@ -199,8 +210,11 @@ fn a_plugin_for_another_api_version_is_refused_naming_the_supported_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let source = fixture_dir("hostile");
     let manifest = std::fs::read_to_string(source.join("plugin.toml")).expect("manifest");
-    std::fs::write(dir.path().join("plugin.toml"), manifest.replace("api_version = \"0.1.0\"", "api_version = \"0.2.0\""))
-        .expect("write");
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        manifest.replace("api_version = \"0.1.0\"", "api_version = \"0.2.0\""),
+    )
+    .expect("write");
     std::fs::copy(source.join("plugin.wasm"), dir.path().join("plugin.wasm")).expect("copy");
     let outcome = exec(dir.path(), "hostile", &json!({"behavior": "ok"}), None, "test", &[]);
     assert!(!outcome.success);

@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Components built for the guest: (crate directory, where the output goes).
+#[derive(Clone, Copy)]
 enum Output {
     /// A plugin: `target/plugins/<manifest id>/{plugin.wasm,plugin.toml}`.
     Plugin,
@@ -78,10 +79,6 @@ fn guest_crates(root: &Path) -> Result<Vec<(PathBuf, String, Output)>> {
         dirs.sort();
         for dir in dirs {
             let package = package_name(&dir)?;
-            let output = match output {
-                Output::Plugin => Output::Plugin,
-                Output::Fixture => Output::Fixture,
-            };
             guests.push((dir, package, output));
         }
     }
@@ -108,8 +105,8 @@ fn install_guest(root: &Path, dir: &Path, package: &str, output: &Output) -> Res
     let manifest = dir.join("plugin.toml");
     let dest = match output {
         Output::Plugin => {
-            let text = std::fs::read_to_string(&manifest)
-                .with_context(|| format!("{} is missing", manifest.display()))?;
+            let text =
+                std::fs::read_to_string(&manifest).with_context(|| format!("{} is missing", manifest.display()))?;
             let value: toml::Table = toml::from_str(&text)?;
             let id = value.get("id").and_then(|v| v.as_str()).context("plugin.toml has no id")?;
             root.join("target/plugins").join(id)

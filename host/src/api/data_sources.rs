@@ -48,7 +48,8 @@ pub(super) async fn visible_row(state: &AppState, principal: &Principal, id: &st
     let org_id = org_of(principal)?;
     let row = state.db.data_source(org_id, id, false).await?.ok_or_else(|| ApiError::not_found("data source"))?;
     if principal.workspaces.is_some() {
-        let shares: Vec<String> = state.db.shares_of(&[row.id.clone()]).await?.into_iter().map(|(_, w)| w).collect();
+        let shares: Vec<String> =
+            state.db.shares_of(std::slice::from_ref(&row.id)).await?.into_iter().map(|(_, w)| w).collect();
         if !principal.sees(&row.workspace_id, &shares) {
             return Err(ApiError::not_found("data source"));
         }
@@ -174,13 +175,19 @@ async fn to_dto(state: &AppState, rows: Vec<DataSourceRow>) -> ApiResult<Vec<Dat
     }
     rows.into_iter()
         .map(|row| {
-            let corrupt = |what: &str, e: serde_json::Error| ApiError::internal(&format!("stored {what} is not valid"), e);
+            let corrupt =
+                |what: &str, e: serde_json::Error| ApiError::internal(&format!("stored {what} is not valid"), e);
             let status = serde_json::from_value(Value::String(row.status.clone())).map_err(|e| corrupt("status", e))?;
             Ok(DataSource {
                 config: serde_json::from_str(&row.config).map_err(|e| corrupt("config", e))?,
                 connection_settings: serde_json::from_str(&row.connection_settings)
                     .map_err(|e| corrupt("connection settings", e))?,
-                ssh_tunnel: row.ssh_tunnel.as_deref().map(serde_json::from_str).transpose().map_err(|e| corrupt("tunnel", e))?,
+                ssh_tunnel: row
+                    .ssh_tunnel
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| corrupt("tunnel", e))?,
                 schema_refresh: serde_json::from_str(&row.schema_refresh).map_err(|e| corrupt("schema refresh", e))?,
                 last_test: row.last_test.as_deref().and_then(|text| serde_json::from_str::<TestOutcome>(text).ok()),
                 secret_fields: secrets.remove(&row.id).unwrap_or_default(),
@@ -213,7 +220,13 @@ async fn one_dto(state: &AppState, row: DataSourceRow) -> ApiResult<DataSource> 
 
 /// Workspaces named in a request must belong to the caller's organization
 /// (and, for members, be theirs).
-async fn check_workspaces(state: &AppState, principal: &Principal, org_id: &str, ids: &[String], field: &str) -> ApiResult<()> {
+async fn check_workspaces(
+    state: &AppState,
+    principal: &Principal,
+    org_id: &str,
+    ids: &[String],
+    field: &str,
+) -> ApiResult<()> {
     let known: Vec<String> = state.db.workspaces(org_id).await?.into_iter().map(|w| w.id).collect();
     for (i, id) in ids.iter().enumerate() {
         if !known.contains(id) || !principal.may_use_workspace(id) {
@@ -225,7 +238,11 @@ async fn check_workspaces(state: &AppState, principal: &Principal, org_id: &str,
 
 #[utoipa::path(get, path = "/api/v1/data-sources", params(ListParams), tag = "data-sources",
     responses((status = 200, body = DataSourceList), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery(params): ApiQuery<ListParams>) -> ApiResult<Json<DataSourceList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<DataSourceList>> {
     let org_id = org_of(&principal)?;
     let page = params.page.unwrap_or(1);
     let page_size = params.page_size.unwrap_or(20);
@@ -276,7 +293,11 @@ pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery
               (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJson(body): ApiJson<CreateDataSource>) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(body): ApiJson<CreateDataSource>,
+) -> ApiResult<Response> {
     require_write(&principal)?;
     let org_id = org_of(&principal)?.to_owned();
     let name = check_name(&body.name)?;
@@ -293,9 +314,9 @@ pub async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJso
     let tags = check_tags(body.tags.unwrap_or_default())?;
     let workspace_id = match body.workspace_id {
         Some(id) => {
-            check_workspaces(&state, &principal, &org_id, std::slice::from_ref(&id), "/workspace_id").await.map_err(|_| {
-                invalid("/workspace_id", "unknown workspace")
-            })?;
+            check_workspaces(&state, &principal, &org_id, std::slice::from_ref(&id), "/workspace_id")
+                .await
+                .map_err(|_| invalid("/workspace_id", "unknown workspace"))?;
             id
         }
         None => {
@@ -336,10 +357,14 @@ pub async fn create(State(state): State<AppState>, Auth(principal): Auth, ApiJso
         deleted_by: None,
         version: 1,
     };
-    state.db.insert_data_source(&NewDataSource { row: row.clone(), tags, shared_with: shared, secrets: sealed }).await?;
+    state
+        .db
+        .insert_data_source(&NewDataSource { row: row.clone(), tags, shared_with: shared, secrets: sealed })
+        .await?;
     state.spawn_test(row.clone(), "create");
     let dto = one_dto(&state, row).await?;
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto)).into_response())
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto))
+        .into_response())
 }
 
 /// Our own settings as stored JSON.
@@ -350,7 +375,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 #[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}", tag = "data-sources",
     params(("data_source_id" = String, Path)),
     responses((status = 200, body = DataSource), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<DataSource>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DataSource>> {
     let row = visible_row(&state, &principal, &id).await?;
     Ok(Json(one_dto(&state, row).await?))
 }
@@ -376,7 +405,8 @@ pub async fn update(
     if let Some(description) = body.description {
         row.description = check_description(description)?;
     }
-    let config_changed = body.config.as_ref().is_some_and(|c| c.to_string() != row.config);
+    let config_changed =
+        body.config.as_ref().is_some_and(|c| serde_json::from_str::<Value>(&row.config).ok().as_ref() != Some(c));
     if let Some(config) = &body.config {
         let spec = known_type(&state, &row.source_type)?;
         // The secrets already set count toward the schema's required fields.
@@ -458,7 +488,9 @@ pub async fn update_credentials(
             return Err(invalid(&format!("/credentials/{field}"), "is not a secret field of this type"));
         }
         match value {
-            Some(value) if value.len() > MAX_SECRET => return Err(invalid(&format!("/credentials/{field}"), "is longer than 64 KiB")),
+            Some(value) if value.len() > MAX_SECRET => {
+                return Err(invalid(&format!("/credentials/{field}"), "is longer than 64 KiB"));
+            }
             Some(value) => set.insert(field.clone(), value.clone()),
             None => remove.push(field.clone()),
         }
@@ -469,7 +501,8 @@ pub async fn update_credentials(
         }
     }
     merged = after;
-    let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+    let config: Value =
+        serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
     spec.validate(&config, &merged).map_err(config_error)?;
     drop(merged);
     let sealed = state.seal_secrets(&row.organization_id, &row.id, &set).await?;
@@ -520,7 +553,11 @@ pub async fn delete(
     params(("data_source_id" = String, Path)),
     responses((status = 200, body = TestOutcome), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-pub async fn test(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<TestOutcome>> {
+pub async fn test(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TestOutcome>> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
     known_type(&state, &row.source_type)?;
@@ -532,7 +569,11 @@ pub async fn test(State(state): State<AppState>, Auth(principal): Auth, Path(id)
     responses((status = 202, body = Accepted), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)))]
-pub async fn discover(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn discover(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
     known_type(&state, &row.source_type)?;
@@ -614,7 +655,11 @@ pub async fn health(
         "24h" => time::Duration::hours(24),
         "7d" => time::Duration::days(7),
         "30d" => time::Duration::days(30),
-        other => return Err(ApiError::bad_request(format!("window `{other}` is not 24h, 7d or 30d")).with_code("invalid_query")),
+        other => {
+            return Err(
+                ApiError::bad_request(format!("window `{other}` is not 24h, 7d or 30d")).with_code("invalid_query")
+            );
+        }
     };
     let page = params.page.unwrap_or(1);
     let page_size = params.page_size.unwrap_or(50);
@@ -623,10 +668,8 @@ pub async fn health(
     }
     let since = crate::db::format_time(time::OffsetDateTime::now_utc() - span);
     let stats = state.db.health_stats(&row.id, &since).await?;
-    let (history, total) = state
-        .db
-        .health_history(&row.id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size))
-        .await?;
+    let (history, total) =
+        state.db.health_history(&row.id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size)).await?;
     let to_check = |c: crate::db::HealthCheckRow| HealthCheck {
         checked_at: c.checked_at,
         ok: c.ok != 0,

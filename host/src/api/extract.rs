@@ -50,9 +50,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(error) => ApiError::bad_request(format!("invalid request body: {}", error.body_text()))
-            .with_code("invalid_body"),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("the request body is not valid JSON").with_code("malformed_json"),
+        JsonRejection::JsonDataError(error) => {
+            ApiError::bad_request(format!("invalid request body: {}", error.body_text())).with_code("invalid_body")
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("the request body is not valid JSON").with_code("malformed_json")
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -2,11 +2,11 @@
 //! (organization, data source, expiry), checked in constant time, served by
 //! this host. Full object storage is its own module (issue 8).
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -43,11 +43,15 @@ pub async fn file_url(
     let row = super::data_sources::visible_row(&state, &principal, &id).await?;
     let file_based = state.connectors.source_type(&row.source_type).is_some_and(|(_, spec)| spec.file.is_some());
     if !file_based {
-        return Err(ApiError::conflict("not_file_based", format!("`{}` data sources are not file-based", row.source_type)));
+        return Err(ApiError::conflict(
+            "not_file_based",
+            format!("`{}` data sources are not file-based", row.source_type),
+        ));
     }
     let expires_in = params.expires_in.unwrap_or(DEFAULT_EXPIRY_S);
     if !(1..=MAX_EXPIRY_S).contains(&expires_in) {
-        return Err(ApiError::bad_request(format!("expires_in must be between 1 and {MAX_EXPIRY_S} seconds")).with_code("invalid_query"));
+        return Err(ApiError::bad_request(format!("expires_in must be between 1 and {MAX_EXPIRY_S} seconds"))
+            .with_code("invalid_query"));
     }
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(expires_in));
     let expires = expires_at.unix_timestamp();
@@ -82,7 +86,13 @@ pub async fn download(
         .connectors
         .source_type(&row.source_type)
         .and_then(|(_, spec)| spec.file.as_ref())
-        .and_then(|file| serde_json::from_str::<serde_json::Value>(&row.config).ok()?.get(&file.path_field)?.as_str().map(str::to_owned))
+        .and_then(|file| {
+            serde_json::from_str::<serde_json::Value>(&row.config)
+                .ok()?
+                .get(&file.path_field)?
+                .as_str()
+                .map(str::to_owned)
+        })
         .ok_or_else(|| ApiError::not_found("file"))?;
     let file = tokio::fs::File::open(&path).await.map_err(|_| ApiError::not_found("file"))?;
     let name = std::path::Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("file").replace('"', "");

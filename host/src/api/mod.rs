@@ -64,6 +64,25 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Liveness, with the connectors this server runs (no auth: it reveals no data).
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    let plugins: Vec<serde_json::Value> = state
+        .connectors
+        .plugins()
+        .iter()
+        .map(|plugin| {
+            serde_json::json!({
+                "id": plugin.manifest.id,
+                "version": plugin.manifest.version.to_string(),
+                "api_version": plugin.manifest.api_version,
+                "types": plugin.manifest.types.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+                "sha256": plugin.sha256,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "plugins": plugins }))
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/data-sources", get(data_sources::list).post(data_sources::create))
@@ -83,7 +102,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/healthz", get(healthz))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::metrics::Counters;
 use crate::auth::{JwtConfig, Principal, Role, hash_token};
 use crate::connectors::{Connectors, TestOutcome, Timeouts};
-use crate::db::{Db, DataSourceRow, DiscoveredTableRow, HealthCheckRow};
+use crate::db::{DataSourceRow, Db, DiscoveredTableRow, HealthCheckRow};
 use crate::model::DiscoverRequest;
 use crate::plugin::Secrets;
 use crate::vault::{self, DataKey, Keyring, SecretAad};
@@ -146,8 +146,8 @@ impl AppState {
         let mut secrets = Secrets::new();
         for (field, sealed) in self.db.sealed_secrets(&row.id).await? {
             let aad = SecretAad { org_id: &row.organization_id, data_source_id: &row.id, field: &field };
-            let value = vault::open(&key, &aad, &sealed)
-                .map_err(|e| ApiError::internal("cannot open a stored secret", e))?;
+            let value =
+                vault::open(&key, &aad, &sealed).map_err(|e| ApiError::internal("cannot open a stored secret", e))?;
             secrets.insert(field, value.as_str());
         }
         Ok(secrets)
@@ -157,7 +157,8 @@ impl AppState {
     /// (active/failed) unless a user put it in maintenance or inactive.
     pub async fn run_test(&self, row: &DataSourceRow, origin: &str) -> Result<TestOutcome, ApiError> {
         let secrets = self.open_secrets(row).await?;
-        let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let config: Value =
+            serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
         let timeouts = timeouts_of(row);
         let outcome = self.connectors.test(&row.source_type, &config, &secrets, timeouts).await;
         drop(secrets);
@@ -212,7 +213,8 @@ impl AppState {
     async fn run_discovery(&self, row: &DataSourceRow, job_id: &str) -> Result<(), ApiError> {
         self.db.start_discovery(job_id).await?;
         let secrets = self.open_secrets(row).await?;
-        let config: Value = serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let config: Value =
+            serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
         let request = DiscoverRequest { page_size: DISCOVERY_PAGE_SIZE, ..DiscoverRequest::default() };
         let outcome = self.connectors.discover(&row.source_type, &config, &secrets, timeouts_of(row), request).await;
         drop(secrets);

@@ -252,26 +252,35 @@ impl Db {
                 .await?;
         }
         for (field, sealed) in &new.secrets {
-            sqlx::query("INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)")
-                .bind(&r.id)
-                .bind(field)
-                .bind(sealed)
-                .bind(&r.created_at)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&r.id)
+            .bind(field)
+            .bind(sealed)
+            .bind(&r.created_at)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// One data source of an organization (deleted ones only when asked).
-    pub async fn data_source(&self, org_id: &str, id: &str, include_deleted: bool) -> Result<Option<DataSourceRow>, DbError> {
+    pub async fn data_source(
+        &self,
+        org_id: &str,
+        id: &str,
+        include_deleted: bool,
+    ) -> Result<Option<DataSourceRow>, DbError> {
         let deleted = if include_deleted { "" } else { " AND deleted_at IS NULL" };
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM data_sources WHERE organization_id = $1 AND id = $2{deleted}"))
-            .bind(org_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM data_sources WHERE organization_id = $1 AND id = $2{deleted}"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// A live data source by id alone, for requests that carry their own
@@ -334,7 +343,10 @@ impl Db {
             return Err(DbError::Conflict("the data source was changed or deleted meanwhile; try again".into()));
         }
         if let Some(tags) = tags {
-            sqlx::query("DELETE FROM data_source_tags WHERE data_source_id = $1").bind(&row.id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM data_source_tags WHERE data_source_id = $1")
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
             for tag in tags {
                 sqlx::query("INSERT INTO data_source_tags (data_source_id, tag) VALUES ($1, $2)")
                     .bind(&row.id)
@@ -344,7 +356,10 @@ impl Db {
             }
         }
         if let Some(shared_with) = shared_with {
-            sqlx::query("DELETE FROM data_source_shares WHERE data_source_id = $1").bind(&row.id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM data_source_shares WHERE data_source_id = $1")
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
             for workspace_id in shared_with {
                 sqlx::query("INSERT INTO data_source_shares (data_source_id, workspace_id) VALUES ($1, $2)")
                     .bind(&row.id)
@@ -392,8 +407,12 @@ impl Db {
 
     /// Tags of several data sources, as (data source id, tag).
     pub async fn tags_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
-        self.side_table("SELECT data_source_id, tag FROM data_source_tags WHERE data_source_id IN ", " ORDER BY tag", ids)
-            .await
+        self.side_table(
+            "SELECT data_source_id, tag FROM data_source_tags WHERE data_source_id IN ",
+            " ORDER BY tag",
+            ids,
+        )
+        .await
     }
 
     /// Workspaces several data sources are shared with, as (data source id, workspace id).
@@ -447,13 +466,15 @@ impl Db {
                 .bind(field)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(field)
-                .bind(sealed)
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(field)
+            .bind(sealed)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE data_sources SET updated_at = $1, version = version + 1 WHERE id = $2")
             .bind(&at)
@@ -578,7 +599,12 @@ mod tests {
         let org = db.create_org("acme", "organization", "org-1", "k").await.expect("org");
         let ws = db.default_workspace(&org.id).await.expect("ws");
         for (name, tag) in [("orders", "prod"), ("billing", "prod"), ("scratch", "dev")] {
-            let new = NewDataSource { row: row(&org.id, &ws.id, name), tags: vec![tag.into()], shared_with: vec![], secrets: vec![] };
+            let new = NewDataSource {
+                row: row(&org.id, &ws.id, name),
+                tags: vec![tag.into()],
+                shared_with: vec![],
+                secrets: vec![],
+            };
             db.insert_data_source(&new).await.expect("insert");
         }
         let (rows, total) = db.list_data_sources(&filter(&org.id)).await.expect("list");
@@ -596,7 +622,11 @@ mod tests {
         f.search = Some("ORD".into());
         assert_eq!(db.list_data_sources(&f).await.expect("list").1, 1);
         f.search = Some("_".into());
-        assert_eq!(db.list_data_sources(&f).await.expect("list").1, 3, "an underscore in descriptions, matched literally");
+        assert_eq!(
+            db.list_data_sources(&f).await.expect("list").1,
+            3,
+            "an underscore in descriptions, matched literally"
+        );
         let mut f = filter("other-org");
         f.limit = 10;
         assert_eq!(db.list_data_sources(&f).await.expect("list").1, 0);
@@ -608,10 +638,16 @@ mod tests {
         let org = db.create_org("acme", "organization", "org-1", "k").await.expect("org");
         let ws = db.default_workspace(&org.id).await.expect("ws");
         let first = row(&org.id, &ws.id, "orders");
-        db.insert_data_source(&NewDataSource { row: first.clone(), tags: vec![], shared_with: vec![], secrets: vec![] })
-            .await
-            .expect("insert");
-        let clash = NewDataSource { row: row(&org.id, &ws.id, "orders"), tags: vec![], shared_with: vec![], secrets: vec![] };
+        db.insert_data_source(&NewDataSource {
+            row: first.clone(),
+            tags: vec![],
+            shared_with: vec![],
+            secrets: vec![],
+        })
+        .await
+        .expect("insert");
+        let clash =
+            NewDataSource { row: row(&org.id, &ws.id, "orders"), tags: vec![], shared_with: vec![], secrets: vec![] };
         assert!(matches!(db.insert_data_source(&clash).await, Err(DbError::Conflict(_))));
         let updated = db.update_data_source(&first, None, None).await.expect("update");
         assert!(matches!(db.update_data_source(&first, None, None).await, Err(DbError::Conflict(_))), "stale version");

@@ -119,12 +119,14 @@ impl Db {
                 })
             })?;
         }
-        sqlx::query("UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2 WHERE id = $3")
-            .bind(now())
-            .bind(tables.len() as i64)
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2 WHERE id = $3",
+        )
+        .bind(now())
+        .bind(tables.len() as i64)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -138,7 +140,8 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<DiscoveredTableRow>, i64), DbError> {
-        let pattern = table_search.map(|s| format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let pattern = table_search
+            .map(|s| format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let filter = "data_source_id = $1 AND ($2 IS NULL OR schema_name = $2) \
                       AND ($3 IS NULL OR LOWER(table_name) LIKE $3 ESCAPE '\\')";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM discovered_tables WHERE {filter}"))

@@ -84,13 +84,15 @@ impl Db {
             .bind(offset)
             .fetch_optional(&self.pool)
         };
-        let (p50_ms, p95_ms) = if checks == 0 { (None, None) } else { (percentile(0.5).await?, percentile(0.95).await?) };
+        let (p50_ms, p95_ms) =
+            if checks == 0 { (None, None) } else { (percentile(0.5).await?, percentile(0.95).await?) };
         Ok(HealthStats { checks, ok: ok.unwrap_or(0), p50_ms, p95_ms })
     }
 
     /// Deletes checks older than `before`; returns how many went.
     pub async fn prune_health(&self, before: &str) -> Result<u64, DbError> {
-        let result = sqlx::query("DELETE FROM health_checks WHERE checked_at < $1").bind(before).execute(&self.pool).await?;
+        let result =
+            sqlx::query("DELETE FROM health_checks WHERE checked_at < $1").bind(before).execute(&self.pool).await?;
         Ok(result.rows_affected())
     }
 }

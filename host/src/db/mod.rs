@@ -13,7 +13,7 @@ mod orgs;
 pub use data_sources::{DataSourceRow, ListFilter, NewDataSource, SortKey};
 pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
 pub use health::{HealthCheckRow, HealthStats};
-pub use orgs::{OrgRow, TokenRow, WorkspaceRow};
+pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -135,9 +135,8 @@ pub fn now() -> String {
 
 pub fn format_time(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.format(&format).unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 

@@ -22,6 +22,20 @@ pub struct WorkspaceRow {
     pub created_at: String,
 }
 
+/// A token to store: only its hash, never the token.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub token_hash: &'a str,
+    /// `None` for platform admins.
+    pub org_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub role: &'a str,
+    pub name: &'a str,
+    pub expires_at: Option<&'a str>,
+    /// Workspaces a member or viewer may see.
+    pub workspace_ids: &'a [String],
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct TokenRow {
     pub id: String,
@@ -37,7 +51,13 @@ pub struct TokenRow {
 impl Db {
     /// Creates an organization with its default workspace (an individual
     /// account's one personal workspace).
-    pub async fn create_org(&self, name: &str, kind: &str, id: &str, wrapped_data_key: &str) -> Result<OrgRow, DbError> {
+    pub async fn create_org(
+        &self,
+        name: &str,
+        kind: &str,
+        id: &str,
+        wrapped_data_key: &str,
+    ) -> Result<OrgRow, DbError> {
         let created_at = now();
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO organizations (id, name, kind, data_key, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -109,14 +129,16 @@ impl Db {
             is_default: 0,
             created_at: now(),
         };
-        sqlx::query("INSERT INTO workspaces (id, organization_id, name, is_default, created_at) VALUES ($1, $2, $3, 0, $4)")
-            .bind(&row.id)
-            .bind(org_id)
-            .bind(name)
-            .bind(&row.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| DbError::conflict_on_unique(e, || format!("a workspace named `{name}` already exists")))?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, organization_id, name, is_default, created_at) VALUES ($1, $2, $3, 0, $4)",
+        )
+        .bind(&row.id)
+        .bind(org_id)
+        .bind(name)
+        .bind(&row.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| DbError::conflict_on_unique(e, || format!("a workspace named `{name}` already exists")))?;
         Ok(row)
     }
 
@@ -162,16 +184,8 @@ impl Db {
     }
 
     /// Stores a token by its hash, with the workspaces it may see.
-    pub async fn create_token(
-        &self,
-        token_hash: &str,
-        org_id: Option<&str>,
-        user_id: Option<&str>,
-        role: &str,
-        name: &str,
-        expires_at: Option<&str>,
-        workspace_ids: &[String],
-    ) -> Result<TokenRow, DbError> {
+    pub async fn create_token(&self, new: &NewToken<'_>) -> Result<TokenRow, DbError> {
+        let NewToken { token_hash, org_id, user_id, role, name, expires_at, workspace_ids } = *new;
         let row = TokenRow {
             id: new_id(),
             organization_id: org_id.map(str::to_owned),
@@ -246,7 +260,7 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::{DbError, test_db};
+    use crate::db::{DbError, NewToken, test_db};
 
     #[tokio::test]
     async fn orgs_get_a_default_workspace_and_unique_names() {
@@ -264,10 +278,17 @@ mod tests {
         let (db, _dir) = test_db().await;
         let org = db.create_org("acme", "organization", "org-1", "wrapped").await.expect("create");
         let ws = db.create_workspace(&org.id, "analytics").await.expect("workspace");
-        let token = db
-            .create_token("hash-1", Some(&org.id), None, "member", "ci", None, std::slice::from_ref(&ws.id))
-            .await
-            .expect("token");
+        let workspaces = [ws.id.clone()];
+        let new = NewToken {
+            token_hash: "hash-1",
+            org_id: Some(&org.id),
+            user_id: None,
+            role: "member",
+            name: "ci",
+            expires_at: None,
+            workspace_ids: &workspaces,
+        };
+        let token = db.create_token(&new).await.expect("token");
         let (found, workspaces) = db.token_by_hash("hash-1").await.expect("query").expect("found");
         assert_eq!(found.id, token.id);
         assert_eq!(workspaces, vec![ws.id]);

@@ -114,24 +114,18 @@ impl Manifest {
     /// Reads and validates `<dir>/plugin.toml`.
     pub fn load(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join("plugin.toml");
-        let text = std::fs::read_to_string(&path).map_err(|error| ManifestError::Read {
-            path: path.display().to_string(),
-            reason: error.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|error| ManifestError::Read { path: path.display().to_string(), reason: error.to_string() })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates manifest text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|error| ManifestError::Parse {
-            path: origin.to_owned(),
-            reason: error.to_string(),
-        })?;
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|error| ManifestError::Parse { path: origin.to_owned(), reason: error.to_string() })?;
         let invalid = |reason: String| ManifestError::Invalid { plugin: raw.id.clone(), reason };
-        check_identifier(&raw.id).map_err(|reason| ManifestError::Parse {
-            path: origin.to_owned(),
-            reason: format!("id: {reason}"),
-        })?;
+        check_identifier(&raw.id)
+            .map_err(|reason| ManifestError::Parse { path: origin.to_owned(), reason: format!("id: {reason}") })?;
         if raw.name.trim().is_empty() {
             return Err(invalid("name must not be empty".into()));
         }
@@ -303,7 +297,10 @@ default_port = 7000
         let cases = [
             (EXAMPLE.replace("id = \"example\"", "id = \"Bad Id\""), "id"),
             (EXAMPLE.replace("host_field = \"host\"", "host_field = \"hostname\""), "hostname"),
-            (EXAMPLE.replace("\"password\": {\"type\": \"string\"", "\"password\": {\"type\": \"integer\""), "must be a string"),
+            (
+                EXAMPLE.replace("\"password\": {\"type\": \"string\"", "\"password\": {\"type\": \"integer\""),
+                "must be a string",
+            ),
             (EXAMPLE.replace("\"type\": \"object\"", "\"type\": \"array\""), "object schema"),
             (EXAMPLE.replace("memory_mib = 64", "memory_mib = 64\nunknown = 1"), "unknown"),
             (EXAMPLE.replace("\"minLength\": 1", "\"minLength\": \"x\""), "JSON Schema"),

@@ -75,8 +75,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let engine = engine::build().map_err(|error| LoadError::Engine(error.to_string()))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|error| LoadError::Engine(error.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
         v0_1_0::add_host_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(&engine);
@@ -93,19 +92,18 @@ impl Runtime {
     pub fn load_plugin(&self, dir: &Path) -> Result<LoadedPlugin, LoadError> {
         let manifest = Manifest::load(dir)?;
         let wasm_path = dir.join("plugin.wasm");
-        let wasm = std::fs::read(&wasm_path).map_err(|error| LoadError::Read {
-            path: wasm_path.display().to_string(),
-            reason: error.to_string(),
-        })?;
+        let wasm = std::fs::read(&wasm_path)
+            .map_err(|error| LoadError::Read { path: wasm_path.display().to_string(), reason: error.to_string() })?;
         self.load_plugin_bytes(manifest, &wasm)
     }
 
     /// Like [`Runtime::load_plugin`], for a manifest and wasm already in memory.
     pub fn load_plugin_bytes(&self, manifest: Manifest, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
         let started = Instant::now();
-        let (component, sha256, load) = self.cache.load(&self.engine, wasm).map_err(|reason| {
-            LoadError::Compile { plugin: manifest.id.clone(), reason }
-        })?;
+        let (component, sha256, load) = self
+            .cache
+            .load(&self.engine, wasm)
+            .map_err(|reason| LoadError::Compile { plugin: manifest.id.clone(), reason })?;
         let api = self.link(&manifest, &component)?;
         tracing::info!(
             plugin = %manifest.id,
@@ -124,16 +122,17 @@ impl Runtime {
         let expected = format!("inlet:connector/connector@{}", manifest.api_version);
         let exports: Vec<String> =
             component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
-        if !exports.iter().any(|name| *name == expected) {
+        if !exports.contains(&expected) {
             return Err(mismatch(format!(
                 "it declares API version {} but does not export `{expected}` (it exports: {})",
                 manifest.api_version,
                 if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
             )));
         }
-        let instance_pre = self.linker.instantiate_pre(component).map_err(|error| {
-            mismatch(format!("it imports something the sandbox does not provide: {error:#}"))
-        })?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|error| mismatch(format!("it imports something the sandbox does not provide: {error:#}")))?;
         match manifest.api_version.as_str() {
             "0.1.0" => v0_1_0::PluginPre::new(instance_pre)
                 .map(PluginApi::V0_1_0)

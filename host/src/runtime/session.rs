@@ -98,7 +98,12 @@ impl Instance {
         let outcome = tokio::time::timeout(timeout, call).await;
         let connected = self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f)))?;
         let connect_steps = v0_1_0::connected_steps(&connected);
-        Ok(Session { instance: self, connection: connected.connection, connect_steps, query_timeout: input.query_timeout })
+        Ok(Session {
+            instance: self,
+            connection: connected.connection,
+            connect_steps,
+            query_timeout: input.query_timeout,
+        })
     }
 
     /// Turns the outcome of a guarded call into a result, poisoning the

@@ -87,10 +87,7 @@ fn step(step: &wit::CheckStep) -> model::CheckStep {
 }
 
 pub(super) fn test_report(report: wit::TestReport) -> model::TestReport {
-    model::TestReport {
-        server_version: report.server_version,
-        steps: report.steps.iter().map(step).collect(),
-    }
+    model::TestReport { server_version: report.server_version, steps: report.steps.iter().map(step).collect() }
 }
 
 pub(super) fn discover_page(page: wit::DiscoverPage) -> model::DiscoverPage {

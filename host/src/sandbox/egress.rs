@@ -109,12 +109,7 @@ impl EgressPolicy {
     /// addresses with `port`. A name any of whose addresses is refused is
     /// refused whole: a name that mixes public and metadata addresses is an
     /// attack, not a configuration.
-    pub async fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        timeout: Duration,
-    ) -> Result<Vec<SocketAddr>, EgressError> {
+    pub async fn resolve(&self, host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, EgressError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -128,10 +123,7 @@ impl EgressPolicy {
                         });
                     }
                     Ok(Err(error)) => {
-                        return Err(EgressError::Resolve {
-                            host: host.to_owned(),
-                            reason: error.to_string(),
-                        });
+                        return Err(EgressError::Resolve { host: host.to_owned(), reason: error.to_string() });
                     }
                     Ok(Ok(addrs)) => addrs.collect(),
                 }

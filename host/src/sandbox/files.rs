@@ -62,10 +62,7 @@ pub fn grant(configured: &str, root: Option<&Path>) -> Result<FileGrant, FileGra
         return Ok(FileGrant { host_dir: resolved, guest_path: GUEST_DATA_DIR.to_owned() });
     }
     let (Some(dir), Some(name)) = (resolved.parent(), resolved.file_name()) else {
-        return Err(FileGrantError::Unreadable {
-            path: configured.to_owned(),
-            reason: "not a regular file".into(),
-        });
+        return Err(FileGrantError::Unreadable { path: configured.to_owned(), reason: "not a regular file".into() });
     };
     let name = name.to_str().ok_or_else(|| FileGrantError::Unreadable {
         path: configured.to_owned(),

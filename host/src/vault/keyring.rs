@@ -34,10 +34,7 @@ impl Keyring {
                 kept.push(key);
             }
         }
-        Self {
-            primary,
-            previous: kept,
-        }
+        Self { primary, previous: kept }
     }
 
     /// The id of the key that wraps new data keys (safe to log).
@@ -67,22 +64,13 @@ impl Keyring {
     /// Unwraps `org_id`'s data key with whichever master key wrapped it.
     pub fn unwrap_data_key(&self, org_id: &str, wrapped: &str) -> Result<DataKey, VaultError> {
         let (key_id, payload) = parse_wrapped(wrapped)?;
-        let master = self
-            .key(key_id)
-            .ok_or_else(|| VaultError::UnknownMasterKey {
-                key_id: key_id.to_owned(),
-            })?;
-        let plain =
-            decrypt(master.bytes(), &dek_aad(org_id), payload).map_err(|error| match error {
-                DecryptError::Malformed(reason) => VaultError::Malformed {
-                    what: WRAPPED,
-                    reason,
-                },
-                DecryptError::Rejected => VaultError::DataKeyRejected {
-                    org_id: org_id.to_owned(),
-                    key_id: key_id.to_owned(),
-                },
-            })?;
+        let master = self.key(key_id).ok_or_else(|| VaultError::UnknownMasterKey { key_id: key_id.to_owned() })?;
+        let plain = decrypt(master.bytes(), &dek_aad(org_id), payload).map_err(|error| match error {
+            DecryptError::Malformed(reason) => VaultError::Malformed { what: WRAPPED, reason },
+            DecryptError::Rejected => {
+                VaultError::DataKeyRejected { org_id: org_id.to_owned(), key_id: key_id.to_owned() }
+            }
+        })?;
         DataKey::from_slice(&plain).ok_or_else(|| VaultError::Malformed {
             what: WRAPPED,
             reason: format!("it holds {} bytes instead of 32", plain.len()),
@@ -111,26 +99,21 @@ impl Keyring {
     /// the returned bytes.
     pub fn derive_key(&self, label: &str) -> [u8; 32] {
         // HMAC takes keys of any length, so this cannot fail for 32 bytes.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.primary.bytes())
-            .expect("HMAC accepts a key of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(self.primary.bytes()).expect("HMAC accepts a key of any length");
         mac.update(b"inlet:derive:v1:");
         mac.update(label.as_bytes());
         mac.finalize().into_bytes().into()
     }
 
     fn key(&self, id: &str) -> Option<&MasterKey> {
-        std::iter::once(&self.primary)
-            .chain(&self.previous)
-            .find(|key| key.id() == id)
+        std::iter::once(&self.primary).chain(&self.previous).find(|key| key.id() == id)
     }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring")
-            .field("primary", &self.primary)
-            .field("previous", &self.previous)
-            .finish()
+        f.debug_struct("Keyring").field("primary", &self.primary).field("previous", &self.previous).finish()
     }
 }
 
@@ -140,23 +123,15 @@ fn dek_aad(org_id: &str) -> Vec<u8> {
 
 /// Splits `v1.<key id>.<payload>` into the key id and the payload.
 fn parse_wrapped(wrapped: &str) -> Result<(&str, &str), VaultError> {
-    let malformed = |reason: &str| VaultError::Malformed {
-        what: WRAPPED,
-        reason: reason.to_owned(),
-    };
+    let malformed = |reason: &str| VaultError::Malformed { what: WRAPPED, reason: reason.to_owned() };
     let mut parts = wrapped.trim().splitn(3, '.');
-    let (Some(version), Some(key_id), Some(payload)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(version), Some(key_id), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(malformed("expected `v1.<key id>.<payload>`"));
     };
     if version != WRAPPED_VERSION {
         return Err(malformed("unknown version (expected `v1`)"));
     }
-    if key_id.len() != 16
-        || !key_id
-            .bytes()
-            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if key_id.len() != 16 || !key_id.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(malformed("the key id is not 16 lowercase hex characters"));
     }
     Ok((key_id, payload))
@@ -184,14 +159,8 @@ mod tests {
         // A fresh nonce each time.
         let again = keyring.wrap_data_key("org-1", &key).unwrap();
         assert_ne!(again, wrapped);
-        assert_eq!(
-            keyring.unwrap_data_key("org-1", &again).unwrap().bytes(),
-            key.bytes()
-        );
-        assert_ne!(
-            keyring.generate_data_key("org-1").unwrap().0.bytes(),
-            key.bytes()
-        );
+        assert_eq!(keyring.unwrap_data_key("org-1", &again).unwrap().bytes(), key.bytes());
+        assert_ne!(keyring.generate_data_key("org-1").unwrap().0.bytes(), key.bytes());
     }
 
     #[test]
@@ -199,10 +168,7 @@ mod tests {
         let keyring = keyring();
         let (_, wrapped) = keyring.generate_data_key("org-1").unwrap();
         let error = keyring.unwrap_data_key("org-2", &wrapped).unwrap_err();
-        assert!(
-            matches!(error, VaultError::DataKeyRejected { .. }),
-            "{error}"
-        );
+        assert!(matches!(error, VaultError::DataKeyRejected { .. }), "{error}");
         assert!(error.to_string().contains("INLET_MASTER_KEY"), "{error}");
     }
 
@@ -215,10 +181,7 @@ mod tests {
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         let error = keyring.unwrap_data_key("org-1", &tampered).unwrap_err();
-        assert!(
-            matches!(error, VaultError::DataKeyRejected { .. }),
-            "{error}"
-        );
+        assert!(matches!(error, VaultError::DataKeyRejected { .. }), "{error}");
     }
 
     #[test]
@@ -227,18 +190,9 @@ mod tests {
         let other = keyring();
         let error = other.unwrap_data_key("org-1", &wrapped).unwrap_err();
         let message = error.to_string();
-        assert!(
-            matches!(error, VaultError::UnknownMasterKey { .. }),
-            "{message}"
-        );
-        assert!(
-            message.starts_with("the master key does not match the one that sealed this data"),
-            "{message}"
-        );
-        assert!(
-            message.contains(wrapped.split('.').nth(1).unwrap()),
-            "{message}"
-        );
+        assert!(matches!(error, VaultError::UnknownMasterKey { .. }), "{message}");
+        assert!(message.starts_with("the master key does not match the one that sealed this data"), "{message}");
+        assert!(message.contains(wrapped.split('.').nth(1).unwrap()), "{message}");
         assert!(message.contains("INLET_MASTER_KEY"), "{message}");
     }
 
@@ -254,17 +208,10 @@ mod tests {
             &wrapped.replacen("v1.", "v2.", 1),
             &format!("v1.{}.AAAA", id),
             &format!("v1.{}.not*base64", id),
-            &format!(
-                "v1.{}.{}",
-                id.to_uppercase(),
-                wrapped.split('.').nth(2).unwrap()
-            ),
+            &format!("v1.{}.{}", id.to_uppercase(), wrapped.split('.').nth(2).unwrap()),
         ] {
             let error = keyring.unwrap_data_key("org-1", bad).unwrap_err();
-            assert!(
-                matches!(error, VaultError::Malformed { .. }),
-                "{bad}: {error}"
-            );
+            assert!(matches!(error, VaultError::Malformed { .. }), "{bad}: {error}");
         }
     }
 
@@ -276,42 +223,18 @@ mod tests {
 
         let new_primary = MasterKey::generate().unwrap();
         let new_text = new_primary.to_base64();
-        let rotating = Keyring::new(
-            new_primary,
-            vec![MasterKey::parse(&old_text, "old").unwrap()],
-        );
-        assert_eq!(
-            rotating.previous_ids().collect::<Vec<_>>(),
-            vec![old.primary_id()]
-        );
-        assert_eq!(
-            rotating
-                .unwrap_data_key("org-1", &old_wrapped)
-                .unwrap()
-                .bytes(),
-            key.bytes()
-        );
+        let rotating = Keyring::new(new_primary, vec![MasterKey::parse(&old_text, "old").unwrap()]);
+        assert_eq!(rotating.previous_ids().collect::<Vec<_>>(), vec![old.primary_id()]);
+        assert_eq!(rotating.unwrap_data_key("org-1", &old_wrapped).unwrap().bytes(), key.bytes());
 
-        let rewrapped = rotating
-            .rewrap("org-1", &old_wrapped)
-            .unwrap()
-            .expect("rewrapped");
+        let rewrapped = rotating.rewrap("org-1", &old_wrapped).unwrap().expect("rewrapped");
         assert!(rewrapped.starts_with(&format!("v1.{}.", rotating.primary_id())));
         assert_eq!(rotating.rewrap("org-1", &rewrapped).unwrap(), None);
 
         // The new key alone opens the new wrapping, and not the old one.
         let new_only = Keyring::new(MasterKey::parse(&new_text, "new").unwrap(), Vec::new());
-        assert_eq!(
-            new_only
-                .unwrap_data_key("org-1", &rewrapped)
-                .unwrap()
-                .bytes(),
-            key.bytes()
-        );
-        assert!(matches!(
-            new_only.unwrap_data_key("org-1", &old_wrapped),
-            Err(VaultError::UnknownMasterKey { .. })
-        ));
+        assert_eq!(new_only.unwrap_data_key("org-1", &rewrapped).unwrap().bytes(), key.bytes());
+        assert!(matches!(new_only.unwrap_data_key("org-1", &old_wrapped), Err(VaultError::UnknownMasterKey { .. })));
         // A rewrap for the wrong org is refused, not silently rebound.
         assert!(rotating.rewrap("org-2", &old_wrapped).is_err());
     }
@@ -342,9 +265,6 @@ mod tests {
         );
         assert_eq!(keyring.previous_ids().count(), 1);
         let debug = format!("{keyring:?}");
-        assert!(
-            !debug.contains(text.as_str()) && !debug.contains(other.as_str()),
-            "{debug}"
-        );
+        assert!(!debug.contains(text.as_str()) && !debug.contains(other.as_str()), "{debug}");
     }
 }

@@ -60,18 +60,14 @@ impl MasterKey {
     /// characters; surrounding whitespace is ignored. `origin` names where the
     /// text came from for the error message, which never quotes the text.
     pub fn parse(text: &str, origin: &str) -> Result<Self, VaultError> {
-        let invalid = |reason| VaultError::InvalidMasterKey {
-            origin: origin.to_owned(),
-            reason,
-        };
+        let invalid = |reason| VaultError::InvalidMasterKey { origin: origin.to_owned(), reason };
         let text = text.trim();
         if text.is_empty() {
             return Err(invalid("it is empty"));
         }
         let mut key = KeyBytes::zeroed();
         if text.len() == 2 * KEY_LEN && text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            hex::decode_to_slice(text, &mut key.0[..])
-                .map_err(|_| invalid("it is not valid hex"))?;
+            hex::decode_to_slice(text, &mut key.0[..]).map_err(|_| invalid("it is not valid hex"))?;
             return Ok(Self::from_key_bytes(key));
         }
         // The decoder's own errors quote the offending character, so they are
@@ -80,9 +76,7 @@ impl MasterKey {
             invalid("expected 32 bytes as standard base64 (`openssl rand -base64 32`) or 64 hex characters")
         })?);
         if decoded.len() != KEY_LEN {
-            return Err(invalid(
-                "it is valid base64 but does not decode to exactly 32 bytes",
-            ));
+            return Err(invalid("it is valid base64 but does not decode to exactly 32 bytes"));
         }
         key.0.copy_from_slice(&decoded);
         Ok(Self::from_key_bytes(key))
@@ -120,9 +114,7 @@ impl MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -141,9 +133,7 @@ pub struct DataKey {
 
 impl DataKey {
     pub(super) fn generate() -> Result<Self, VaultError> {
-        Ok(Self {
-            bytes: KeyBytes::random()?,
-        })
+        Ok(Self { bytes: KeyBytes::random()? })
     }
 
     /// Copies an unwrapped key out of a buffer that has the right length.
@@ -208,10 +198,7 @@ mod tests {
         for text in [too_short, bad_chars, not_base64, &HEX_KEY[..62], ""] {
             let error = MasterKey::parse(text, "INLET_MASTER_KEY").unwrap_err();
             let message = error.to_string();
-            assert!(
-                message.starts_with("INLET_MASTER_KEY is not a valid master key"),
-                "{message}"
-            );
+            assert!(message.starts_with("INLET_MASTER_KEY is not a valid master key"), "{message}");
             if !text.is_empty() {
                 assert!(!message.contains(text), "{message}");
                 assert!(!format!("{error:?}").contains(text));

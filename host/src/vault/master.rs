@@ -39,14 +39,8 @@ impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Environment => f.write_str("INLET_MASTER_KEY"),
-            Self::File {
-                path,
-                created: false,
-            } => write!(f, "key file {}", path.display()),
-            Self::File {
-                path,
-                created: true,
-            } => write!(f, "new key file {}", path.display()),
+            Self::File { path, created: false } => write!(f, "key file {}", path.display()),
+            Self::File { path, created: true } => write!(f, "new key file {}", path.display()),
         }
     }
 }
@@ -63,10 +57,7 @@ impl Keyring {
         data_dir: &Path,
     ) -> Result<(Keyring, KeySource), VaultError> {
         let (primary, source) = match env_value {
-            Some(text) => (
-                MasterKey::parse(text, "INLET_MASTER_KEY")?,
-                KeySource::Environment,
-            ),
+            Some(text) => (MasterKey::parse(text, "INLET_MASTER_KEY")?, KeySource::Environment),
             None => load_or_create_key_file(data_dir)?,
         };
         let previous = parse_previous(previous_env.unwrap_or(""))?;
@@ -94,82 +85,47 @@ fn parse_previous(text: &str) -> Result<Vec<MasterKey>, VaultError> {
 
 fn load_or_create_key_file(data_dir: &Path) -> Result<(MasterKey, KeySource), VaultError> {
     let path = data_dir.join(KEY_FILE_NAME);
-    let file_error = |reason: String| VaultError::KeyFile {
-        path: path.clone(),
-        reason,
-    };
+    let file_error = |reason: String| VaultError::KeyFile { path: path.clone(), reason };
     match File::open(&path) {
         Ok(file) => {
             let key = read_key_file(&path, file)?;
-            return Ok((
-                key,
-                KeySource::File {
-                    path,
-                    created: false,
-                },
-            ));
+            return Ok((key, KeySource::File { path, created: false }));
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(file_error(format!("cannot open: {error}"))),
     }
-    std::fs::create_dir_all(data_dir).map_err(|error| {
-        file_error(format!(
-            "cannot create the data directory {}: {error}",
-            data_dir.display()
-        ))
-    })?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| file_error(format!("cannot create the data directory {}: {error}", data_dir.display())))?;
     let key = MasterKey::generate()?;
     if create_key_file(&path, &key)? {
         tracing::info!(path = %path.display(), key_id = key.id(), "created a new master key file");
-        return Ok((
-            key,
-            KeySource::File {
-                path,
-                created: true,
-            },
-        ));
+        return Ok((key, KeySource::File { path, created: true }));
     }
     // Another process created it first: use theirs.
     let file = File::open(&path).map_err(|error| file_error(format!("cannot open: {error}")))?;
     let key = read_key_file(&path, file)?;
-    Ok((
-        key,
-        KeySource::File {
-            path,
-            created: false,
-        },
-    ))
+    Ok((key, KeySource::File { path, created: false }))
 }
 
 fn read_key_file(path: &Path, file: File) -> Result<MasterKey, VaultError> {
-    let file_error = |reason: String| VaultError::KeyFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let metadata = file
-        .metadata()
-        .map_err(|error| file_error(format!("cannot read its metadata: {error}")))?;
+    let file_error = |reason: String| VaultError::KeyFile { path: path.to_owned(), reason };
+    let metadata = file.metadata().map_err(|error| file_error(format!("cannot read its metadata: {error}")))?;
     if !metadata.is_file() {
         return Err(file_error("it is not a regular file".into()));
     }
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o7177 != 0 {
-        return Err(VaultError::KeyFilePermissions {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(VaultError::KeyFilePermissions { path: path.to_owned(), mode });
     }
     let text = read_small(file, KEY_FILE_MAX_LEN).map_err(|error| match error {
         ReadSmallError::Io(error) => file_error(format!("cannot read: {error}")),
-        ReadSmallError::TooLarge => file_error(format!(
-            "it is larger than {KEY_FILE_MAX_LEN} bytes, so it is not a key file"
-        )),
+        ReadSmallError::TooLarge => {
+            file_error(format!("it is larger than {KEY_FILE_MAX_LEN} bytes, so it is not a key file"))
+        }
     })?;
     let origin = format!("master key file {}", path.display());
-    let text = std::str::from_utf8(&text).map_err(|_| VaultError::InvalidMasterKey {
-        origin: origin.clone(),
-        reason: "it is not text",
-    })?;
+    let text = std::str::from_utf8(&text)
+        .map_err(|_| VaultError::InvalidMasterKey { origin: origin.clone(), reason: "it is not text" })?;
     MasterKey::parse(text, &origin)
 }
 
@@ -201,10 +157,7 @@ fn read_small(mut file: File, max: usize) -> Result<Zeroizing<Vec<u8>>, ReadSmal
 /// Writes `key` to `path` with mode 0600 unless the file exists; returns
 /// whether this call created it.
 fn create_key_file(path: &Path, key: &MasterKey) -> Result<bool, VaultError> {
-    let file_error = |reason: String| VaultError::KeyFile {
-        path: path.to_owned(),
-        reason,
-    };
+    let file_error = |reason: String| VaultError::KeyFile { path: path.to_owned(), reason };
     let mut suffix = [0u8; 8];
     fill_random(&mut suffix)?;
     let temp = path.with_file_name(format!(".{KEY_FILE_NAME}.{}.tmp", hex::encode(suffix)));
@@ -231,11 +184,7 @@ fn create_key_file(path: &Path, key: &MasterKey) -> Result<bool, VaultError> {
 }
 
 fn write_new_file(path: &Path, contents: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -257,25 +206,13 @@ mod tests {
         let data_dir = dir.path().join("data");
         let (first, source) = Keyring::load(None, None, &data_dir).unwrap();
         let path = data_dir.join(KEY_FILE_NAME);
-        assert_eq!(
-            source,
-            KeySource::File {
-                path: path.clone(),
-                created: true
-            }
-        );
+        assert_eq!(source, KeySource::File { path: path.clone(), created: true });
         assert_eq!(mode(&path), 0o600);
         let entries: Vec<_> = std::fs::read_dir(&data_dir).unwrap().collect();
         assert_eq!(entries.len(), 1, "no temporary file left behind");
 
         let (second, source) = Keyring::load(None, None, &data_dir).unwrap();
-        assert_eq!(
-            source,
-            KeySource::File {
-                path: path.clone(),
-                created: false
-            }
-        );
+        assert_eq!(source, KeySource::File { path: path.clone(), created: false });
         assert_eq!(second.primary_id(), first.primary_id());
         let (_, wrapped) = first.generate_data_key("org-1").unwrap();
         assert!(second.unwrap_data_key("org-1", &wrapped).is_ok());
@@ -285,27 +222,17 @@ mod tests {
     fn a_key_file_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE_NAME);
-        std::fs::write(
-            &path,
-            format!("{}\n", MasterKey::generate().unwrap().to_base64().as_str()),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("{}\n", MasterKey::generate().unwrap().to_base64().as_str())).unwrap();
         for wide in [0o644, 0o640, 0o604, 0o700] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wide)).unwrap();
             let error = Keyring::load(None, None, dir.path()).unwrap_err();
-            assert!(
-                matches!(error, VaultError::KeyFilePermissions { .. }),
-                "{error}"
-            );
+            assert!(matches!(error, VaultError::KeyFilePermissions { .. }), "{error}");
             let message = error.to_string();
             assert!(message.contains(&format!("{wide:04o}")), "{message}");
             assert!(message.contains("0600"), "{message}");
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
-        assert!(
-            Keyring::load(None, None, dir.path()).is_ok(),
-            "0400 is narrower than 0600"
-        );
+        assert!(Keyring::load(None, None, dir.path()).is_ok(), "0400 is narrower than 0600");
     }
 
     #[test]
@@ -315,10 +242,7 @@ mod tests {
         write_new_file(&path, "sekrit-not-a-key").unwrap();
         let error = Keyring::load(None, None, dir.path()).unwrap_err();
         let message = error.to_string();
-        assert!(
-            matches!(error, VaultError::InvalidMasterKey { .. }),
-            "{message}"
-        );
+        assert!(matches!(error, VaultError::InvalidMasterKey { .. }), "{message}");
         assert!(message.contains(KEY_FILE_NAME), "{message}");
         assert!(!message.contains("sekrit"), "{message}");
 
@@ -334,40 +258,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (keyring, source) = Keyring::load(Some(HEX_KEY), None, dir.path()).unwrap();
         assert_eq!(source, KeySource::Environment);
-        assert_eq!(
-            keyring.primary_id(),
-            MasterKey::parse(HEX_KEY, "x").unwrap().id()
-        );
-        assert!(
-            !dir.path().join(KEY_FILE_NAME).exists(),
-            "no key file when the env gives the key"
-        );
+        assert_eq!(keyring.primary_id(), MasterKey::parse(HEX_KEY, "x").unwrap().id());
+        assert!(!dir.path().join(KEY_FILE_NAME).exists(), "no key file when the env gives the key");
     }
 
     #[test]
     fn a_malformed_master_key_is_refused_without_echoing_it() {
         let dir = tempfile::tempdir().unwrap();
-        for bad in [
-            "correct-horse-battery-staple",
-            "",
-            &HEX_KEY[2..],
-            "c2hvcnQ=",
-        ] {
+        for bad in ["correct-horse-battery-staple", "", &HEX_KEY[2..], "c2hvcnQ="] {
             let error = Keyring::load(Some(bad), None, dir.path()).unwrap_err();
             let message = error.to_string();
-            assert!(
-                message.starts_with("INLET_MASTER_KEY is not a valid master key"),
-                "{message}"
-            );
+            assert!(message.starts_with("INLET_MASTER_KEY is not a valid master key"), "{message}");
             if !bad.is_empty() {
                 assert!(!message.contains(bad), "{message}");
                 assert!(!format!("{error:?}").contains(bad));
             }
         }
-        assert!(
-            !dir.path().join(KEY_FILE_NAME).exists(),
-            "a bad env key never falls back to a file"
-        );
+        assert!(!dir.path().join(KEY_FILE_NAME).exists(), "a bad env key never falls back to a file");
     }
 
     #[test]
@@ -375,11 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let old_a = MasterKey::generate().unwrap();
         let old_b = MasterKey::generate().unwrap();
-        let previous = format!(
-            " {} ,{},",
-            old_a.to_base64().as_str(),
-            hex::encode(old_b.bytes())
-        );
+        let previous = format!(" {} ,{},", old_a.to_base64().as_str(), hex::encode(old_b.bytes()));
         let (keyring, _) = Keyring::load(Some(HEX_KEY), Some(&previous), dir.path()).unwrap();
         let ids: Vec<&str> = keyring.previous_ids().collect();
         assert_eq!(ids, vec![old_a.id(), old_b.id()]);
@@ -387,10 +290,7 @@ mod tests {
         let previous = format!("{},not-a-key-at-all", old_a.to_base64().as_str());
         let error = Keyring::load(Some(HEX_KEY), Some(&previous), dir.path()).unwrap_err();
         let message = error.to_string();
-        assert!(
-            message.contains("INLET_PREVIOUS_MASTER_KEYS entry 2"),
-            "{message}"
-        );
+        assert!(message.contains("INLET_PREVIOUS_MASTER_KEYS entry 2"), "{message}");
         assert!(!message.contains("not-a-key-at-all"), "{message}");
     }
 
@@ -401,10 +301,7 @@ mod tests {
         let (_, wrapped) = old.generate_data_key("org-1").unwrap();
         let old_text = std::fs::read_to_string(dir.path().join(KEY_FILE_NAME)).unwrap();
         let (rotating, _) = Keyring::load(Some(HEX_KEY), Some(&old_text), dir.path()).unwrap();
-        let rewrapped = rotating
-            .rewrap("org-1", &wrapped)
-            .unwrap()
-            .expect("rewrapped");
+        let rewrapped = rotating.rewrap("org-1", &wrapped).unwrap().expect("rewrapped");
         let (new_only, _) = Keyring::load(Some(HEX_KEY), None, dir.path()).unwrap();
         assert!(new_only.unwrap_data_key("org-1", &rewrapped).is_ok());
     }

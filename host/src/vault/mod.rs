@@ -69,10 +69,7 @@ pub enum VaultError {
     /// A master key given as text cannot be parsed. `origin` says where it came
     /// from (an environment variable or the key file), never what it was.
     #[error("{origin} is not a valid master key: {reason}")]
-    InvalidMasterKey {
-        origin: String,
-        reason: &'static str,
-    },
+    InvalidMasterKey { origin: String, reason: &'static str },
     #[error(
         "master key file {} has mode {mode:04o}, wider than 0600; restrict it with `chmod 600 {}`",
         path.display(),
@@ -89,9 +86,7 @@ pub enum VaultError {
 
 /// Fills `buf` from the operating system's generator.
 fn fill_random(buf: &mut [u8]) -> Result<(), VaultError> {
-    OsRng
-        .try_fill_bytes(buf)
-        .map_err(|error| VaultError::Random(error.to_string()))
+    OsRng.try_fill_bytes(buf).map_err(|error| VaultError::Random(error.to_string()))
 }
 
 fn cipher(key: &[u8; 32]) -> Aes256Gcm {
@@ -104,13 +99,7 @@ fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<String, Vault
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
     let ciphertext = cipher(key)
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
         .map_err(|_| VaultError::Encrypt("the plaintext is too long"))?;
     let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
     out.extend_from_slice(&nonce);
@@ -138,13 +127,7 @@ fn decrypt(key: &[u8; 32], aad: &[u8], payload: &str) -> Result<Zeroizing<Vec<u8
     }
     let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
     cipher(key)
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
         .map(Zeroizing::new)
         .map_err(|_| DecryptError::Rejected)
 }
@@ -157,25 +140,10 @@ mod tests {
     fn encrypt_decrypt_round_trip_and_reject_other_aad_or_key() {
         let key = [7u8; 32];
         let payload = encrypt(&key, b"aad", b"hello").unwrap();
-        assert_eq!(
-            decrypt(&key, b"aad", &payload).ok().unwrap().as_slice(),
-            b"hello"
-        );
-        assert!(matches!(
-            decrypt(&key, b"other", &payload),
-            Err(DecryptError::Rejected)
-        ));
-        assert!(matches!(
-            decrypt(&[8u8; 32], b"aad", &payload),
-            Err(DecryptError::Rejected)
-        ));
-        assert!(matches!(
-            decrypt(&key, b"aad", "AAAA"),
-            Err(DecryptError::Malformed(_))
-        ));
-        assert!(matches!(
-            decrypt(&key, b"aad", "not base64!"),
-            Err(DecryptError::Malformed(_))
-        ));
+        assert_eq!(decrypt(&key, b"aad", &payload).ok().unwrap().as_slice(), b"hello");
+        assert!(matches!(decrypt(&key, b"other", &payload), Err(DecryptError::Rejected)));
+        assert!(matches!(decrypt(&[8u8; 32], b"aad", &payload), Err(DecryptError::Rejected)));
+        assert!(matches!(decrypt(&key, b"aad", "AAAA"), Err(DecryptError::Malformed(_))));
+        assert!(matches!(decrypt(&key, b"aad", "not base64!"), Err(DecryptError::Malformed(_))));
     }
 }

@@ -29,9 +29,7 @@ impl SecretAad<'_> {
     /// bytes: no two different triples encode the same way.
     fn encode(&self) -> Result<Vec<u8>, VaultError> {
         let parts = [self.org_id, self.data_source_id, self.field];
-        let mut out = Vec::with_capacity(
-            AAD_LABEL.len() + parts.iter().map(|part| 4 + part.len()).sum::<usize>(),
-        );
+        let mut out = Vec::with_capacity(AAD_LABEL.len() + parts.iter().map(|part| 4 + part.len()).sum::<usize>());
         out.extend_from_slice(AAD_LABEL);
         for part in parts {
             let len = u32::try_from(part.len()).map_err(|_| VaultError::Malformed {
@@ -52,24 +50,13 @@ pub fn seal(dek: &DataKey, aad: &SecretAad<'_>, plaintext: &str) -> Result<Strin
 }
 
 /// Opens a secret sealed by [`seal`] for the same data key and location.
-pub fn open(
-    dek: &DataKey,
-    aad: &SecretAad<'_>,
-    sealed: &str,
-) -> Result<Zeroizing<String>, VaultError> {
-    let payload =
-        sealed
-            .trim()
-            .strip_prefix(SEALED_PREFIX)
-            .ok_or_else(|| VaultError::Malformed {
-                what: SEALED,
-                reason: "expected `v1.<payload>`".into(),
-            })?;
+pub fn open(dek: &DataKey, aad: &SecretAad<'_>, sealed: &str) -> Result<Zeroizing<String>, VaultError> {
+    let payload = sealed
+        .trim()
+        .strip_prefix(SEALED_PREFIX)
+        .ok_or_else(|| VaultError::Malformed { what: SEALED, reason: "expected `v1.<payload>`".into() })?;
     let mut plain = decrypt(dek.bytes(), &aad.encode()?, payload).map_err(|error| match error {
-        DecryptError::Malformed(reason) => VaultError::Malformed {
-            what: SEALED,
-            reason,
-        },
+        DecryptError::Malformed(reason) => VaultError::Malformed { what: SEALED, reason },
         DecryptError::Rejected => VaultError::SecretRejected,
     })?;
     // Move the bytes into the string without copying; on failure take them
@@ -78,10 +65,7 @@ pub fn open(
         Ok(text) => Ok(Zeroizing::new(text)),
         Err(error) => {
             error.into_bytes().zeroize();
-            Err(VaultError::Malformed {
-                what: SEALED,
-                reason: "the plaintext is not UTF-8".into(),
-            })
+            Err(VaultError::Malformed { what: SEALED, reason: "the plaintext is not UTF-8".into() })
         }
     }
 }
@@ -91,11 +75,7 @@ mod tests {
     use super::*;
     use crate::vault::{Keyring, MasterKey};
 
-    const AAD: SecretAad<'static> = SecretAad {
-        org_id: "org-1",
-        data_source_id: "ds-1",
-        field: "password",
-    };
+    const AAD: SecretAad<'static> = SecretAad { org_id: "org-1", data_source_id: "ds-1", field: "password" };
 
     fn data_key() -> DataKey {
         let keyring = Keyring::new(MasterKey::generate().unwrap(), Vec::new());
@@ -126,36 +106,16 @@ mod tests {
         let dek = data_key();
         let sealed = seal(&dek, &AAD, "s3cret").unwrap();
         let elsewhere = [
-            SecretAad {
-                org_id: "org-2",
-                ..AAD
-            },
-            SecretAad {
-                data_source_id: "ds-2",
-                ..AAD
-            },
-            SecretAad {
-                field: "api_key",
-                ..AAD
-            },
+            SecretAad { org_id: "org-2", ..AAD },
+            SecretAad { data_source_id: "ds-2", ..AAD },
+            SecretAad { field: "api_key", ..AAD },
             // Shifting bytes between parts must not collide.
-            SecretAad {
-                org_id: "org-1d",
-                data_source_id: "s-1",
-                ..AAD
-            },
-            SecretAad {
-                data_source_id: "ds-1password",
-                field: "",
-                ..AAD
-            },
+            SecretAad { org_id: "org-1d", data_source_id: "s-1", ..AAD },
+            SecretAad { data_source_id: "ds-1password", field: "", ..AAD },
         ];
         for aad in elsewhere {
             let error = open(&dek, &aad, &sealed).unwrap_err();
-            assert!(
-                matches!(error, VaultError::SecretRejected),
-                "{aad:?}: {error}"
-            );
+            assert!(matches!(error, VaultError::SecretRejected), "{aad:?}: {error}");
             assert_eq!(
                 error.to_string(),
                 "cannot open secret: it was sealed for another organization, data source or \
@@ -177,10 +137,7 @@ mod tests {
             bytes[index] = if bytes[index] == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(bytes).unwrap();
             let error = open(&dek, &AAD, &tampered).unwrap_err();
-            assert!(
-                matches!(error, VaultError::SecretRejected),
-                "{index}: {error}"
-            );
+            assert!(matches!(error, VaultError::SecretRejected), "{index}: {error}");
         }
         let truncated = &sealed[..sealed.len() - 4];
         assert!(open(&dek, &AAD, truncated).is_err());
@@ -189,19 +146,9 @@ mod tests {
     #[test]
     fn malformed_sealed_strings_are_refused_without_quoting_them() {
         let dek = data_key();
-        for bad in [
-            "",
-            "s3cret",
-            "v2.AAAA",
-            "v1.",
-            "v1.AAAA",
-            "v1.!!not-base64!!",
-        ] {
+        for bad in ["", "s3cret", "v2.AAAA", "v1.", "v1.AAAA", "v1.!!not-base64!!"] {
             let error = open(&dek, &AAD, bad).unwrap_err();
-            assert!(
-                matches!(error, VaultError::Malformed { .. }),
-                "{bad}: {error}"
-            );
+            assert!(matches!(error, VaultError::Malformed { .. }), "{bad}: {error}");
             if bad.len() > 4 {
                 assert!(!error.to_string().contains(bad), "{error}");
             }
@@ -210,13 +157,7 @@ mod tests {
 
     #[test]
     fn aad_encoding_is_length_prefixed() {
-        let encoded = SecretAad {
-            org_id: "o",
-            data_source_id: "ds",
-            field: "",
-        }
-        .encode()
-        .unwrap();
+        let encoded = SecretAad { org_id: "o", data_source_id: "ds", field: "" }.encode().unwrap();
         let mut expected = b"inlet:secret:v1".to_vec();
         expected.extend_from_slice(&[0, 0, 0, 1, b'o', 0, 0, 0, 2, b'd', b's', 0, 0, 0, 0]);
         assert_eq!(encoded, expected);

@@ -49,10 +49,7 @@ fn default_sample_rows() -> u64 {
 }
 
 fn default_null_values() -> Vec<String> {
-    DEFAULT_NULL_VALUES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// The checked config.
@@ -70,17 +67,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig = serde_json::from_str(json)
-            .map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
+        let raw: RawConfig =
+            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
         if raw.file_path.trim().is_empty() {
             return Err(ConnectorError::config("`file_path` must not be empty"));
         }
         let delimiter = single_ascii("delimiter", &raw.delimiter)?;
         let quote = single_ascii("quote", &raw.quote)?;
         if delimiter == quote {
-            return Err(ConnectorError::config(
-                "`delimiter` and `quote` must differ",
-            ));
+            return Err(ConnectorError::config("`delimiter` and `quote` must differ"));
         }
         if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
             return Err(ConnectorError::config(format!(
@@ -102,10 +97,7 @@ impl Config {
     /// The file's name, for messages: the guest path (`/data/…`) that the
     /// host rewrote `file_path` to means nothing to the user.
     pub fn file_name(&self) -> &str {
-        std::path::Path::new(&self.file_path)
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or(&self.file_path)
+        std::path::Path::new(&self.file_path).file_name().and_then(|name| name.to_str()).unwrap_or(&self.file_path)
     }
 
     pub fn is_null(&self, value: &str) -> bool {

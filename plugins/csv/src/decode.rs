@@ -33,10 +33,10 @@ pub enum Encoding {
 /// Windows-1252 bytes 0x80..=0x9F. The five bytes the code page leaves
 /// undefined map to the C1 control of the same number, as browsers do.
 const WINDOWS_1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
-    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{02C6}',
+    '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}', '\u{0090}', '\u{2018}',
+    '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}',
+    '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
 ];
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -126,10 +126,7 @@ impl<R: Read> DecodingReader<R> {
         self.pending.drain(..used);
         self.offset += used as u64;
         if self.eof && !self.pending.is_empty() {
-            return Err(invalid(format!(
-                "the file ends in the middle of a UTF-16 character (byte {})",
-                self.offset
-            )));
+            return Err(invalid(format!("the file ends in the middle of a UTF-16 character (byte {})", self.offset)));
         }
         Ok(())
     }
@@ -159,11 +156,7 @@ impl<R: Read> DecodingReader<R> {
         let little = self.encoding == Encoding::Utf16Le;
         let unit = |pair: &[u8]| {
             let bytes = [pair[0], pair[1]];
-            if little {
-                u16::from_le_bytes(bytes)
-            } else {
-                u16::from_be_bytes(bytes)
-            }
+            if little { u16::from_le_bytes(bytes) } else { u16::from_be_bytes(bytes) }
         };
         let mut used = 0;
         while used + 2 <= self.pending.len() {
@@ -183,10 +176,7 @@ impl<R: Read> DecodingReader<R> {
                 }
                 0xDC00..=0xDFFF => return Err(self.bad_surrogate(used)),
                 // Every other unit is a scalar value of its own.
-                _ => (
-                    char::from_u32(u32::from(first)).unwrap_or(char::REPLACEMENT_CHARACTER),
-                    2,
-                ),
+                _ => (char::from_u32(u32::from(first)).unwrap_or(char::REPLACEMENT_CHARACTER), 2),
             };
             push_char(&mut self.out, c);
             used += width;
@@ -195,10 +185,7 @@ impl<R: Read> DecodingReader<R> {
     }
 
     fn bad_surrogate(&self, at: usize) -> io::Error {
-        invalid(format!(
-            "invalid UTF-16: unpaired surrogate at byte {}",
-            self.offset + at as u64
-        ))
+        invalid(format!("invalid UTF-16: unpaired surrogate at byte {}", self.offset + at as u64))
     }
 }
 
@@ -254,42 +241,27 @@ mod tests {
 
     #[test]
     fn utf8_drops_only_a_leading_bom() {
-        assert_eq!(
-            decode(b"\xEF\xBB\xBFa,b\n", Encoding::Utf8).unwrap(),
-            "a,b\n"
-        );
-        assert_eq!(
-            decode(b"a\xEF\xBB\xBF", Encoding::Utf8).unwrap(),
-            "a\u{FEFF}"
-        );
+        assert_eq!(decode(b"\xEF\xBB\xBFa,b\n", Encoding::Utf8).unwrap(), "a,b\n");
+        assert_eq!(decode(b"a\xEF\xBB\xBF", Encoding::Utf8).unwrap(), "a\u{FEFF}");
         assert_eq!(decode(b"ab", Encoding::Utf8).unwrap(), "ab");
         assert_eq!(decode(b"", Encoding::Utf8).unwrap(), "");
     }
 
     #[test]
     fn latin1_maps_bytes_to_code_points() {
-        assert_eq!(
-            decode(b"caf\xE9;M\xFCller\x80", Encoding::Latin1).unwrap(),
-            "café;Müller\u{80}"
-        );
+        assert_eq!(decode(b"caf\xE9;M\xFCller\x80", Encoding::Latin1).unwrap(), "café;Müller\u{80}");
     }
 
     #[test]
     fn windows_1252_uses_the_high_table() {
-        assert_eq!(
-            decode(b"\x80 \x93q\x94 \xE9 \x81", Encoding::Windows1252).unwrap(),
-            "€ “q” é \u{81}"
-        );
+        assert_eq!(decode(b"\x80 \x93q\x94 \xE9 \x81", Encoding::Windows1252).unwrap(), "€ “q” é \u{81}");
     }
 
     #[test]
     fn utf16_handles_bom_and_surrogate_pairs_in_both_orders() {
         let text = "a,😀\né";
-        let le: Vec<u8> = [0xFEFFu16]
-            .iter()
-            .chain(&text.encode_utf16().collect::<Vec<_>>())
-            .flat_map(|u| u.to_le_bytes())
-            .collect();
+        let le: Vec<u8> =
+            [0xFEFFu16].iter().chain(&text.encode_utf16().collect::<Vec<_>>()).flat_map(|u| u.to_le_bytes()).collect();
         let be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
         assert_eq!(decode(&le, Encoding::Utf16Le).unwrap(), text);
         assert_eq!(decode(&be, Encoding::Utf16Be).unwrap(), text);

@@ -65,17 +65,11 @@ fn classify_value(value: &str) -> Classified {
     if let Some(digits) = plain_number(value) {
         let total = digits.integer + digits.scale;
         if digits.scale == 0 && value.parse::<i64>().is_ok() {
-            return Classified {
-                kind: Kind::Int64,
-                digits: Some(digits),
-            };
+            return Classified { kind: Kind::Int64, digits: Some(digits) };
         }
         // An integer beyond i64 is still exact as decimal(p,0), up to 38 digits.
         if total <= MAX_DECIMAL_PRECISION {
-            return Classified {
-                kind: Kind::Decimal,
-                digits: Some(digits),
-            };
+            return Classified { kind: Kind::Decimal, digits: Some(digits) };
         }
         return plain(Kind::Float64);
     }
@@ -112,10 +106,7 @@ fn plain_number(value: &str) -> Option<Digits> {
 /// A number with an exponent, or infinity / NaN.
 fn is_float(value: &str) -> bool {
     let unsigned = value.strip_prefix(['+', '-']).unwrap_or(value);
-    if ["inf", "infinity", "nan"]
-        .iter()
-        .any(|word| unsigned.eq_ignore_ascii_case(word))
-    {
+    if ["inf", "infinity", "nan"].iter().any(|word| unsigned.eq_ignore_ascii_case(word)) {
         return true;
     }
     let Some(at) = unsigned.find(['e', 'E']) else {
@@ -131,9 +122,7 @@ fn is_float(value: &str) -> bool {
 }
 
 fn is_boolean(value: &str) -> bool {
-    ["true", "false", "yes", "no", "t", "f"]
-        .iter()
-        .any(|word| value.eq_ignore_ascii_case(word))
+    ["true", "false", "yes", "no", "t", "f"].iter().any(|word| value.eq_ignore_ascii_case(word))
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DD[T ]HH:MM:SS[.fraction]`, and the latter with
@@ -174,12 +163,9 @@ fn is_date(bytes: &[u8]) -> bool {
     let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *bytes else {
         return false;
     };
-    let (Some(century), Some(year), Some(month), Some(day)) = (
-        two_digits(y1, y2),
-        two_digits(y3, y4),
-        two_digits(m1, m2),
-        two_digits(d1, d2),
-    ) else {
+    let (Some(century), Some(year), Some(month), Some(day)) =
+        (two_digits(y1, y2), two_digits(y3, y4), two_digits(m1, m2), two_digits(d1, d2))
+    else {
         return false;
     };
     let year = century * 100 + year;
@@ -205,8 +191,7 @@ fn is_time(bytes: &[u8]) -> bool {
 }
 
 fn two_digits(a: u8, b: u8) -> Option<u32> {
-    (a.is_ascii_digit() && b.is_ascii_digit())
-        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
 }
 
 /// What the sample says about one column.
@@ -273,10 +258,7 @@ impl ColumnStats {
             Kind::Decimal => Inferred {
                 precision: Some(precision),
                 scale: Some(self.max_scale),
-                ..simple(
-                    data_type::DECIMAL,
-                    &format!("decimal({precision},{})", self.max_scale),
-                )
+                ..simple(data_type::DECIMAL, &format!("decimal({precision},{})", self.max_scale))
             },
             Kind::Float64 => simple(data_type::FLOAT64, "double"),
             Kind::Boolean => simple(data_type::BOOLEAN, "boolean"),
@@ -285,9 +267,7 @@ impl ColumnStats {
             Kind::TimestampTz => simple(data_type::TIMESTAMP_TZ, "timestamp with time zone"),
             Kind::String => Inferred {
                 // Unknown for a column that was null throughout.
-                max_length: self
-                    .kind
-                    .map(|_| u32::try_from(self.max_chars).unwrap_or(u32::MAX)),
+                max_length: self.kind.map(|_| u32::try_from(self.max_chars).unwrap_or(u32::MAX)),
                 // A column with no value at all says nothing: keep it nullable.
                 nullable: self.nulls || self.kind.is_none(),
                 ..simple(data_type::STRING, "text")
@@ -419,10 +399,7 @@ mod tests {
 
     #[test]
     fn decimals_wider_than_38_digits_become_float64() {
-        let column = infer(&[
-            Some("12345678901234567890123456789.5"),
-            Some("0.0000000001"),
-        ]);
+        let column = infer(&[Some("12345678901234567890123456789.5"), Some("0.0000000001")]);
         assert_eq!(column.data_type, "float64");
         assert_eq!(column.native_type, "double");
         assert_eq!(column.precision, None);

@@ -34,16 +34,11 @@ pub struct CsvConnection {
 impl Connector for Csv {
     type Connection = CsvConnection;
 
-    fn connect(
-        request: &ConnectRequest,
-        steps: &mut Steps,
-    ) -> Result<CsvConnection, ConnectorError> {
+    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<CsvConnection, ConnectorError> {
         let config = Config::from_json(&request.config)?;
         let (_, size) = steps.run("open file", || scan::open(&config))?;
         steps.annotate_last(format!("{size} bytes"));
-        let columns = steps.run("read header", || {
-            scan::read_header(&config, || open_file(&config))
-        })?;
+        let columns = steps.run("read header", || scan::read_header(&config, || open_file(&config)))?;
         steps.annotate_last(plural(columns.len() as u64, "column"));
         Ok(CsvConnection { config })
     }
@@ -52,9 +47,7 @@ impl Connector for Csv {
 impl Connection for CsvConnection {
     fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
         let config = &self.config;
-        let scan = steps.run("parse sample", || {
-            scan::scan(config, || open_file(config), Extent::Sample)
-        })?;
+        let scan = steps.run("parse sample", || scan::scan(config, || open_file(config), Extent::Sample))?;
         steps.annotate_last(format!(
             "{} of {} parsed",
             plural(scan.sampled, "row"),
@@ -83,11 +76,7 @@ impl Connection for CsvConnection {
 }
 
 fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 fn open_file(config: &Config) -> Result<std::fs::File, ConnectorError> {
@@ -110,41 +99,26 @@ fn describe(name: String, size: u64, scan: &Scan) -> Table {
         .iter()
         .zip(&scan.stats)
         .enumerate()
-        .map(|(i, (header, stats))| {
-            column(
-                u32::try_from(i + 1).unwrap_or(u32::MAX),
-                header,
-                &stats.infer(),
-            )
-        });
+        .map(|(i, (header, stats))| column(u32::try_from(i + 1).unwrap_or(u32::MAX), header, &stats.infer()));
     TableBuilder::new(name, ObjectKind::File)
         .columns(columns)
-        .comment(Some(format!(
-            "column types inferred from the first {}",
-            plural(scan.sampled, "row")
-        )))
+        .comment(Some(format!("column types inferred from the first {}", plural(scan.sampled, "row"))))
         .row_estimate(scan.rows)
         .size_bytes(Some(size))
         .build()
 }
 
 fn column(ordinal: u32, header: &HeaderColumn, inferred: &infer::Inferred) -> Column {
-    ColumnBuilder::new(
-        header.name.clone(),
-        ordinal,
-        inferred.data_type,
-        inferred.native_type.clone(),
-    )
-    .nullable(inferred.nullable)
-    .max_length(inferred.max_length)
-    .precision_scale(inferred.precision, inferred.scale)
-    .comment(header.comment.clone())
-    .build()
+    ColumnBuilder::new(header.name.clone(), ordinal, inferred.data_type, inferred.native_type.clone())
+        .nullable(inferred.nullable)
+        .max_length(inferred.max_length)
+        .precision_scale(inferred.precision, inferred.scale)
+        .comment(header.comment.clone())
+        .build()
 }
 
 // Natively the exports only break the cdylib link (the linker's version
 // script rejects the component-model symbol names), and nothing calls them.
-#[cfg(target_arch = "wasm32")]
 inlet_sdk::export_connector!(Csv);
 
 #[cfg(test)]
@@ -183,32 +157,17 @@ mod tests {
     #[test]
     fn connect_test_and_discover_a_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_file(
-            dir.path(),
-            "orders.csv",
-            b"id,total,when\n1,9.99,2024-01-01\n2,,2024-01-02 10:00:00\n",
-        );
+        let path = write_file(dir.path(), "orders.csv", b"id,total,when\n1,9.99,2024-01-01\n2,,2024-01-02 10:00:00\n");
         let mut steps = Steps::new();
-        let mut connection = Csv::connect(
-            &request(serde_json::json!({ "file_path": path })),
-            &mut steps,
-        )
-        .unwrap();
-        let names: Vec<_> = steps
-            .as_slice()
-            .iter()
-            .map(|s| (s.name.as_str(), s.passed))
-            .collect();
+        let mut connection = Csv::connect(&request(serde_json::json!({ "file_path": path })), &mut steps).unwrap();
+        let names: Vec<_> = steps.as_slice().iter().map(|s| (s.name.as_str(), s.passed)).collect();
         assert_eq!(names, [("open file", true), ("read header", true)]);
         assert_eq!(steps.as_slice()[1].message.as_deref(), Some("3 columns"));
 
         let mut steps = Steps::new();
         assert_eq!(connection.test(&mut steps).unwrap(), None);
         assert_eq!(steps.as_slice()[0].name, "parse sample");
-        assert_eq!(
-            steps.as_slice()[0].message.as_deref(),
-            Some("2 rows of 3 columns parsed")
-        );
+        assert_eq!(steps.as_slice()[0].message.as_deref(), Some("2 rows of 3 columns parsed"));
 
         let page = connection.discover(&discover_request(None, &[])).unwrap();
         assert_eq!(page.next_page_token, None);
@@ -219,42 +178,22 @@ mod tests {
         assert_eq!(table.kind, ObjectKind::File);
         assert_eq!(table.row_estimate, Some(2));
         assert_eq!(table.size_bytes, Some(55));
-        let types: Vec<_> = table
-            .columns
-            .iter()
-            .map(|c| (c.ordinal, c.data_type.as_str(), c.nullable))
-            .collect();
-        assert_eq!(
-            types,
-            [
-                (1, "int64", false),
-                (2, "decimal", true),
-                (3, "timestamp", false)
-            ]
-        );
+        let types: Vec<_> = table.columns.iter().map(|c| (c.ordinal, c.data_type.as_str(), c.nullable)).collect();
+        assert_eq!(types, [(1, "int64", false), (2, "decimal", true), (3, "timestamp", false)]);
     }
 
     #[test]
     fn discover_honours_exclusions_and_pages() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), "a.csv", b"x\n1\n");
-        let mut connection = Csv::connect(
-            &request(serde_json::json!({ "file_path": path })),
-            &mut Steps::new(),
-        )
-        .unwrap();
-        let excluded = connection
-            .discover(&discover_request(None, &["default"]))
-            .unwrap();
+        let mut connection =
+            Csv::connect(&request(serde_json::json!({ "file_path": path })), &mut Steps::new()).unwrap();
+        let excluded = connection.discover(&discover_request(None, &["default"])).unwrap();
         assert!(excluded.schemas.is_empty());
-        let later = connection
-            .discover(&discover_request(Some("1"), &[]))
-            .unwrap();
+        let later = connection.discover(&discover_request(Some("1"), &[])).unwrap();
         assert!(later.schemas.is_empty());
         assert_eq!(later.next_page_token, None);
-        let bad = connection
-            .discover(&discover_request(Some("nope"), &[]))
-            .unwrap_err();
+        let bad = connection.discover(&discover_request(Some("nope"), &[])).unwrap_err();
         assert_eq!(bad.kind, ErrorKind::Config);
     }
 
@@ -263,33 +202,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.csv");
         let mut steps = Steps::new();
-        let error = Csv::connect(
-            &request(serde_json::json!({ "file_path": missing })),
-            &mut steps,
-        )
-        .err()
-        .unwrap();
+        let error = Csv::connect(&request(serde_json::json!({ "file_path": missing })), &mut steps).err().unwrap();
         assert_eq!(error.kind, ErrorKind::NotFound);
         assert_eq!(steps.as_slice().len(), 1);
         assert!(!steps.as_slice()[0].passed);
 
         let empty = write_file(dir.path(), "empty.csv", b"");
         let mut steps = Steps::new();
-        let error = Csv::connect(
-            &request(serde_json::json!({ "file_path": empty })),
-            &mut steps,
-        )
-        .err()
-        .unwrap();
+        let error = Csv::connect(&request(serde_json::json!({ "file_path": empty })), &mut steps).err().unwrap();
         assert_eq!(error.kind, ErrorKind::Protocol);
         assert_eq!(steps.as_slice()[1].name, "read header");
 
-        let error = Csv::connect(
-            &request(serde_json::json!({ "file_path": dir.path() })),
-            &mut Steps::new(),
-        )
-        .err()
-        .unwrap();
+        let error =
+            Csv::connect(&request(serde_json::json!({ "file_path": dir.path() })), &mut Steps::new()).err().unwrap();
         assert_eq!(error.kind, ErrorKind::Config);
     }
 
@@ -297,11 +222,8 @@ mod tests {
     fn a_malformed_file_fails_the_test_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), "bad.csv", b"a,b\n1,2\n3\n");
-        let mut connection = Csv::connect(
-            &request(serde_json::json!({ "file_path": path })),
-            &mut Steps::new(),
-        )
-        .unwrap();
+        let mut connection =
+            Csv::connect(&request(serde_json::json!({ "file_path": path })), &mut Steps::new()).unwrap();
         let mut steps = Steps::new();
         let error = connection.test(&mut steps).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Protocol);

@@ -43,20 +43,13 @@ pub enum Extent {
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
     let path = config.file_name();
-    let file = File::open(&config.file_path)
-        .map_err(|error| file_error(&error, &format!("open {path}")))?;
-    let metadata = file
-        .metadata()
-        .map_err(|error| file_error(&error, &format!("stat {path}")))?;
+    let file = File::open(&config.file_path).map_err(|error| file_error(&error, &format!("open {path}")))?;
+    let metadata = file.metadata().map_err(|error| file_error(&error, &format!("stat {path}")))?;
     if metadata.is_dir() {
-        return Err(ConnectorError::config(
-            "`file_path` names a directory, not a file",
-        ));
+        return Err(ConnectorError::config("`file_path` names a directory, not a file"));
     }
     if !metadata.is_file() {
-        return Err(ConnectorError::config(format!(
-            "{path} is not a regular file"
-        )));
+        return Err(ConnectorError::config(format!("{path} is not a regular file")));
     }
     Ok((file, metadata.len()))
 }
@@ -103,12 +96,7 @@ fn scan_input(config: &Config, input: impl Read, extent: Extent) -> Result<Scan,
         Extent::Sample => None,
         Extent::Count => Some(sampled + count_rest(config, &mut reader, &mut record)?),
     };
-    Ok(Scan {
-        columns,
-        stats,
-        sampled,
-        rows,
-    })
+    Ok(Scan { columns, stats, sampled, rows })
 }
 
 /// A failure while reading, before it is turned into a [`ConnectorError`].
@@ -122,20 +110,13 @@ enum Failure {
 }
 
 impl Failure {
-    fn locate<R: Read>(
-        self,
-        config: &Config,
-        open: &impl Fn() -> Result<R, ConnectorError>,
-    ) -> ConnectorError {
+    fn locate<R: Read>(self, config: &Config, open: &impl Fn() -> Result<R, ConnectorError>) -> ConnectorError {
         match self {
             Failure::Error(error) => error,
             Failure::Record { byte, message } => {
-                let place = match open().and_then(|input| {
-                    line_at(
-                        DecodingReader::new(BufReader::new(input), config.encoding),
-                        byte,
-                    )
-                }) {
+                let place = match open()
+                    .and_then(|input| line_at(DecodingReader::new(BufReader::new(input), config.encoding), byte))
+                {
                     Ok(line) => format!("line {line}"),
                     Err(_) => format!("near byte {byte}"),
                 };
@@ -182,11 +163,7 @@ fn line_at(input: impl Read, byte: u64) -> Result<u64, ConnectorError> {
 /// Counts the records after the sample. Past the sample only the count
 /// matters, but the text must still decode, so that a bad byte anywhere is
 /// reported.
-fn count_rest<D: Read>(
-    config: &Config,
-    reader: &mut Records<D>,
-    record: &mut csv::ByteRecord,
-) -> Result<u64, Failure> {
+fn count_rest<D: Read>(config: &Config, reader: &mut Records<D>, record: &mut csv::ByteRecord) -> Result<u64, Failure> {
     let mut rows = 0u64;
     while next_record(config, reader, record)? {
         validate_utf8(config, record)?;
@@ -238,9 +215,7 @@ impl<D: Read> Read for Bounded<D> {
         if self.read.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                RecordTooLong {
-                    start: self.record_start,
-                },
+                RecordTooLong { start: self.record_start },
             ));
         }
         let n = self.inner.read(buf)?;
@@ -256,11 +231,7 @@ struct RecordTooLong {
 
 impl std::fmt::Display for RecordTooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "a record is longer than {} MiB (is a quote left open?)",
-            MAX_RECORD_BYTES / (1024 * 1024)
-        )
+        write!(f, "a record is longer than {} MiB (is a quote left open?)", MAX_RECORD_BYTES / (1024 * 1024))
     }
 }
 
@@ -276,11 +247,7 @@ fn first_record<D: Read>(
         return Err(Failure::Error(ConnectorError::protocol(format!(
             "{} is empty: there is no {} to read",
             config.file_name(),
-            if config.has_header {
-                "header"
-            } else {
-                "record"
-            }
+            if config.has_header { "header" } else { "record" }
         ))));
     }
     if record.len() > MAX_COLUMNS {
@@ -290,12 +257,7 @@ fn first_record<D: Read>(
         ))));
     }
     if !config.has_header {
-        return Ok((1..=record.len())
-            .map(|i| HeaderColumn {
-                name: format!("column_{i}"),
-                comment: None,
-            })
-            .collect());
+        return Ok((1..=record.len()).map(|i| HeaderColumn { name: format!("column_{i}"), comment: None }).collect());
     }
     let names = fields(config, record)?;
     Ok(unique_names(&names))
@@ -306,19 +268,13 @@ fn next_record<D: Read>(
     reader: &mut Records<D>,
     record: &mut csv::ByteRecord,
 ) -> Result<bool, Failure> {
-    let more = reader
-        .read_byte_record(record)
-        .map_err(|error| csv_error(config, &error))?;
+    let more = reader.read_byte_record(record).map_err(|error| csv_error(config, &error))?;
     let next_start = reader.position().byte();
     reader.get_mut().record_start = next_start;
     Ok(more)
 }
 
-fn observe(
-    config: &Config,
-    record: &csv::ByteRecord,
-    stats: &mut [ColumnStats],
-) -> Result<(), Failure> {
+fn observe(config: &Config, record: &csv::ByteRecord, stats: &mut [ColumnStats]) -> Result<(), Failure> {
     let values = fields(config, record)?;
     for (i, column) in stats.iter_mut().enumerate() {
         // The reader rejects records of another length, but a short record
@@ -342,10 +298,7 @@ fn fields<'r>(config: &Config, record: &'r csv::ByteRecord) -> Result<Vec<&'r st
 }
 
 fn validate_utf8(config: &Config, record: &csv::ByteRecord) -> Result<(), Failure> {
-    match record
-        .iter()
-        .position(|field| std::str::from_utf8(field).is_err())
-    {
+    match record.iter().position(|field| std::str::from_utf8(field).is_err()) {
         Some(i) => Err(not_utf8(config, record, i)),
         None => Ok(()),
     }
@@ -366,11 +319,7 @@ fn not_utf8(config: &Config, record: &csv::ByteRecord, field: usize) -> Failure 
 /// a repeated one `<name>_2`, `<name>_3`, …, never taking a name that
 /// another column's header holds.
 pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
-    let reserved: HashSet<&str> = header
-        .iter()
-        .copied()
-        .filter(|name| !name.is_empty())
-        .collect();
+    let reserved: HashSet<&str> = header.iter().copied().filter(|name| !name.is_empty()).collect();
     let mut used: HashSet<String> = HashSet::new();
     // The next suffix to try per base name, so that a header of thousands of
     // equal names costs linear time, not quadratic.
@@ -379,17 +328,11 @@ pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
     for (i, &name) in header.iter().enumerate() {
         if !name.is_empty() && !used.contains(name) {
             used.insert(name.to_owned());
-            columns.push(HeaderColumn {
-                name: name.to_owned(),
-                comment: None,
-            });
+            columns.push(HeaderColumn { name: name.to_owned(), comment: None });
             continue;
         }
         let (base, comment) = if name.is_empty() {
-            (
-                format!("column_{}", i + 1),
-                "the header is empty".to_owned(),
-            )
+            (format!("column_{}", i + 1), "the header is empty".to_owned())
         } else {
             let comment = format!("renamed from the duplicate header {name:?}");
             (name.to_owned(), comment)
@@ -407,65 +350,33 @@ pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
             }
         }
         used.insert(candidate.clone());
-        columns.push(HeaderColumn {
-            name: candidate,
-            comment: Some(comment),
-        });
+        columns.push(HeaderColumn { name: candidate, comment: Some(comment) });
     }
     columns
 }
 
 fn csv_error(config: &Config, error: &csv::Error) -> Failure {
     match error.kind() {
-        csv::ErrorKind::Io(io) => {
-            match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
-                Some(too_long) => Failure::Record {
-                    byte: too_long.start,
-                    message: too_long.to_string(),
-                },
-                None if io.kind() == std::io::ErrorKind::InvalidData => Failure::Error(
-                    ConnectorError::protocol(format!("{}: {io}", config.file_name())),
-                ),
-                None => Failure::Error(file_error(io, &format!("read {}", config.file_name()))),
+        csv::ErrorKind::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
+            Some(too_long) => Failure::Record { byte: too_long.start, message: too_long.to_string() },
+            None if io.kind() == std::io::ErrorKind::InvalidData => {
+                Failure::Error(ConnectorError::protocol(format!("{}: {io}", config.file_name())))
             }
-        }
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => Failure::Record {
+            None => Failure::Error(file_error(io, &format!("read {}", config.file_name()))),
+        },
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => Failure::Record {
             byte: pos.as_ref().map_or(0, csv::Position::byte),
             message: format!(
                 "{len} field{} where {} has {expected_len}",
                 if *len == 1 { "" } else { "s" },
-                if config.has_header {
-                    "the header"
-                } else {
-                    "the first record"
-                },
+                if config.has_header { "the header" } else { "the first record" },
             ),
         },
-        _ => Failure::Error(ConnectorError::protocol(format!(
-            "{}: {error}",
-            config.file_name()
-        ))),
+        _ => Failure::Error(ConnectorError::protocol(format!("{}: {error}", config.file_name()))),
     }
 }
 
-/// The kind a failed file operation maps to. (The SDK's `io_error` reads
-/// "permission denied" as a refused socket address, which is wrong for files.)
-pub fn file_error(error: &std::io::Error, context: &str) -> ConnectorError {
-    use std::io::ErrorKind as Io;
-    let message = format!("{context}: {error}");
-    match error.kind() {
-        Io::NotFound => ConnectorError::not_found(message),
-        Io::PermissionDenied => ConnectorError::permission(message),
-        Io::IsADirectory => ConnectorError::config(message),
-        Io::InvalidData | Io::UnexpectedEof => ConnectorError::protocol(message),
-        Io::Interrupted | Io::TimedOut | Io::WouldBlock => ConnectorError::timeout(message),
-        _ => ConnectorError::internal(message),
-    }
-}
+pub use inlet_sdk::file_error;
 
 #[cfg(test)]
 mod tests {
@@ -498,15 +409,9 @@ mod tests {
         let id = scan.stats[0].infer();
         assert_eq!((id.data_type, id.nullable), ("int64", false));
         let name = scan.stats[1].infer();
-        assert_eq!(
-            (name.data_type, name.nullable, name.max_length),
-            ("string", true, Some(3))
-        );
+        assert_eq!((name.data_type, name.nullable, name.max_length), ("string", true, Some(3)));
         let price = scan.stats[2].infer();
-        assert_eq!(
-            (price.native_type.as_str(), price.nullable),
-            ("decimal(4,2)", false)
-        );
+        assert_eq!((price.native_type.as_str(), price.nullable), ("decimal(4,2)", false));
     }
 
     #[test]
@@ -529,12 +434,7 @@ mod tests {
         let scan = scan_str(r#","has_header":false"#, "1;a\n2;b\n", Extent::Count);
         // The default delimiter is a comma: one column per line.
         assert_eq!(names(&scan.unwrap()), ["column_1"]);
-        let scan = scan_str(
-            r#","has_header":false,"delimiter":";""#,
-            "1;a\n2;b\n",
-            Extent::Count,
-        )
-        .unwrap();
+        let scan = scan_str(r#","has_header":false,"delimiter":";""#, "1;a\n2;b\n", Extent::Count).unwrap();
         assert_eq!(names(&scan), ["column_1", "column_2"]);
         assert_eq!(scan.rows, Some(2));
         assert_eq!(scan.stats[0].infer().data_type, "int64");
@@ -553,10 +453,7 @@ mod tests {
     #[test]
     fn header_names_are_made_unique() {
         let columns = unique_names(&["id", "", "id", "id_2", "", "column_2"]);
-        let got: Vec<_> = columns
-            .iter()
-            .map(|c| (c.name.as_str(), c.comment.is_some()))
-            .collect();
+        let got: Vec<_> = columns.iter().map(|c| (c.name.as_str(), c.comment.is_some())).collect();
         assert_eq!(
             got,
             [
@@ -568,10 +465,7 @@ mod tests {
                 ("column_2", false)
             ]
         );
-        assert_eq!(
-            columns[2].comment.as_deref(),
-            Some("renamed from the duplicate header \"id\"")
-        );
+        assert_eq!(columns[2].comment.as_deref(), Some("renamed from the duplicate header \"id\""));
         assert_eq!(columns[1].comment.as_deref(), Some("the header is empty"));
     }
 
@@ -596,12 +490,7 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::Protocol);
         assert_eq!(error.message, "line 4: 1 field where the header has 2");
         // Past the sample, the count finds it too.
-        let error = scan_str(
-            r#","sample_rows":1"#,
-            "a,b\n1,2\n3,4\n5,6,7\n",
-            Extent::Count,
-        )
-        .unwrap_err();
+        let error = scan_str(r#","sample_rows":1"#, "a,b\n1,2\n3,4\n5,6,7\n", Extent::Count).unwrap_err();
         assert_eq!(error.message, "line 4: 3 fields where the header has 2");
     }
 
@@ -617,18 +506,10 @@ mod tests {
         ];
         for (text, line) in cases {
             let error = scan_str("", text, Extent::Sample).unwrap_err();
-            assert!(
-                error.message.starts_with(&format!("{line}: 1 field")),
-                "{text:?}: {}",
-                error.message
-            );
+            assert!(error.message.starts_with(&format!("{line}: 1 field")), "{text:?}: {}", error.message);
         }
-        let bom_utf16: Vec<u8> = "\u{FEFF}a,b\r\n\r\n1\r\n"
-            .encode_utf16()
-            .flat_map(u16::to_le_bytes)
-            .collect();
-        let error =
-            scan_bytes(r#","encoding":"utf-16le""#, &bom_utf16, Extent::Sample).unwrap_err();
+        let bom_utf16: Vec<u8> = "\u{FEFF}a,b\r\n\r\n1\r\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let error = scan_bytes(r#","encoding":"utf-16le""#, &bom_utf16, Extent::Sample).unwrap_err();
         assert!(error.message.starts_with("line 3: "), "{}", error.message);
     }
 
@@ -638,19 +519,13 @@ mod tests {
         text.push_str(&"x".repeat(MAX_RECORD_BYTES as usize + 100_000));
         let error = scan_str("", &text, Extent::Sample).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Protocol);
-        assert_eq!(
-            error.message,
-            "line 4: a record is longer than 8 MiB (is a quote left open?)"
-        );
+        assert_eq!(error.message, "line 4: a record is longer than 8 MiB (is a quote left open?)");
         // Many records of any total size are fine.
         let mut many = String::from("a\n");
         for _ in 0..200_000 {
             many.push_str("0123456789012345678901234567890123456789\n");
         }
-        assert_eq!(
-            scan_str("", &many, Extent::Count).unwrap().rows,
-            Some(200_000)
-        );
+        assert_eq!(scan_str("", &many, Extent::Count).unwrap().rows, Some(200_000));
     }
 
     #[test]
@@ -659,34 +534,20 @@ mod tests {
         let error = scan_str("", &header, Extent::Sample).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Unsupported);
         let header = vec!["c"; MAX_COLUMNS].join(",");
-        assert_eq!(
-            scan_str("", &header, Extent::Sample).unwrap().columns.len(),
-            MAX_COLUMNS
-        );
+        assert_eq!(scan_str("", &header, Extent::Sample).unwrap().columns.len(), MAX_COLUMNS);
     }
 
     #[test]
     fn bytes_that_are_not_utf8_name_the_line() {
         let error = scan_bytes("", b"a,b\n\n1,caf\xE9\n", Extent::Sample).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Protocol);
-        assert!(
-            error
-                .message
-                .starts_with("line 3: field 2 is not valid UTF-8"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.starts_with("line 3: field 2 is not valid UTF-8"), "{}", error.message);
     }
 
     #[test]
     fn latin1_and_utf16_files_decode() {
         let latin1 = b"name;city\nJos\xE9;M\xFCnchen\nRen\xE9e;Z\xFCrich\n";
-        let scan = scan_bytes(
-            r#","delimiter":";","encoding":"latin1""#,
-            latin1,
-            Extent::Count,
-        )
-        .unwrap();
+        let scan = scan_bytes(r#","delimiter":";","encoding":"latin1""#, latin1, Extent::Count).unwrap();
         assert_eq!(names(&scan), ["name", "city"]);
         assert_eq!(scan.stats[1].infer().max_length, Some(7));
         let text = "\u{FEFF}n,w\n1,é\n";
@@ -709,23 +570,14 @@ mod tests {
         assert_eq!((a.data_type, a.nullable), ("int64", true));
         // An empty string is a value here, so the column is a non-null string.
         let b = scan.stats[1].infer();
-        assert_eq!(
-            (b.data_type, b.nullable, b.max_length),
-            ("string", false, Some(1))
-        );
+        assert_eq!((b.data_type, b.nullable, b.max_length), ("string", false, Some(1)));
     }
 
     #[test]
     fn file_errors_map_to_kinds() {
         use std::io::{Error, ErrorKind as Io};
-        assert_eq!(
-            file_error(&Error::from(Io::NotFound), "open").kind,
-            ErrorKind::NotFound
-        );
-        assert_eq!(
-            file_error(&Error::from(Io::PermissionDenied), "open").kind,
-            ErrorKind::Permission
-        );
+        assert_eq!(file_error(&Error::from(Io::NotFound), "open").kind, ErrorKind::NotFound);
+        assert_eq!(file_error(&Error::from(Io::PermissionDenied), "open").kind, ErrorKind::Permission);
         let missing = open(&config("")).unwrap_err();
         assert_eq!(missing.kind, ErrorKind::NotFound);
     }

@@ -20,8 +20,7 @@ use crate::wire::{Client, Row};
 /// Schemas that are the system's, not the user's: hidden unless included by name.
 const SYSTEM_SCHEMAS: &[&str] = &["pg_catalog", "information_schema", "pg_toast"];
 /// Redshift's internal schemas on top of PostgreSQL's.
-const REDSHIFT_SYSTEM_SCHEMAS: &[&str] =
-    &["pg_internal", "pg_automv", "pg_auto_copy", "pg_mv", "pg_s3"];
+const REDSHIFT_SYSTEM_SCHEMAS: &[&str] = &["pg_internal", "pg_automv", "pg_auto_copy", "pg_mv", "pg_s3"];
 /// Per-session temporary schemas (`pg_temp_3`, `pg_toast_temp_3`), as LIKE patterns.
 const TEMP_SCHEMA_PATTERNS: &[&str] = &[r"pg\_temp\_%", r"pg\_toast\_temp\_%"];
 
@@ -29,9 +28,7 @@ const TEMP_SCHEMA_PATTERNS: &[&str] = &[r"pg\_temp\_%", r"pg\_toast\_temp\_%"];
 /// (Redshift, old servers) backslashes escape, so they are doubled too.
 pub fn literal(value: &str, standard_strings: bool) -> Result<String, ConnectorError> {
     if value.contains('\0') {
-        return Err(ConnectorError::config(
-            "a schema or table name contains a NUL character",
-        ));
+        return Err(ConnectorError::config("a schema or table name contains a NUL character"));
     }
     let mut quoted = String::with_capacity(value.len() + 2);
     quoted.push('\'');
@@ -47,10 +44,7 @@ pub fn literal(value: &str, standard_strings: bool) -> Result<String, ConnectorE
 }
 
 fn literal_list(values: &[String], standard_strings: bool) -> Result<String, ConnectorError> {
-    let quoted: Result<Vec<_>, _> = values
-        .iter()
-        .map(|v| literal(v, standard_strings))
-        .collect();
+    let quoted: Result<Vec<_>, _> = values.iter().map(|v| literal(v, standard_strings)).collect();
     Ok(quoted?.join(", "))
 }
 
@@ -60,33 +54,20 @@ fn non_system_schemas(flavor: Flavor, standard_strings: bool) -> Result<String, 
     if flavor == Flavor::Redshift {
         names.extend(REDSHIFT_SYSTEM_SCHEMAS.iter().map(|s| (*s).to_owned()));
     }
-    let mut clause = format!(
-        "n.nspname NOT IN ({})",
-        literal_list(&names, standard_strings)?
-    );
+    let mut clause = format!("n.nspname NOT IN ({})", literal_list(&names, standard_strings)?);
     for pattern in TEMP_SCHEMA_PATTERNS {
-        clause.push_str(&format!(
-            " AND n.nspname NOT LIKE {}",
-            literal(pattern, standard_strings)?
-        ));
+        clause.push_str(&format!(" AND n.nspname NOT LIKE {}", literal(pattern, standard_strings)?));
     }
     Ok(clause)
 }
 
 /// The schema part of the relation query: the include list replaces the
 /// default exclusion of system schemas; the exclude list always applies.
-fn schema_filter(
-    request: &DiscoverRequest,
-    flavor: Flavor,
-    standard_strings: bool,
-) -> Result<String, ConnectorError> {
+fn schema_filter(request: &DiscoverRequest, flavor: Flavor, standard_strings: bool) -> Result<String, ConnectorError> {
     let mut clause = if request.include_schemas.is_empty() {
         non_system_schemas(flavor, standard_strings)?
     } else {
-        format!(
-            "n.nspname IN ({})",
-            literal_list(&request.include_schemas, standard_strings)?
-        )
+        format!("n.nspname IN ({})", literal_list(&request.include_schemas, standard_strings)?)
     };
     if !request.exclude_schemas.is_empty() {
         clause.push_str(&format!(
@@ -114,9 +95,7 @@ pub fn check_permissions(client: &mut Client, flavor: Flavor) -> Result<String, 
     // The CONNECT privilege arrived in 8.2: Redshift has none to check, and
     // being logged in already proves it there.
     let connect = match flavor {
-        Flavor::Postgres => {
-            "pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CONNECT')"
-        }
+        Flavor::Postgres => "pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CONNECT')",
         Flavor::Redshift => "true",
     };
     let sql = format!(
@@ -127,24 +106,16 @@ pub fn check_permissions(client: &mut Client, flavor: Flavor) -> Result<String, 
         non_system_schemas(flavor, standard)?
     );
     let rows = client.simple_query(&sql)?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ConnectorError::protocol("the privilege query returned no row"))?;
+    let row = rows.first().ok_or_else(|| ConnectorError::protocol("the privilege query returned no row"))?;
     if !flag(row, 0)? {
-        return Err(ConnectorError::permission(
-            "the user may not CONNECT to this database",
-        ));
+        return Err(ConnectorError::permission("the user may not CONNECT to this database"));
     }
     if !flag(row, 1)? {
-        return Err(ConnectorError::permission(
-            "the user has no USAGE on pg_catalog",
-        ));
+        return Err(ConnectorError::permission("the user has no USAGE on pg_catalog"));
     }
     let usable: u64 = number(row, 2)?;
     if usable == 0 {
-        return Err(ConnectorError::permission(
-            "the user has USAGE on no schema besides the system ones",
-        ));
+        return Err(ConnectorError::permission("the user has USAGE on no schema besides the system ones"));
     }
     Ok(format!("{usable} schema(s) readable"))
 }
@@ -171,8 +142,7 @@ pub fn discover(
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {schemas}",
         size = match flavor {
-            Flavor::Postgres =>
-                "CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid) END",
+            Flavor::Postgres => "CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid) END",
             // Redshift keeps sizes in svv_table_info, which needs more than catalog rights.
             Flavor::Redshift => "NULL",
         },
@@ -182,14 +152,9 @@ pub fn discover(
         let (schema, table) = decode_token(token)?;
         let (schema, table) = (literal(&schema, standard)?, literal(&table, standard)?);
         // Spelled out rather than a row comparison, which PostgreSQL 8.0 lacks.
-        sql.push_str(&format!(
-            " AND (n.nspname > {schema} OR (n.nspname = {schema} AND c.relname > {table}))"
-        ));
+        sql.push_str(&format!(" AND (n.nspname > {schema} OR (n.nspname = {schema} AND c.relname > {table}))"));
     }
-    sql.push_str(&format!(
-        " ORDER BY n.nspname, c.relname LIMIT {}",
-        limit + 1
-    ));
+    sql.push_str(&format!(" ORDER BY n.nspname, c.relname LIMIT {}", limit + 1));
     let mut rows = client.simple_query(&sql)?;
     let more = rows.len() > limit;
     rows.truncate(limit);
@@ -199,10 +164,7 @@ pub fn discover(
         relations.push(relation(row)?);
     }
     if relations.is_empty() {
-        return Ok(DiscoverPage {
-            schemas: Vec::new(),
-            next_page_token: None,
-        });
+        return Ok(DiscoverPage { schemas: Vec::new(), next_page_token: None });
     }
     let oids: Vec<String> = relations.iter().map(|r| r.oid.to_string()).collect();
     let oid_list = oids.join(", ");
@@ -228,10 +190,7 @@ pub fn discover(
             outside.join(", ")
         );
         for row in client.simple_query(&sql)? {
-            names.insert(
-                (number(&row, 0)?, number(&row, 1)?),
-                text(&row, 2)?.to_owned(),
-            );
+            names.insert((number(&row, 0)?, number(&row, 1)?), text(&row, 2)?.to_owned());
         }
     }
 
@@ -246,34 +205,19 @@ pub fn discover(
     let mut constraints_by_oid: HashMap<u32, Vec<Constraint>> = HashMap::new();
     for raw in constraints {
         let oid = raw.oid;
-        constraints_by_oid
-            .entry(oid)
-            .or_default()
-            .push(raw.resolve(&names)?);
+        constraints_by_oid.entry(oid).or_default().push(raw.resolve(&names)?);
     }
 
     let mut schemas: Vec<Schema> = Vec::new();
     for relation in relations {
-        let table = relation
-            .table
-            .columns(columns_by_oid.remove(&relation.oid).unwrap_or_default())
-            .build();
-        let table = Table {
-            constraints: constraints_by_oid.remove(&relation.oid).unwrap_or_default(),
-            ..table
-        };
+        let table = relation.table.columns(columns_by_oid.remove(&relation.oid).unwrap_or_default()).build();
+        let table = Table { constraints: constraints_by_oid.remove(&relation.oid).unwrap_or_default(), ..table };
         match schemas.last_mut() {
             Some(schema) if schema.name == relation.schema => schema.tables.push(table),
-            _ => schemas.push(Schema {
-                name: relation.schema,
-                tables: vec![table],
-            }),
+            _ => schemas.push(Schema { name: relation.schema, tables: vec![table] }),
         }
     }
-    Ok(DiscoverPage {
-        schemas,
-        next_page_token,
-    })
+    Ok(DiscoverPage { schemas, next_page_token })
 }
 
 fn relation(row: &Row) -> Result<Relation, ConnectorError> {
@@ -286,19 +230,13 @@ fn relation(row: &Row) -> Result<Relation, ConnectorError> {
         "m" => (ObjectKind::MaterializedView, true),
         "f" => (ObjectKind::ExternalTable, false),
         other => {
-            return Err(ConnectorError::protocol(format!(
-                "unexpected relkind `{other}`"
-            )));
+            return Err(ConnectorError::protocol(format!("unexpected relkind `{other}`")));
         }
     };
     // reltuples is -1 for never-analyzed tables (PostgreSQL 14+); an estimate
     // of a view's rows does not exist.
     let row_estimate = match (has_rows, optional(row, 5)) {
-        (true, Some(tuples)) => tuples
-            .parse::<f64>()
-            .ok()
-            .filter(|t| *t >= 0.0)
-            .map(|t| t.round() as u64),
+        (true, Some(tuples)) => tuples.parse::<f64>().ok().filter(|t| *t >= 0.0).map(|t| t.round() as u64),
         _ => None,
     };
     let size_bytes = optional(row, 6).and_then(|s| s.parse::<u64>().ok());
@@ -306,20 +244,11 @@ fn relation(row: &Row) -> Result<Relation, ConnectorError> {
         .comment(optional(row, 4).map(str::to_owned))
         .row_estimate(row_estimate)
         .size_bytes(size_bytes);
-    Ok(Relation {
-        oid,
-        schema,
-        table,
-        name,
-    })
+    Ok(Relation { oid, schema, table, name })
 }
 
 /// All columns of the page's relations, in (relation, position) order.
-fn columns(
-    client: &mut Client,
-    flavor: Flavor,
-    oid_list: &str,
-) -> Result<Vec<(u32, Column)>, ConnectorError> {
+fn columns(client: &mut Client, flavor: Flavor, oid_list: &str) -> Result<Vec<(u32, Column)>, ConnectorError> {
     let default_expr = match flavor {
         Flavor::Postgres => "pg_catalog.pg_get_expr(d.adbin, d.adrelid)",
         // adsrc is the 8.0 spelling (dropped in PostgreSQL 12).
@@ -347,11 +276,8 @@ fn columns(
         let type_kind = text(&row, 9)?;
         let is_array = text(&row, 10)? != "0" && text(&row, 11)? == "-1";
         let data_type = portable_type(type_name, type_kind, is_array);
-        let (precision, scale) = if type_name == "numeric" && !is_array {
-            numeric_typmod(typmod)
-        } else {
-            (None, None)
-        };
+        let (precision, scale) =
+            if type_name == "numeric" && !is_array { numeric_typmod(typmod) } else { (None, None) };
         let max_length = match type_name {
             // varchar(n) and char(n) store n + 4 (the varlena header) in typmod.
             "varchar" | "bpchar" if !is_array && typmod >= 4 => u32::try_from(typmod - 4).ok(),
@@ -378,11 +304,7 @@ fn numeric_typmod(typmod: i32) -> (Option<u32>, Option<u32>) {
     let packed = typmod - 4;
     let precision = u32::try_from((packed >> 16) & 0xffff).ok();
     let raw_scale = packed & 0x7ff;
-    let scale = if raw_scale & 0x400 != 0 {
-        None
-    } else {
-        u32::try_from(raw_scale).ok()
-    };
+    let scale = if raw_scale & 0x400 != 0 { None } else { u32::try_from(raw_scale).ok() };
     (precision, scale)
 }
 
@@ -419,17 +341,13 @@ pub fn portable_type(type_name: &str, type_kind: &str, is_array: bool) -> &'stat
         // Redshift's SUPER holds semi-structured (JSON-like) values.
         "json" | "jsonb" | "super" => dt::JSON,
         "hstore" => dt::MAP,
-        "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle" | "geometry"
-        | "geography" => dt::GEOMETRY,
+        "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle" | "geometry" | "geography" => dt::GEOMETRY,
         _ => dt::OTHER,
     }
 }
 
 fn column_names(columns: &[(u32, Column)]) -> HashMap<(u32, u32), String> {
-    columns
-        .iter()
-        .map(|(oid, c)| ((*oid, c.ordinal), c.name.clone()))
-        .collect()
+    columns.iter().map(|(oid, c)| ((*oid, c.ordinal), c.name.clone())).collect()
 }
 
 /// A constraint as pg_constraint has it: column numbers still to be named.
@@ -456,9 +374,7 @@ impl RawConstraint {
                 .iter()
                 .map(|n| {
                     names.get(&(oid, *n)).cloned().ok_or_else(|| {
-                        ConnectorError::protocol(format!(
-                            "constraint column {n} of relation {oid} not found"
-                        ))
+                        ConnectorError::protocol(format!("constraint column {n} of relation {oid} not found"))
                     })
                 })
                 .collect()
@@ -472,15 +388,11 @@ impl RawConstraint {
                 referenced.table,
                 name_all(referenced.oid, &referenced.columns)?,
             ),
-            (ConstraintKind::Check, _) => {
-                Constraint::check(self.name, columns, self.definition.unwrap_or_default())
-            }
+            (ConstraintKind::Check, _) => Constraint::check(self.name, columns, self.definition.unwrap_or_default()),
             (ConstraintKind::Unique, _) => Constraint::unique(self.name, columns),
             (ConstraintKind::PrimaryKey, _) => Constraint::primary_key(self.name, columns),
             (ConstraintKind::ForeignKey, None) => {
-                return Err(ConnectorError::protocol(
-                    "a foreign key without a referenced table",
-                ));
+                return Err(ConnectorError::protocol("a foreign key without a referenced table"));
             }
         })
     }
@@ -540,10 +452,7 @@ fn int_array(value: &str) -> Result<Vec<u32>, ConnectorError> {
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse()
-                .map_err(|_| ConnectorError::protocol(format!("not an integer: `{item}`")))
-        })
+        .map(|item| item.parse().map_err(|_| ConnectorError::protocol(format!("not an integer: `{item}`"))))
         .collect()
 }
 
@@ -552,27 +461,21 @@ fn optional(row: &Row, index: usize) -> Option<&str> {
 }
 
 fn text(row: &Row, index: usize) -> Result<&str, ConnectorError> {
-    optional(row, index).ok_or_else(|| {
-        ConnectorError::protocol(format!("column {index} of a catalog row is missing"))
-    })
+    optional(row, index).ok_or_else(|| ConnectorError::protocol(format!("column {index} of a catalog row is missing")))
 }
 
 fn number<T: std::str::FromStr>(row: &Row, index: usize) -> Result<T, ConnectorError> {
     let value = text(row, index)?;
-    value.parse().map_err(|_| {
-        ConnectorError::protocol(format!(
-            "catalog value `{value}` is not a number of the expected size"
-        ))
-    })
+    value
+        .parse()
+        .map_err(|_| ConnectorError::protocol(format!("catalog value `{value}` is not a number of the expected size")))
 }
 
 fn flag(row: &Row, index: usize) -> Result<bool, ConnectorError> {
     match text(row, index)? {
         "t" => Ok(true),
         "f" => Ok(false),
-        other => Err(ConnectorError::protocol(format!(
-            "catalog value `{other}` is not a boolean"
-        ))),
+        other => Err(ConnectorError::protocol(format!("catalog value `{other}` is not a boolean"))),
     }
 }
 
@@ -591,10 +494,7 @@ mod tests {
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
         let token = encode_token("my \"schema\"", "t'1");
-        assert_eq!(
-            decode_token(&token).unwrap(),
-            ("my \"schema\"".to_owned(), "t'1".to_owned())
-        );
+        assert_eq!(decode_token(&token).unwrap(), ("my \"schema\"".to_owned(), "t'1".to_owned()));
         assert_eq!(decode_token("nope").unwrap_err().kind, ErrorKind::Config);
     }
 
@@ -629,9 +529,6 @@ mod tests {
             page_size: 10,
         };
         let clause = schema_filter(&request, Flavor::Postgres, true).unwrap();
-        assert_eq!(
-            clause,
-            "n.nspname IN ('o''brien') AND n.nspname NOT IN ('x')"
-        );
+        assert_eq!(clause, "n.nspname IN ('o''brien') AND n.nspname NOT IN ('x')");
     }
 }

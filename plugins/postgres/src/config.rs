@@ -74,18 +74,15 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_config_with_defaults() {
-        let config: Config =
-            serde_json::from_str(r#"{"host":"db","database":"d","username":"u"}"#).unwrap();
+        let config: Config = serde_json::from_str(r#"{"host":"db","database":"d","username":"u"}"#).unwrap();
         assert_eq!(config.ssl_mode, SslMode::Prefer);
         assert_eq!(config.port, None);
     }
 
     #[test]
     fn parses_ssl_modes_in_libpq_spelling() {
-        let config: Config = serde_json::from_str(
-            r#"{"host":"db","database":"d","username":"u","ssl_mode":"verify-full"}"#,
-        )
-        .unwrap();
+        let config: Config =
+            serde_json::from_str(r#"{"host":"db","database":"d","username":"u","ssl_mode":"verify-full"}"#).unwrap();
         assert_eq!(config.ssl_mode, SslMode::VerifyFull);
     }
 

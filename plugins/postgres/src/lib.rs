@@ -32,10 +32,7 @@ pub struct PgConnection {
 impl Connector for Postgres {
     type Connection = PgConnection;
 
-    fn connect(
-        request: &ConnectRequest,
-        steps: &mut Steps,
-    ) -> Result<PgConnection, ConnectorError> {
+    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<PgConnection, ConnectorError> {
         let flavor = Flavor::from_source_type(&request.source_type)?;
         let config: Config = request.config()?;
         let addr = request.endpoint_addr()?;
@@ -66,8 +63,7 @@ impl Connector for Postgres {
             steps.annotate_last(match outcome {
                 TlsOutcome::Encrypted(version) => version,
                 TlsOutcome::Refused => {
-                    "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)"
-                        .to_owned()
+                    "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)".to_owned()
                 }
             });
             stream
@@ -80,8 +76,7 @@ impl Connector for Postgres {
             database: &config.database,
             application_name: config.application_name.as_deref().unwrap_or("inlet"),
             // Redshift does not take `options` in the startup packet; it gets a SET below.
-            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0)
-                .then_some(query_timeout_ms),
+            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0).then_some(query_timeout_ms),
         };
         let (client, method) = steps.run("authenticate", || {
             let (mut client, method) = Client::startup(stream, &params, password)?;
@@ -92,9 +87,7 @@ impl Connector for Postgres {
         })?;
         steps.annotate_last(method.as_str());
 
-        client.set_timeout(
-            Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0),
-        );
+        client.set_timeout(Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0));
         Ok(PgConnection { client, flavor })
     }
 }
@@ -110,9 +103,7 @@ impl Connection for PgConnection {
                 .ok_or_else(|| ConnectorError::protocol("SELECT version() returned no value"))
         })?;
         let flavor = self.flavor;
-        let note = steps.run("catalog permission", || {
-            catalog::check_permissions(client, flavor)
-        })?;
+        let note = steps.run("catalog permission", || catalog::check_permissions(client, flavor))?;
         steps.annotate_last(note);
         Ok(Some(version))
     }
@@ -124,5 +115,4 @@ impl Connection for PgConnection {
 
 // The exports exist only in the component: a native cdylib cannot carry the
 // WIT export symbol names, and native tests call the traits directly.
-#[cfg(target_arch = "wasm32")]
 inlet_sdk::export_connector!(Postgres);

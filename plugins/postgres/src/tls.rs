@@ -10,9 +10,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::config::SslMode;
 
@@ -44,19 +42,13 @@ pub fn client_config(
 ) -> Result<Arc<ClientConfig>, ConnectorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match verification {
-        Verification::None => Arc::new(EncryptOnly {
-            algorithms: provider.signature_verification_algorithms,
-        }),
+        Verification::None => Arc::new(EncryptOnly { algorithms: provider.signature_verification_algorithms }),
         Verification::Chain | Verification::Full => {
             let roots = Arc::new(root_store(root_cert_pem)?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|error| ConnectorError::config(format!("ssl_root_cert: {error}")))?;
-            if verification == Verification::Full {
-                webpki
-            } else {
-                Arc::new(ChainOnly { inner: webpki })
-            }
+            if verification == Verification::Full { webpki } else { Arc::new(ChainOnly { inner: webpki }) }
         }
     };
     let config = ClientConfig::builder_with_provider(provider)
@@ -81,20 +73,15 @@ fn root_store(pem: Option<&str>) -> Result<RootCertStore, ConnectorError> {
         Some(pem) => {
             let mut added = 0usize;
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|error| {
-                    ConnectorError::config(format!("ssl_root_cert is not valid PEM: {error}"))
-                })?;
+                let cert =
+                    cert.map_err(|error| ConnectorError::config(format!("ssl_root_cert is not valid PEM: {error}")))?;
                 roots.add(cert).map_err(|error| {
-                    ConnectorError::config(format!(
-                        "ssl_root_cert holds an unusable certificate: {error}"
-                    ))
+                    ConnectorError::config(format!("ssl_root_cert holds an unusable certificate: {error}"))
                 })?;
                 added += 1;
             }
             if added == 0 {
-                return Err(ConnectorError::config(
-                    "ssl_root_cert holds no PEM certificate",
-                ));
+                return Err(ConnectorError::config("ssl_root_cert holds no PEM certificate"));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -162,13 +149,7 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -201,23 +182,17 @@ impl ServerCertVerifier for ChainOnly {
 
 /// A readable, kind-correct error for a failed handshake.
 pub fn handshake_error(error: std::io::Error) -> ConnectorError {
-    let tls = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let tls = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match tls {
         Some(rustls::Error::InvalidCertificate(reason)) => {
             let why = match reason {
                 CertificateError::UnknownIssuer => {
-                    "it is not signed by a trusted CA (set ssl_root_cert to the server's CA)"
-                        .to_owned()
+                    "it is not signed by a trusted CA (set ssl_root_cert to the server's CA)".to_owned()
                 }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                     "it does not name the configured host (verify-ca skips this check)".to_owned()
                 }
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    "it has expired".to_owned()
-                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => "it has expired".to_owned(),
                 other => format!("{other:?}"),
             };
             ConnectorError::protocol(format!("the server's TLS certificate was rejected: {why}"))

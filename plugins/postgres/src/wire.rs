@@ -102,19 +102,14 @@ pub struct TlsParams<'a> {
 }
 
 /// Sends an SSLRequest and, if the server agrees, completes the TLS handshake.
-pub fn negotiate_tls(
-    mut socket: TcpStream,
-    params: &TlsParams<'_>,
-) -> Result<(Stream, TlsOutcome), ConnectorError> {
+pub fn negotiate_tls(mut socket: TcpStream, params: &TlsParams<'_>) -> Result<(Stream, TlsOutcome), ConnectorError> {
     let mut request = BytesMut::new();
     frontend::ssl_request(&mut request);
     socket.write_all(&request).io_context("send SSLRequest")?;
     // Exactly one byte: anything the server sent after it must go through
     // the TLS layer, never be taken as plaintext (CVE-2021-23222).
     let mut answer = [0u8; 1];
-    socket
-        .read_exact(&mut answer)
-        .io_context("read the SSLRequest answer")?;
+    socket.read_exact(&mut answer).io_context("read the SSLRequest answer")?;
     match answer[0] {
         b'S' => {}
         b'N' => return Ok((Stream::Plain(socket), TlsOutcome::Refused)),
@@ -124,19 +119,15 @@ pub fn negotiate_tls(
             ));
         }
         other => {
-            return Err(ConnectorError::protocol(format!(
-                "unexpected answer to SSLRequest: byte 0x{other:02x}"
-            )));
+            return Err(ConnectorError::protocol(format!("unexpected answer to SSLRequest: byte 0x{other:02x}")));
         }
     }
     let config = tls::client_config(params.verification, params.root_cert_pem)?;
     let name = tls::server_name(params.host, params.endpoint_ip);
-    let mut connection = ClientConnection::new(config, name)
-        .map_err(|error| ConnectorError::internal(format!("TLS setup: {error}")))?;
+    let mut connection =
+        ClientConnection::new(config, name).map_err(|error| ConnectorError::internal(format!("TLS setup: {error}")))?;
     while connection.is_handshaking() {
-        connection
-            .complete_io(&mut socket)
-            .map_err(tls::handshake_error)?;
+        connection.complete_io(&mut socket).map_err(tls::handshake_error)?;
     }
     let version = match connection.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
@@ -144,10 +135,7 @@ pub fn negotiate_tls(
         Some(other) => format!("{other:?}"),
         None => "TLS".to_owned(),
     };
-    Ok((
-        Stream::Tls(Box::new(StreamOwned::new(connection, socket))),
-        TlsOutcome::Encrypted(version),
-    ))
+    Ok((Stream::Tls(Box::new(StreamOwned::new(connection, socket))), TlsOutcome::Encrypted(version)))
 }
 
 /// The startup packet's contents.
@@ -206,9 +194,7 @@ impl Client {
             parameters: HashMap::new(),
             broken: false,
         };
-        let options = params
-            .statement_timeout_ms
-            .map(|ms| format!("-c statement_timeout={ms}"));
+        let options = params.statement_timeout_ms.map(|ms| format!("-c statement_timeout={ms}"));
         let mut startup = vec![
             ("user", params.user),
             ("database", params.database),
@@ -226,17 +212,10 @@ impl Client {
         Ok((client, method))
     }
 
-    fn authenticate(
-        &mut self,
-        user: &str,
-        password: Option<&str>,
-    ) -> Result<AuthMethod, ConnectorError> {
+    fn authenticate(&mut self, user: &str, password: Option<&str>) -> Result<AuthMethod, ConnectorError> {
         let need_password = || {
-            password.ok_or_else(|| {
-                ConnectorError::auth(
-                    "the server asks for a password, but the data source has none set",
-                )
-            })
+            password
+                .ok_or_else(|| ConnectorError::auth("the server asks for a password, but the data source has none set"))
         };
         let mut method = AuthMethod::Trust;
         loop {
@@ -252,9 +231,8 @@ impl Client {
                 Message::AuthenticationMd5Password(body) => {
                     let password = need_password()?;
                     let hash = md5_hash(user.as_bytes(), password.as_bytes(), body.salt());
-                    frontend::password_message(hash.as_bytes(), &mut self.write_buf).map_err(
-                        |error| ConnectorError::internal(format!("md5 message: {error}")),
-                    )?;
+                    frontend::password_message(hash.as_bytes(), &mut self.write_buf)
+                        .map_err(|error| ConnectorError::internal(format!("md5 message: {error}")))?;
                     self.send()?;
                     method = AuthMethod::Md5;
                 }
@@ -284,9 +262,7 @@ impl Client {
                     return Err(unsupported_auth("SCM credential"));
                 }
                 _ => {
-                    return Err(ConnectorError::protocol(
-                        "unexpected message during authentication",
-                    ));
+                    return Err(ConnectorError::protocol("unexpected message during authentication"));
                 }
             }
         }
@@ -301,16 +277,12 @@ impl Client {
             .map_err(|error| ConnectorError::internal(format!("SASL message: {error}")))?;
         self.send()?;
         match self.read_message()? {
-            Message::AuthenticationSaslContinue(body) => {
-                scram.update(body.data()).map_err(|error| {
-                    ConnectorError::protocol(format!("SCRAM server-first message: {error}"))
-                })?
-            }
+            Message::AuthenticationSaslContinue(body) => scram
+                .update(body.data())
+                .map_err(|error| ConnectorError::protocol(format!("SCRAM server-first message: {error}")))?,
             Message::ErrorResponse(body) => return Err(server_error(body.fields())?),
             _ => {
-                return Err(ConnectorError::protocol(
-                    "expected a SCRAM server-first message",
-                ));
+                return Err(ConnectorError::protocol("expected a SCRAM server-first message"));
             }
         }
         frontend::sasl_response(scram.message(), &mut self.write_buf)
@@ -322,9 +294,7 @@ impl Client {
                 ConnectorError::auth("the server's SCRAM signature did not verify")
             }),
             Message::ErrorResponse(body) => Err(server_error(body.fields())?),
-            _ => Err(ConnectorError::protocol(
-                "expected a SCRAM server-final message",
-            )),
+            _ => Err(ConnectorError::protocol("expected a SCRAM server-final message")),
         }
     }
 
@@ -337,9 +307,7 @@ impl Client {
                 Message::BackendKeyData(_) | Message::NoticeResponse(_) => {}
                 Message::ErrorResponse(body) => return Err(server_error(body.fields())?),
                 _ => {
-                    return Err(ConnectorError::protocol(
-                        "unexpected message after authentication",
-                    ));
+                    return Err(ConnectorError::protocol("unexpected message after authentication"));
                 }
             }
         }
@@ -376,9 +344,7 @@ impl Client {
     /// protocol failure does not.
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<Row>, ConnectorError> {
         if self.broken {
-            return Err(ConnectorError::unreachable(
-                "the connection to the server was lost earlier; reconnect",
-            ));
+            return Err(ConnectorError::unreachable("the connection to the server was lost earlier; reconnect"));
         }
         match self.simple_query_inner(sql) {
             Ok(outcome) => outcome,
@@ -390,14 +356,9 @@ impl Client {
     }
 
     /// The outer error is the transport's, the inner one the server's.
-    fn simple_query_inner(
-        &mut self,
-        sql: &str,
-    ) -> Result<Result<Vec<Row>, ConnectorError>, ConnectorError> {
+    fn simple_query_inner(&mut self, sql: &str) -> Result<Result<Vec<Row>, ConnectorError>, ConnectorError> {
         if sql.contains('\0') {
-            return Ok(Err(ConnectorError::internal(
-                "a query contained a NUL byte",
-            )));
+            return Ok(Err(ConnectorError::internal("a query contained a NUL byte")));
         }
         frontend::query(sql, &mut self.write_buf)
             .map_err(|error| ConnectorError::internal(format!("query message: {error}")))?;
@@ -425,23 +386,19 @@ impl Client {
                         row.push(match range {
                             None => None,
                             Some(range) => {
-                                let bytes = buffer.get(range).ok_or_else(|| {
-                                    ConnectorError::protocol(
-                                        "a DataRow field runs past its message",
-                                    )
-                                })?;
-                                Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
-                                    ConnectorError::protocol(
-                                        "the server sent text that is not UTF-8",
-                                    )
-                                })?)
+                                let bytes = buffer
+                                    .get(range)
+                                    .ok_or_else(|| ConnectorError::protocol("a DataRow field runs past its message"))?;
+                                Some(
+                                    String::from_utf8(bytes.to_vec()).map_err(|_| {
+                                        ConnectorError::protocol("the server sent text that is not UTF-8")
+                                    })?,
+                                )
                             }
                         });
                     }
                     if width.is_some_and(|width| width != row.len()) {
-                        return Err(ConnectorError::protocol(
-                            "a DataRow's width differs from its RowDescription",
-                        ));
+                        return Err(ConnectorError::protocol("a DataRow's width differs from its RowDescription"));
                     }
                     rows.push(row);
                 }
@@ -459,25 +416,18 @@ impl Client {
                     });
                 }
                 Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
-                    return Err(ConnectorError::unsupported(
-                        "COPY is not supported by this client",
-                    ));
+                    return Err(ConnectorError::unsupported("COPY is not supported by this client"));
                 }
                 _ => {
-                    return Err(ConnectorError::protocol(
-                        "unexpected message in a query response",
-                    ));
+                    return Err(ConnectorError::protocol("unexpected message in a query response"));
                 }
             }
         }
     }
 
     fn send(&mut self) -> Result<(), ConnectorError> {
-        let outcome = self
-            .stream
-            .write_all(&self.write_buf)
-            .and_then(|()| self.stream.flush())
-            .io_context("send to the server");
+        let outcome =
+            self.stream.write_all(&self.write_buf).and_then(|()| self.stream.flush()).io_context("send to the server");
         self.write_buf.clear();
         outcome
     }
@@ -485,12 +435,8 @@ impl Client {
     fn read_message(&mut self) -> Result<Message, ConnectorError> {
         loop {
             if self.read_buf.len() >= 5 {
-                let length = u32::from_be_bytes([
-                    self.read_buf[1],
-                    self.read_buf[2],
-                    self.read_buf[3],
-                    self.read_buf[4],
-                ]);
+                let length =
+                    u32::from_be_bytes([self.read_buf[1], self.read_buf[2], self.read_buf[3], self.read_buf[4]]);
                 if length as usize > MAX_MESSAGE_BYTES {
                     return Err(ConnectorError::protocol(format!(
                         "the server sent a {length}-byte message (limit {MAX_MESSAGE_BYTES})"
@@ -501,14 +447,9 @@ impl Client {
                 return Ok(message);
             }
             let mut chunk = [0u8; 16 * 1024];
-            let read = self
-                .stream
-                .read(&mut chunk)
-                .io_context("read from the server")?;
+            let read = self.stream.read(&mut chunk).io_context("read from the server")?;
             if read == 0 {
-                return Err(ConnectorError::unreachable(
-                    "the server closed the connection",
-                ));
+                return Err(ConnectorError::unreachable("the server closed the connection"));
             }
             self.read_buf.extend_from_slice(&chunk[..read]);
         }
@@ -580,10 +521,7 @@ fn protocol_error(error: std::io::Error) -> ConnectorError {
 
 /// The SDK's mapping of an I/O error to a kind, for an error already in hand.
 pub fn io_error(error: std::io::Error, context: &str) -> ConnectorError {
-    match Err::<(), _>(error).io_context(context) {
-        Err(mapped) => mapped,
-        Ok(()) => ConnectorError::internal(context.to_owned()),
-    }
+    inlet_sdk::io_error(&error, context)
 }
 
 #[cfg(test)]

@@ -16,13 +16,8 @@ fn request(source_type: &str, port: u16, config: Value, password: Option<&str>) 
     ConnectRequest {
         source_type: source_type.to_owned(),
         config: config.to_string(),
-        secrets: password
-            .map(|p| vec![("password".to_owned(), p.to_owned())])
-            .unwrap_or_default(),
-        endpoint: Some(Endpoint {
-            host: "127.0.0.1".to_owned(),
-            port,
-        }),
+        secrets: password.map(|p| vec![("password".to_owned(), p.to_owned())]).unwrap_or_default(),
+        endpoint: Some(Endpoint { host: "127.0.0.1".to_owned(), port }),
         connect_timeout_ms: 5_000,
         query_timeout_ms: 10_000,
     }
@@ -37,10 +32,7 @@ fn connect(request: &ConnectRequest) -> Result<(PgConnection, Vec<CheckStep>), F
 }
 
 fn step<'a>(steps: &'a [CheckStep], name: &str) -> &'a CheckStep {
-    steps
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
+    steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
 }
 
 fn local_config(database: &str) -> Value {
@@ -49,26 +41,11 @@ fn local_config(database: &str) -> Value {
 
 fn psql(database: &str, args: &[&str]) {
     let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
         .args(args)
         .output()
         .expect("run psql");
-    assert!(
-        output.status.success(),
-        "psql {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// A database loaded with tests/fixtures/postgres/catalog.sql, dropped on Drop.
@@ -77,15 +54,9 @@ struct FixtureDb(String);
 impl FixtureDb {
     fn create(tag: &str) -> Self {
         let name = format!("inlet_native_{tag}_{}", std::process::id());
-        psql(
-            "postgres",
-            &["-c", &format!("DROP DATABASE IF EXISTS {name}")],
-        );
+        psql("postgres", &["-c", &format!("DROP DATABASE IF EXISTS {name}")]);
         psql("postgres", &["-c", &format!("CREATE DATABASE {name}")]);
-        let fixture = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/postgres/catalog.sql"
-        );
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/postgres/catalog.sql");
         psql(&name, &["-f", fixture]);
         Self(name)
     }
@@ -94,17 +65,7 @@ impl FixtureDb {
 impl Drop for FixtureDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-X",
-                "-q",
-                "-c",
-            ])
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-c"])
             .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
             .output();
     }
@@ -153,16 +114,10 @@ fn trust_login_reports_steps_and_version() {
     assert!(auth.passed);
     assert_eq!(auth.message.as_deref(), Some("trust"));
     let mut steps = Steps::new();
-    let version = connection
-        .test(&mut steps)
-        .expect("test")
-        .expect("a version");
+    let version = connection.test(&mut steps).expect("test").expect("a version");
     assert!(version.starts_with("PostgreSQL "), "{version}");
     let steps = steps.into_steps();
-    assert_eq!(
-        steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        ["query version", "catalog permission"]
-    );
+    assert_eq!(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["query version", "catalog permission"]);
     assert!(steps.iter().all(|s| s.passed), "{steps:?}");
 }
 
@@ -171,20 +126,8 @@ fn a_missing_database_is_not_found() {
     if !inlet_tests::service_available("PostgreSQL", 5432) {
         return;
     }
-    let failure = connect(&request(
-        "postgresql",
-        5432,
-        local_config("inlet_no_such_db"),
-        None,
-    ))
-    .err()
-    .expect("failure");
-    assert_eq!(
-        failure.error.kind,
-        ErrorKind::NotFound,
-        "{:?}",
-        failure.error
-    );
+    let failure = connect(&request("postgresql", 5432, local_config("inlet_no_such_db"), None)).err().expect("failure");
+    assert_eq!(failure.error.kind, ErrorKind::NotFound, "{:?}", failure.error);
     assert!(failure.error.message.contains("3D000"));
     assert!(!step(&failure.steps, "authenticate").passed);
 }
@@ -206,9 +149,7 @@ fn a_closed_port_is_unreachable() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let failure = connect(&request("postgresql", port, local_config("postgres"), None))
-        .err()
-        .expect("failure");
+    let failure = connect(&request("postgresql", port, local_config("postgres"), None)).err().expect("failure");
     assert_eq!(failure.error.kind, ErrorKind::Unreachable);
     assert!(failure.error.retryable);
     assert!(!step(&failure.steps, "tcp connect").passed);
@@ -219,8 +160,7 @@ fn a_bad_page_token_leaves_the_session_usable() {
     if !inlet_tests::service_available("PostgreSQL", 5432) {
         return;
     }
-    let (mut connection, _) =
-        connect(&request("postgresql", 5432, local_config("postgres"), None)).expect("connect");
+    let (mut connection, _) = connect(&request("postgresql", 5432, local_config("postgres"), None)).expect("connect");
     let error = connection
         .discover(&DiscoverRequest {
             include_schemas: vec!["pg_catalog".into()],
@@ -241,48 +181,20 @@ fn discovers_the_fixture_catalog() {
         return;
     }
     let db = FixtureDb::create("discover");
-    let (mut connection, _) =
-        connect(&request("postgresql", 5432, local_config(&db.0), None)).expect("connect");
+    let (mut connection, _) = connect(&request("postgresql", 5432, local_config(&db.0), None)).expect("connect");
     let (tables, pages) = discover_all(&mut connection, 100, &[], &[]);
     assert_eq!(pages, 1);
-    let names: Vec<String> = tables
-        .iter()
-        .map(|(s, t)| format!("{s}.{}", t.name))
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "crm.customers",
-            "o'reilly.notes",
-            "sales.big_orders",
-            "sales.order_totals",
-            "sales.orders"
-        ]
-    );
-    let table = |name: &str| {
-        &tables
-            .iter()
-            .find(|(s, t)| format!("{s}.{}", t.name) == name)
-            .expect(name)
-            .1
-    };
+    let names: Vec<String> = tables.iter().map(|(s, t)| format!("{s}.{}", t.name)).collect();
+    assert_eq!(names, ["crm.customers", "o'reilly.notes", "sales.big_orders", "sales.order_totals", "sales.orders"]);
+    let table = |name: &str| &tables.iter().find(|(s, t)| format!("{s}.{}", t.name) == name).expect(name).1;
 
     let customers = table("crm.customers");
     assert_eq!(customers.kind, ObjectKind::Table);
     assert_eq!(customers.comment.as_deref(), Some("People who buy things"));
     assert_eq!(customers.row_estimate, Some(2));
     assert!(customers.size_bytes.is_some_and(|s| s > 0));
-    let types: Vec<(&str, &str, &str)> = customers
-        .columns
-        .iter()
-        .map(|c| {
-            (
-                c.name.as_str(),
-                c.data_type.as_str(),
-                c.native_type.as_str(),
-            )
-        })
-        .collect();
+    let types: Vec<(&str, &str, &str)> =
+        customers.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str(), c.native_type.as_str())).collect();
     assert_eq!(
         types,
         [
@@ -301,93 +213,41 @@ fn discovers_the_fixture_catalog() {
     assert!(customers.columns[2].nullable);
 
     let orders = table("sales.orders");
-    let total = orders
-        .columns
-        .iter()
-        .find(|c| c.name == "total")
-        .expect("total");
-    assert_eq!(
-        (total.data_type.as_str(), total.precision, total.scale),
-        ("decimal", Some(10), Some(2))
-    );
-    let code = orders
-        .columns
-        .iter()
-        .find(|c| c.name == "code")
-        .expect("code");
-    assert_eq!(
-        (code.native_type.as_str(), code.max_length),
-        ("character(8)", Some(8))
-    );
-    let status = orders
-        .columns
-        .iter()
-        .find(|c| c.name == "status")
-        .expect("status");
+    let total = orders.columns.iter().find(|c| c.name == "total").expect("total");
+    assert_eq!((total.data_type.as_str(), total.precision, total.scale), ("decimal", Some(10), Some(2)));
+    let code = orders.columns.iter().find(|c| c.name == "code").expect("code");
+    assert_eq!((code.native_type.as_str(), code.max_length), ("character(8)", Some(8)));
+    let status = orders.columns.iter().find(|c| c.name == "status").expect("status");
     assert_eq!(status.default_value.as_deref(), Some("'new'::text"));
-    let fk = orders
-        .constraints
-        .iter()
-        .find(|c| c.kind == ConstraintKind::ForeignKey)
-        .expect("fk");
+    let fk = orders.constraints.iter().find(|c| c.kind == ConstraintKind::ForeignKey).expect("fk");
     assert_eq!(fk.name, "orders_customer_fkey");
     assert_eq!(fk.columns, ["customer_id"]);
     assert_eq!(fk.referenced_schema.as_deref(), Some("crm"));
     assert_eq!(fk.referenced_table.as_deref(), Some("customers"));
     assert_eq!(fk.referenced_columns, ["id"]);
-    let check = orders
-        .constraints
-        .iter()
-        .find(|c| c.kind == ConstraintKind::Check)
-        .expect("check");
+    let check = orders.constraints.iter().find(|c| c.kind == ConstraintKind::Check).expect("check");
     assert_eq!(check.columns, ["total"]);
-    assert_eq!(
-        check.definition.as_deref(),
-        Some("CHECK ((total >= (0)::numeric))")
-    );
-    let unique = orders
-        .constraints
-        .iter()
-        .find(|c| c.kind == ConstraintKind::Unique)
-        .expect("unique");
+    assert_eq!(check.definition.as_deref(), Some("CHECK ((total >= (0)::numeric))"));
+    let unique = orders.constraints.iter().find(|c| c.kind == ConstraintKind::Unique).expect("unique");
     assert_eq!(unique.columns, ["customer_id", "id"]);
 
     assert_eq!(table("sales.big_orders").kind, ObjectKind::View);
     assert_eq!(table("sales.big_orders").row_estimate, None);
-    assert_eq!(
-        table("sales.order_totals").kind,
-        ObjectKind::MaterializedView
-    );
+    assert_eq!(table("sales.order_totals").kind, ObjectKind::MaterializedView);
 
     // Page size 1 walks every relation exactly once, including a foreign
     // key whose referenced table is on another page.
     let (one_by_one, pages) = discover_all(&mut connection, 1, &[], &[]);
     assert_eq!(pages, 5);
-    assert_eq!(
-        one_by_one
-            .iter()
-            .map(|(s, t)| format!("{s}.{}", t.name))
-            .collect::<Vec<_>>(),
-        names
-    );
+    assert_eq!(one_by_one.iter().map(|(s, t)| format!("{s}.{}", t.name)).collect::<Vec<_>>(), names);
     let orders_alone = &one_by_one[4].1;
-    let fk = orders_alone
-        .constraints
-        .iter()
-        .find(|c| c.kind == ConstraintKind::ForeignKey)
-        .expect("fk");
+    let fk = orders_alone.constraints.iter().find(|c| c.kind == ConstraintKind::ForeignKey).expect("fk");
     assert_eq!(fk.referenced_columns, ["id"]);
 
     let (only, _) = discover_all(&mut connection, 100, &["o'reilly"], &[]);
     assert_eq!(only.len(), 1);
     let (without, _) = discover_all(&mut connection, 2, &[], &["sales", "o'reilly"]);
-    assert_eq!(
-        without
-            .iter()
-            .map(|(_, t)| t.name.as_str())
-            .collect::<Vec<_>>(),
-        ["customers"]
-    );
+    assert_eq!(without.iter().map(|(_, t)| t.name.as_str()).collect::<Vec<_>>(), ["customers"]);
 }
 
 fn cluster_config(cluster: &PgCluster, user: &str, ssl_mode: &str) -> Value {
@@ -402,113 +262,48 @@ fn password_methods_and_tls_modes_against_a_throwaway_cluster() {
     let cluster = PgCluster::start().expect("start the cluster");
     let port = cluster.port;
     let login = |user: &str, ssl_mode: &str, password: Option<&str>| {
-        connect(&request(
-            "postgresql",
-            port,
-            cluster_config(&cluster, user, ssl_mode),
-            password,
-        ))
+        connect(&request("postgresql", port, cluster_config(&cluster, user, ssl_mode), password))
     };
 
-    let (mut scram, steps) = login(
-        pg_cluster::SCRAM_USER,
-        "disable",
-        Some(pg_cluster::SCRAM_PASSWORD),
-    )
-    .expect("scram login");
-    assert_eq!(
-        step(&steps, "authenticate").message.as_deref(),
-        Some("scram-sha-256")
-    );
+    let (mut scram, steps) =
+        login(pg_cluster::SCRAM_USER, "disable", Some(pg_cluster::SCRAM_PASSWORD)).expect("scram login");
+    assert_eq!(step(&steps, "authenticate").message.as_deref(), Some("scram-sha-256"));
     assert!(scram.test(&mut Steps::new()).is_ok());
 
-    let (_, steps) = login(
-        pg_cluster::MD5_USER,
-        "disable",
-        Some(pg_cluster::MD5_PASSWORD),
-    )
-    .expect("md5 login");
+    let (_, steps) = login(pg_cluster::MD5_USER, "disable", Some(pg_cluster::MD5_PASSWORD)).expect("md5 login");
     assert_eq!(step(&steps, "authenticate").message.as_deref(), Some("md5"));
 
-    let failure = login(
-        pg_cluster::SCRAM_USER,
-        "require",
-        Some("wrong-password-123"),
-    )
-    .err()
-    .expect("wrong password");
+    let failure = login(pg_cluster::SCRAM_USER, "require", Some("wrong-password-123")).err().expect("wrong password");
     assert_eq!(failure.error.kind, ErrorKind::Auth, "{:?}", failure.error);
     assert!(!format!("{failure:?}").contains("wrong-password-123"));
 
-    let (_, steps) = login(
-        pg_cluster::SCRAM_USER,
-        "require",
-        Some(pg_cluster::SCRAM_PASSWORD),
-    )
-    .expect("tls require");
+    let (_, steps) = login(pg_cluster::SCRAM_USER, "require", Some(pg_cluster::SCRAM_PASSWORD)).expect("tls require");
     let tls = step(&steps, "tls");
-    assert!(
-        tls.passed
-            && tls
-                .message
-                .as_deref()
-                .is_some_and(|m| m.starts_with("TLS 1.")),
-        "{tls:?}"
-    );
+    assert!(tls.passed && tls.message.as_deref().is_some_and(|m| m.starts_with("TLS 1.")), "{tls:?}");
 
     let mut full = cluster_config(&cluster, pg_cluster::SSL_ONLY_USER, "verify-full");
     full["ssl_root_cert"] = json!(cluster.ca_pem);
-    connect(&request(
-        "postgresql",
-        port,
-        full.clone(),
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-    ))
-    .expect("verify-full");
+    connect(&request("postgresql", port, full.clone(), Some(pg_cluster::SSL_ONLY_PASSWORD))).expect("verify-full");
 
     // verify-ca ignores the name: 127.0.0.1 is not in the certificate.
     let mut by_ip = full.clone();
     by_ip["host"] = json!("127.0.0.1");
     by_ip["ssl_mode"] = json!("verify-ca");
-    connect(&request(
-        "postgresql",
-        port,
-        by_ip.clone(),
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-    ))
-    .expect("verify-ca");
+    connect(&request("postgresql", port, by_ip.clone(), Some(pg_cluster::SSL_ONLY_PASSWORD))).expect("verify-ca");
     by_ip["ssl_mode"] = json!("verify-full");
-    let failure = connect(&request(
-        "postgresql",
-        port,
-        by_ip,
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-    ))
-    .err()
-    .expect("name mismatch");
+    let failure =
+        connect(&request("postgresql", port, by_ip, Some(pg_cluster::SSL_ONLY_PASSWORD))).err().expect("name mismatch");
     assert!(!step(&failure.steps, "tls").passed);
 
-    let failure = login(
-        pg_cluster::SSL_ONLY_USER,
-        "verify-full",
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-    )
-    .err()
-    .expect("untrusted");
+    let failure =
+        login(pg_cluster::SSL_ONLY_USER, "verify-full", Some(pg_cluster::SSL_ONLY_PASSWORD)).err().expect("untrusted");
     assert_eq!(failure.error.kind, ErrorKind::Protocol);
     assert!(!step(&failure.steps, "tls").passed);
 
-    let failure = login(
-        pg_cluster::SSL_ONLY_USER,
-        "disable",
-        Some(pg_cluster::SSL_ONLY_PASSWORD),
-    )
-    .err()
-    .expect("hostssl only");
+    let failure =
+        login(pg_cluster::SSL_ONLY_USER, "disable", Some(pg_cluster::SSL_ONLY_PASSWORD)).err().expect("hostssl only");
     assert_eq!(failure.error.kind, ErrorKind::Auth, "{:?}", failure.error);
 
-    let missing = login(pg_cluster::SCRAM_USER, "prefer", None)
-        .err()
-        .expect("no password");
+    let missing = login(pg_cluster::SCRAM_USER, "prefer", None).err().expect("no password");
     assert_eq!(missing.error.kind, ErrorKind::Auth);
 }
