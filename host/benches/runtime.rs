@@ -121,8 +121,26 @@ fn postgres_round_trips(c: &mut Criterion) {
     group.finish();
 }
 
-/// The round trips the connector's `test` makes (see plugins/postgres).
-const NATIVE_TEST_QUERIES: &[&str] = &["SELECT version()"];
+/// The round trips the connector's `test` makes after login (see
+/// plugins/postgres/src/{lib,catalog}.rs): the version, then the privileges.
+const NATIVE_TEST_QUERIES: &[&str] = &[
+    "SELECT pg_catalog.version()",
+    "SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CONNECT'), \
+     pg_catalog.has_schema_privilege('pg_catalog', 'USAGE'), \
+     (SELECT count(*) FROM pg_catalog.pg_namespace n \
+       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+         AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+         AND pg_catalog.has_schema_privilege(n.nspname, 'USAGE'))",
+];
 
-criterion_group!(benches, instantiation, plugin_load, postgres_round_trips);
+fn config() -> Criterion {
+    // Two cores: shorter windows keep `cargo xtask bench` to a few minutes.
+    Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = instantiation, plugin_load, postgres_round_trips
+}
 criterion_main!(benches);

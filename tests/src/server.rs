@@ -90,7 +90,7 @@ pub struct Inlet {
     pub master_key: String,
     /// `INLET_DATABASE_URL` for the PostgreSQL backend.
     pub database_url: Option<String>,
-    pg_database: Option<String>,
+    pg_database: Option<PgDatabase>,
     /// `RUST_LOG` for the server (default `info,sqlx=warn`).
     pub log_filter: String,
     child: Option<Child>,
@@ -104,10 +104,8 @@ impl Inlet {
         let (database_url, pg_database) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
-                let name = format!("inlet_api_{}_{}", std::process::id(), DB_COUNTER.fetch_add(1, Ordering::SeqCst));
-                psql(&format!("DROP DATABASE IF EXISTS {name}"));
-                psql(&format!("CREATE DATABASE {name}"));
-                (Some(format!("postgres://postgres@127.0.0.1:5432/{name}")), Some(name))
+                let db = PgDatabase::create("inlet_api");
+                (Some(db.url()), Some(db))
             }
         };
         Self {
@@ -293,7 +291,7 @@ impl Inlet {
 
     /// For the PostgreSQL backend: a whole-database dump (`pg_dump`), if available.
     pub fn pg_dump(&self) -> Option<Vec<u8>> {
-        let name = self.pg_database.as_ref()?;
+        let name = &self.pg_database.as_ref()?.name;
         let output =
             Command::new("pg_dump").args(["-h", "127.0.0.1", "-U", "postgres", "--data-only", name]).output().ok()?;
         output.status.success().then_some(output.stdout)
@@ -306,18 +304,42 @@ impl Drop for Inlet {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(name) = &self.pg_database {
-            let _ = Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-qc",
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ])
-                .output();
-        }
+        // The store's database (if any) is dropped after the server is gone.
+        self.pg_database.take();
+    }
+}
+
+/// A fresh database on the shared PostgreSQL server (127.0.0.1:5432, trust
+/// auth), dropped (with FORCE) when the value is dropped.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+impl PgDatabase {
+    /// `<prefix>_<pid>_<n>`.
+    pub fn create(prefix: &str) -> Self {
+        let name = format!("{prefix}_{}_{}", std::process::id(), DB_COUNTER.fetch_add(1, Ordering::SeqCst));
+        psql("postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    /// Runs SQL in this database; panics when it fails.
+    pub fn run(&self, sql: &str) {
+        psql(&self.name, sql);
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .output();
     }
 }
 
@@ -333,9 +355,9 @@ fn collect_files(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
-fn psql(sql: &str) {
+fn psql(database: &str, sql: &str) {
     let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .expect("run psql");
     assert!(output.status.success(), "psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr));
