@@ -118,6 +118,7 @@ pub fn tool_available(tool: &str) -> bool {
     found
 }
 pub mod pg_cluster;
+pub mod pg_fixture;
 
 /// `target/fixtures/<name>`, built by `cargo xtask build`.
 pub fn fixture_dir(name: &str) -> PathBuf {

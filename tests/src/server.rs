@@ -300,6 +300,15 @@ impl Inlet {
 
 impl Drop for Inlet {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Shown with the failing test's output.
+            let log = self.server_log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of the server log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

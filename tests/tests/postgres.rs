@@ -6,10 +6,10 @@
 //! - a throwaway cluster (`inlet_tests::pg_cluster`): SCRAM, md5, TLS modes;
 //! - addresses that cannot or must not be reached.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use inlet_tests::pg_cluster::{self, PgCluster};
+use inlet_tests::pg_fixture::FixtureDb;
 use inlet_tests::{ExecOutcome, exec, plugin_dir, service_available, tool_available};
 use serde_json::{Value, json};
 
@@ -20,38 +20,6 @@ fn run(source_type: &str, config: &Value, password: Option<&str>, command: &str,
 
 fn local_config(database: &str) -> Value {
     json!({"host": "127.0.0.1", "port": 5432, "database": database, "username": "postgres"})
-}
-
-fn psql(database: &str, args: &[&str]) {
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .output()
-        .expect("run psql");
-    assert!(output.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// A fresh database loaded from the fixture, dropped when the test ends.
-struct FixtureDb(String);
-
-impl FixtureDb {
-    fn create(tag: &str) -> Self {
-        let name = format!("inlet_fixture_{tag}_{}", std::process::id());
-        psql("postgres", &["-c", &format!("DROP DATABASE IF EXISTS {name}")]);
-        psql("postgres", &["-c", &format!("CREATE DATABASE {name}")]);
-        let fixture = inlet_tests::workspace_root().join("tests/fixtures/postgres/catalog.sql");
-        psql(&name, &["-f", &fixture.to_string_lossy()]);
-        Self(name)
-    }
-}
-
-impl Drop for FixtureDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .output();
-    }
 }
 
 fn local_ready() -> bool {
@@ -132,7 +100,7 @@ fn discovers_the_fixture_catalog_field_by_field() {
     if !local_ready() {
         return;
     }
-    let db = FixtureDb::create("fields");
+    let db = FixtureDb::create("fixture", "fields");
     let outcome = run("postgresql", &local_config(&db.0), None, "discover", &[]);
     assert!(outcome.success, "{:?}", outcome);
     assert_eq!(
@@ -208,7 +176,7 @@ fn paging_walks_every_table_once_and_filters_schemas() {
     if !local_ready() {
         return;
     }
-    let db = FixtureDb::create("paging");
+    let db = FixtureDb::create("fixture", "paging");
     let config = local_config(&db.0);
     let whole = run("postgresql", &config, None, "discover", &[]);
     let one_by_one = run("postgresql", &config, None, "discover", &["--page-size", "1"]);

@@ -4,12 +4,11 @@
 //! the wasm component; the end-to-end tests in tests/tests/postgres.rs drive
 //! it through the host.
 
-use std::process::Command;
-
 use inlet_plugin_postgres::{PgConnection, Postgres};
 use inlet_sdk::prelude::*;
 use inlet_sdk::{Endpoint, Failure};
 use inlet_tests::pg_cluster::{self, PgCluster};
+use inlet_tests::pg_fixture::FixtureDb;
 use serde_json::{Value, json};
 
 fn request(source_type: &str, port: u16, config: Value, password: Option<&str>) -> ConnectRequest {
@@ -37,38 +36,6 @@ fn step<'a>(steps: &'a [CheckStep], name: &str) -> &'a CheckStep {
 
 fn local_config(database: &str) -> Value {
     json!({"host": "127.0.0.1", "port": 5432, "database": database, "username": "postgres"})
-}
-
-fn psql(database: &str, args: &[&str]) {
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .output()
-        .expect("run psql");
-    assert!(output.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// A database loaded with tests/fixtures/postgres/catalog.sql, dropped on Drop.
-struct FixtureDb(String);
-
-impl FixtureDb {
-    fn create(tag: &str) -> Self {
-        let name = format!("inlet_native_{tag}_{}", std::process::id());
-        psql("postgres", &["-c", &format!("DROP DATABASE IF EXISTS {name}")]);
-        psql("postgres", &["-c", &format!("CREATE DATABASE {name}")]);
-        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/postgres/catalog.sql");
-        psql(&name, &["-f", fixture]);
-        Self(name)
-    }
-}
-
-impl Drop for FixtureDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .output();
-    }
 }
 
 fn discover_all(
@@ -180,7 +147,7 @@ fn discovers_the_fixture_catalog() {
     if !inlet_tests::service_available("PostgreSQL", 5432) || !inlet_tests::tool_available("psql") {
         return;
     }
-    let db = FixtureDb::create("discover");
+    let db = FixtureDb::create("native", "discover");
     let (mut connection, _) = connect(&request("postgresql", 5432, local_config(&db.0), None)).expect("connect");
     let (tables, pages) = discover_all(&mut connection, 100, &[], &[]);
     assert_eq!(pages, 1);
