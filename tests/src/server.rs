@@ -93,6 +93,8 @@ pub struct Inlet {
     pg_database: Option<PgDatabase>,
     /// `RUST_LOG` for the server (default `info,sqlx=warn`).
     pub log_filter: String,
+    /// More environment for the server and the CLI (e.g. `INLET_FILES_ROOT`).
+    pub extra_env: Vec<(String, String)>,
     child: Option<Child>,
     pub port: u16,
     starts: u32,
@@ -116,6 +118,7 @@ impl Inlet {
             database_url,
             pg_database,
             log_filter: "info,sqlx=warn".into(),
+            extra_env: Vec::new(),
             child: None,
             port: 0,
             starts: 0,
@@ -145,6 +148,9 @@ impl Inlet {
             .env("INLET_EGRESS_LOOPBACK", "allow");
         if let Some(url) = &self.database_url {
             cmd.env("INLET_DATABASE_URL", url);
+        }
+        for (key, value) in &self.extra_env {
+            cmd.env(key, value);
         }
         cmd.stdin(Stdio::null());
         cmd
@@ -197,7 +203,9 @@ impl Inlet {
 
     /// Everything the server processes wrote to stderr so far.
     pub fn server_log(&self) -> String {
-        (0..self.starts).map(|i| std::fs::read_to_string(self.log_path(i)).unwrap_or_default()).collect()
+        let raw: String =
+            (0..self.starts).map(|i| std::fs::read_to_string(self.log_path(i)).unwrap_or_default()).collect();
+        strip_ansi(&raw)
     }
 
     /// Starts `inlet serve` on a free port and waits for `/healthz`.
@@ -212,6 +220,7 @@ impl Inlet {
             .arg("serve")
             .env("INLET_BIND", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", &self.log_filter)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -370,6 +379,24 @@ fn psql(database: &str, sql: &str) {
         .output()
         .expect("run psql");
     assert!(output.status.success(), "psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Removes terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn last_line(text: &str) -> String {

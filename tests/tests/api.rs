@@ -388,6 +388,12 @@ fn csv_source_and_presigned_file_urls() {
     let other = id_of(&api.create(&csv_body("other")));
     let moved = format!("/api/v1/files/{other}?{query}");
     try_request(inlet.port, "GET", &moved, &[], None).unwrap().expect_error(403, "forbidden");
+    let other_url = api.get(&format!("{DS}/{other}/file-url")).expect(200).json()["url"].as_str().unwrap().to_owned();
+    try_request(inlet.port, "GET", &other_url, &[], None).unwrap().expect(200);
+
+    // A soft-deleted data source's links stop working.
+    api.delete(&format!("{DS}/{other}")).expect(204);
+    try_request(inlet.port, "GET", &other_url, &[], None).unwrap().expect_error(403, "forbidden");
 
     // expires_in bounds.
     api.get(&format!("{DS}/{id}/file-url?expires_in=60")).expect(200);
@@ -411,6 +417,140 @@ fn csv_source_and_presigned_file_urls() {
     let failed = api.wait_settled(&id_of(&missing));
     assert_eq!(failed["status"], "failed", "{failed}");
     assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains(':')), "{failed}");
+}
+
+/// With `INLET_FILES_ROOT` set, a relative `file_path` is read by the
+/// connector from inside the root; its presigned URL serves that same file.
+#[test]
+fn presigned_urls_resolve_relative_paths_against_the_files_root() {
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.extra_env.push(("INLET_FILES_ROOT".into(), csv_path("")));
+    inlet.org("acme");
+    let admin = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let api = inlet.api(&admin);
+    // Inside the root, relative and absolute: fine.
+    let inside = id_of(&api.create(&json!({ "name": "in", "type": "csv", "config": { "file_path": "mixed.csv" } })));
+    assert_eq!(api.wait_settled(&inside)["status"], "active");
+    let url = api.get(&format!("{DS}/{inside}/file-url")).expect(200).json()["url"].as_str().unwrap().to_owned();
+    let download = try_request(inlet.port, "GET", &url, &[], None).unwrap();
+    assert_eq!(download.status, 200, "a relative path inside the root cannot be downloaded: {}", download.text());
+    assert_eq!(download.body, std::fs::read(csv_path("mixed.csv")).unwrap());
+}
+
+/// With `INLET_FILES_ROOT` set, a file outside the root is refused by the
+/// connector; a presigned URL must not serve it either.
+#[test]
+fn presigned_urls_never_serve_files_outside_the_root() {
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.extra_env.push(("INLET_FILES_ROOT".into(), csv_path("")));
+    inlet.org("acme");
+    let admin = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let api = inlet.api(&admin);
+    let absolute = id_of(&api.create(&json!({ "name": "abs", "type": "csv", "config": { "file_path": csv_path("mixed.csv") } })));
+    assert_eq!(api.wait_settled(&absolute)["status"], "active");
+    // Outside the root: the connector refuses it, and so must the download.
+    let outside_file = inlet.data_dir.path().join("outside.csv");
+    std::fs::write(&outside_file, "a,b\nnot,yours\n").unwrap();
+    let outside = id_of(&api.create(&json!({
+        "name": "out", "type": "csv", "config": { "file_path": outside_file.to_string_lossy() }
+    })));
+    assert_eq!(api.wait_settled(&outside)["status"], "failed");
+    let response = api.get(&format!("{DS}/{outside}/file-url"));
+    if response.status == 200 {
+        let url = response.json()["url"].as_str().unwrap().to_owned();
+        let download = try_request(inlet.port, "GET", &url, &[], None).unwrap();
+        assert_ne!(download.status, 200, "a file outside INLET_FILES_ROOT was served: {:?}", download.text());
+        assert!(download.json()["error"]["code"].is_string());
+    } else {
+        assert!(response.json()["error"]["code"].is_string(), "{}", response.text());
+    }
+}
+
+/// Even without a files root, a file-based data source must not turn the
+/// server's own state (its database, with every organization's wrapped keys,
+/// sealed secrets and token hashes) into a download for any member.
+#[test]
+fn presigned_urls_never_serve_the_servers_own_data_dir() {
+    let (inlet, admin) = Inlet::started_with_org(Backend::Sqlite, "acme");
+    let api = inlet.api(&admin);
+    let db_path = inlet.data_dir.path().join("inlet.db");
+    assert!(db_path.exists());
+    let response = api.post(DS, &json!({ "name": "db", "type": "csv", "config": { "file_path": db_path.to_string_lossy() } }));
+    if response.status != 201 {
+        response.expect_error(422, "validation_failed");
+        return;
+    }
+    let id = id_of(&response.json());
+    api.wait_settled(&id);
+    let response = api.get(&format!("{DS}/{id}/file-url"));
+    if response.status == 200 {
+        let url = response.json()["url"].as_str().unwrap().to_owned();
+        let download = try_request(inlet.port, "GET", &url, &[], None).unwrap();
+        assert_ne!(download.status, 200, "the server's own database was served ({} bytes)", download.body.len());
+    }
+}
+
+/// Tokens that are expired, or that belong to no organization, are refused.
+#[test]
+fn expired_and_platform_tokens() {
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    let bootstrap = "bootstrap-admin-token-0123456789";
+    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), bootstrap.into()));
+    inlet.org("acme");
+    let (stdout, _) = inlet.cli(&["token", "create", "--org", "acme", "--role", "org-admin", "--expires-in-days", "0"]);
+    let expired = stdout.lines().last().unwrap().trim().to_owned();
+    inlet.start();
+    inlet.api_raw(Some(&expired)).get(DS).expect_error(401, "unauthorized");
+    let platform = inlet.api_raw(Some(bootstrap));
+    platform.get(DS).expect_error(403, "forbidden");
+    platform.post(DS, &csv_body("x")).expect_error(403, "forbidden");
+    platform.get(&format!("{DS}/metrics")).expect_error(403, "forbidden");
+    platform.get(&format!("{DS}/00000000-0000-0000-0000-000000000000")).expect_error(403, "forbidden");
+    platform.get("/api/v1/data-source-types").expect(200);
+}
+
+/// Concurrent creates of one name: exactly one wins, the rest are 409 (never 500).
+fn concurrent_creates(backend: Backend) {
+    if !backend.available() {
+        return;
+    }
+    let (inlet, admin) = Inlet::started_with_org(backend, "acme");
+    let api = inlet.api(&admin);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let api = api.clone();
+                scope.spawn(move || api.post(DS, &csv_body("raced")).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+    // Different names in parallel all succeed.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let api = api.clone();
+                scope.spawn(move || api.post(DS, &csv_body(&format!("parallel-{n}"))).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    assert_eq!(api.get(DS).expect(200).json()["total"], 9);
+}
+
+#[test]
+fn concurrent_creates_sqlite_store() {
+    concurrent_creates(Backend::Sqlite);
+}
+
+#[test]
+fn concurrent_creates_postgres_store() {
+    concurrent_creates(Backend::Postgres);
 }
 
 // ---------------------------------------------------------------- 3. errors
@@ -485,13 +625,18 @@ fn error_statuses(backend: Backend) {
     let unknown_id = "00000000-0000-0000-0000-000000000000";
     api.get(&format!("{DS}/{unknown_id}")).expect_error(404, "not_found");
     api.get(&format!("{DS}/not-even-an-id")).expect_error(404, "not_found");
-    api.get(&format!("{DS}/%00%ff%27%22;DROP")).expect_error(404, "not_found");
+    api.get(&format!("{DS}/%27%22;DROP%20TABLE")).expect_error(404, "not_found");
     api.get(&format!("{DS}/{}", "z".repeat(5000))).expect_error(404, "not_found");
     api.patch(&format!("{DS}/{unknown_id}"), &json!({ "name": "x" })).expect_error(404, "not_found");
     api.delete(&format!("{DS}/{unknown_id}")).expect_error(404, "not_found");
     api.delete(&format!("{DS}/{unknown_id}?force=true")).expect_error(404, "not_found");
     api.send("POST", &format!("{DS}/{unknown_id}/test"), &[], None).expect_error(404, "not_found");
     api.get("/api/v1/no-such-route").expect_error(404, "not_found");
+
+    // 405 answers in the error shape too.
+    let response = api.send("PUT", &format!("{DS}/{id}"), &json_header, Some(b"{}"));
+    assert_eq!(response.status, 405);
+    api.delete(DS).expect_error(405, "method_not_allowed");
 
     // 409: the same name in the same workspace, on create and on rename.
     let conflict = api.post(DS, &csv_body("prices")).expect_error(409, "conflict");
@@ -501,6 +646,21 @@ fn error_statuses(backend: Backend) {
     api.patch(&format!("{DS}/{second}"), &json!({ "name": "prices" })).expect_error(409, "conflict");
     // Renaming to its own name is fine.
     api.patch(&format!("{DS}/{id}"), &json!({ "name": "prices" })).expect(200);
+    // A soft-deleted data source is gone for every action, and frees its name.
+    api.delete(&format!("{DS}/{second}")).expect(204);
+    let gone = format!("{DS}/{second}");
+    api.patch(&gone, &json!({ "name": "back" })).expect_error(404, "not_found");
+    api.patch(&format!("{gone}/credentials"), &json!({ "credentials": { "password": "x" } })).expect_error(404, "not_found");
+    api.send("POST", &format!("{gone}/test"), &[], None).expect_error(404, "not_found");
+    api.send("POST", &format!("{gone}/discover-schema"), &[], None).expect_error(404, "not_found");
+    api.get(&format!("{gone}/health")).expect_error(404, "not_found");
+    api.get(&format!("{gone}/schemas")).expect_error(404, "not_found");
+    api.get(&format!("{gone}/file-url")).expect_error(404, "not_found");
+    let third = id_of(&api.create(&csv_body("third")));
+    api.patch(&format!("{DS}/{third}"), &json!({ "name": "second" })).expect(200);
+    // CSV has no secret fields.
+    api.patch(&format!("{DS}/{id}/credentials"), &json!({ "credentials": { "password": "x" } }))
+        .expect_error(422, "validation_failed");
 
     // 413: a body over 1 MiB.
     let mut big = csv_body("big");
@@ -621,6 +781,28 @@ fn error_statuses_sqlite_store() {
 #[test]
 fn error_statuses_postgres_store() {
     error_statuses(Backend::Postgres);
+}
+
+/// A path id that is not valid UTF-8 is answered in the API's error shape,
+/// like every other bad input (not axum's plain-text rejection).
+#[test]
+fn malformed_path_ids_answer_json_errors() {
+    let (inlet, admin) = Inlet::started_with_org(Backend::Sqlite, "acme");
+    let api = inlet.api(&admin);
+    for path in [
+        format!("{DS}/%ff"),
+        format!("{DS}/%00%ff/health"),
+        format!("{DS}/%c3%28/schemas"),
+        "/api/v1/files/%ff?expires=1&signature=00".to_owned(),
+    ] {
+        let response = api.get(&path);
+        assert!([400, 404].contains(&response.status), "{path}: {} {}", response.status, response.text());
+        let code = if response.status == 400 { "bad_request" } else { "not_found" };
+        let error: Value = serde_json::from_slice(&response.body)
+            .unwrap_or_else(|_| panic!("{path}: not a JSON error: {} {}", response.status, response.text()));
+        assert!(error["error"]["code"].is_string(), "{path}: {error}");
+        response.expect_error(response.status, error["error"]["code"].as_str().unwrap_or(code));
+    }
 }
 
 // ---------------------------------------------------------------- 4. pagination
@@ -997,10 +1179,16 @@ fn secrets_never_leak_postgres_store() {
 
 // ---------------------------------------------------------------- 8. restart
 
-#[test]
-fn restart_keeps_data_sources_tokens_and_secrets() {
+fn restart(backend: Backend, key_file: bool) {
+    if !backend.available() {
+        return;
+    }
     let pg = pg_up();
-    let mut inlet = Inlet::new(Backend::Sqlite);
+    let mut inlet = Inlet::new(backend);
+    if key_file {
+        // No INLET_MASTER_KEY: the server creates a key file in the data dir.
+        inlet.master_key = String::new();
+    }
     inlet.org("acme");
     let admin = inlet.token("acme", "org-admin", &[]);
     let viewer = inlet.token("acme", "viewer", &[]);
@@ -1010,6 +1198,7 @@ fn restart_keeps_data_sources_tokens_and_secrets() {
     api.wait_settled(&csv);
     api.send("POST", &format!("{DS}/{csv}/discover-schema"), &[], None).expect(202);
     let catalog = wait_discovery(&api, &csv);
+    assert_eq!(catalog["discovery"]["status"], "succeeded", "{catalog}");
     let pg_id = pg.then(|| {
         let created = api.create(&json!({
             "name": "db",
@@ -1037,7 +1226,7 @@ fn restart_keeps_data_sources_tokens_and_secrets() {
     }
     inlet.api(&viewer).get(&format!("{DS}/{csv}")).expect(200);
     let catalog_after = api.get(&format!("{DS}/{csv}/schemas")).expect(200).json();
-    assert_eq!(catalog_after["total"], catalog["total"]);
+    assert_eq!(catalog_after["total"], catalog["total"], "before: {catalog}\nafter: {catalog_after}");
     assert_eq!(catalog_after["discovery"]["job_id"], catalog["discovery"]["job_id"]);
     let health = api.get(&format!("{DS}/{csv}/health")).expect(200).json();
     assert!(health["history"]["total"].as_i64().unwrap() >= 1);
@@ -1057,6 +1246,36 @@ fn restart_keeps_data_sources_tokens_and_secrets() {
     // A token created while the server runs works (SQLite allows a second writer).
     let late = inlet.token("acme", "viewer", &[]);
     inlet.api(&late).get(DS).expect(200);
+    if key_file {
+        // The key file is private to the server's user.
+        use std::os::unix::fs::PermissionsExt;
+        let keys: Vec<_> = inlet
+            .data_files()
+            .into_iter()
+            .filter(|(p, bytes)| bytes.len() < 200 && p.to_string_lossy().contains("key"))
+            .map(|(p, _)| p)
+            .collect();
+        assert!(!keys.is_empty(), "no key file in the data dir: {:?}", inlet.data_files().iter().map(|f| &f.0).collect::<Vec<_>>());
+        for key in keys {
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} has mode {mode:o}", key.display());
+        }
+    }
+}
+
+#[test]
+fn restart_keeps_data_sources_tokens_and_secrets() {
+    restart(Backend::Sqlite, false);
+}
+
+#[test]
+fn restart_with_a_key_file() {
+    restart(Backend::Sqlite, true);
+}
+
+#[test]
+fn restart_postgres_store() {
+    restart(Backend::Postgres, false);
 }
 
 // ---------------------------------------------------------------- 9. wrong key
