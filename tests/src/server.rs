@@ -439,6 +439,11 @@ impl Response {
     pub fn expect_error(&self, status: u16, code: &str) -> Value {
         assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
         let json = self.json();
+        assert!(
+            self.header("content-type").is_some_and(|t| t.starts_with("application/json")),
+            "an error without a JSON content type: {:?}",
+            self.headers
+        );
         let error = json.get("error").unwrap_or_else(|| panic!("no `error` object: {json}"));
         assert_eq!(error["code"], code, "unexpected error code: {json}");
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "no error message: {json}");

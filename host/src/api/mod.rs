@@ -99,7 +99,14 @@ pub fn router(state: AppState) -> Router {
         .route("/data-sources/{data_source_id}/file-url", get(files::file_url))
         .route("/files/{data_source_id}", get(files::download))
         .route("/data-source-types", get(data_sources::types))
-        .fallback(|| async { ApiError::not_found("route") });
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path",
+            )
+        });
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
