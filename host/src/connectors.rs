@@ -95,6 +95,11 @@ impl Connectors {
         self.plugins.push(plugin);
     }
 
+    /// What connectors may reach; also what the API may serve from disk.
+    pub fn sandbox(&self) -> &SandboxSettings {
+        &self.sandbox
+    }
+
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
         &self.plugins
     }

@@ -50,7 +50,11 @@ impl Settings {
             bind: var("INLET_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             plugins_dir: PathBuf::from(var("INLET_PLUGINS_DIR").unwrap_or_else(|| "target/plugins".into())),
             memory_cap_mib,
-            sandbox: SandboxSettings { egress, files_root: var("INLET_FILES_ROOT").map(PathBuf::from) },
+            sandbox: SandboxSettings {
+                egress,
+                files_root: var("INLET_FILES_ROOT").map(PathBuf::from),
+                denied_paths: vec![data_dir.clone()],
+            },
             database_url: var("INLET_DATABASE_URL"),
             min_health_interval_s: match var("INLET_MIN_HEALTH_INTERVAL_S") {
                 None => 5,

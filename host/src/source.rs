@@ -30,6 +30,8 @@ pub struct SandboxSettings {
     pub egress: EgressPolicy,
     /// File sources must live under this directory, when set.
     pub files_root: Option<std::path::PathBuf>,
+    /// Never granted to a connector nor served: the server's data directory.
+    pub denied_paths: Vec<std::path::PathBuf>,
 }
 
 /// Validates and resolves one data source for a connect.
@@ -63,7 +65,7 @@ pub async fn prepare(
             .get(&file.path_field)
             .and_then(Value::as_str)
             .ok_or_else(|| Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false))?;
-        let grant = files::grant(path, sandbox.files_root.as_deref()).map_err(file_failure)?;
+        let grant = files::grant(path, sandbox.files_root.as_deref(), &sandbox.denied_paths).map_err(file_failure)?;
         config[&file.path_field] = Value::String(grant.guest_path.clone());
         grants.file = Some(grant);
     }
@@ -83,7 +85,9 @@ fn file_failure(error: FileGrantError) -> Failure {
     let kind = match &error {
         FileGrantError::Empty => ErrorKind::Config,
         FileGrantError::NotFound(_) => ErrorKind::NotFound,
-        FileGrantError::OutsideRoot { .. } | FileGrantError::Unreadable { .. } => ErrorKind::Permission,
+        FileGrantError::OutsideRoot { .. } | FileGrantError::Forbidden { .. } | FileGrantError::Unreadable { .. } => {
+            ErrorKind::Permission
+        }
     };
     Failure::new(kind, error.to_string(), false)
 }

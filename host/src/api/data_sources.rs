@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::dto::*;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, Auth};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::auth::Principal;
 use crate::connectors::TestOutcome;
 use crate::db::{DataSourceRow, ListFilter, NewDataSource, SortKey, new_id, now};
@@ -69,6 +69,9 @@ fn check_description(description: Option<String>) -> ApiResult<Option<String>> {
     match description {
         Some(text) if text.chars().count() > MAX_DESCRIPTION => {
             Err(invalid("/description", format!("must be at most {MAX_DESCRIPTION} characters")))
+        }
+        Some(text) if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') => {
+            Err(invalid("/description", "must not contain control characters"))
         }
         other => Ok(other),
     }
@@ -378,7 +381,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<String> {
 pub async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<DataSource>> {
     let row = visible_row(&state, &principal, &id).await?;
     Ok(Json(one_dto(&state, row).await?))
@@ -393,7 +396,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateDataSource>,
 ) -> ApiResult<Json<DataSource>> {
     require_write(&principal)?;
@@ -470,7 +473,7 @@ pub async fn update(
 pub async fn update_credentials(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateCredentials>,
 ) -> ApiResult<Json<DataSource>> {
     require_write(&principal)?;
@@ -525,7 +528,7 @@ pub async fn update_credentials(
 pub async fn delete(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> ApiResult<StatusCode> {
     require_write(&principal)?;
@@ -556,7 +559,7 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TestOutcome>> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
@@ -572,7 +575,7 @@ pub async fn test(
 pub async fn discover(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
@@ -592,7 +595,7 @@ pub async fn discover(
 pub async fn schemas(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<SchemaParams>,
 ) -> ApiResult<Json<SchemaCatalog>> {
     let row = visible_row(&state, &principal, &id).await?;
@@ -601,6 +604,18 @@ pub async fn schemas(
     if page == 0 || !(1..=500).contains(&page_size) {
         return Err(ApiError::bad_request("page starts at 1; page_size is 1-500").with_code("invalid_query"));
     }
+    // The job first: a discovery finishing meanwhile then shows a newer
+    // catalog with an older status, never a finished status over no tables.
+    let discovery = state.db.latest_discovery(&row.id).await?.map(|job| DiscoveryJob {
+        job_id: job.id,
+        status: job.status,
+        requested_at: job.requested_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        tables_found: job.tables_found,
+        error_kind: job.error_kind,
+        error: job.error,
+    });
     let (tables, total) = state
         .db
         .discovered_tables(
@@ -626,16 +641,6 @@ pub async fn schemas(
         .into_iter()
         .map(|(name, table_count)| SchemaSummary { name, table_count })
         .collect();
-    let discovery = state.db.latest_discovery(&row.id).await?.map(|job| DiscoveryJob {
-        job_id: job.id,
-        status: job.status,
-        requested_at: job.requested_at,
-        started_at: job.started_at,
-        finished_at: job.finished_at,
-        tables_found: job.tables_found,
-        error_kind: job.error_kind,
-        error: job.error,
-    });
     Ok(Json(SchemaCatalog { discovery, schemas, items, total, page, page_size }))
 }
 
@@ -646,7 +651,7 @@ pub async fn schemas(
 pub async fn health(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<HealthParams>,
 ) -> ApiResult<Json<Health>> {
     let row = visible_row(&state, &principal, &id).await?;

@@ -68,6 +68,22 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// A path parameter; one that cannot be decoded is 400 in the JSON error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                Err(ApiError::bad_request(format!("invalid path: {}", rejection.body_text())).with_code("invalid_path"))
+            }
+        }
+    }
+}
+
 /// Query parameters; a bad one is 400 naming it.
 pub struct ApiQuery<T>(pub T);
 

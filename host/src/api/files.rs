@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::dto::{FileDownloadParams, FileUrl, FileUrlParams};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, Auth};
+use super::extract::{ApiPath, ApiQuery, Auth};
 
 const DEFAULT_EXPIRY_S: u32 = 900;
 const MAX_EXPIRY_S: u32 = 7 * 24 * 3600;
@@ -37,7 +37,7 @@ fn signature(key: &[u8; 32], org_id: &str, data_source_id: &str, expires: i64) -
 pub async fn file_url(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<FileUrlParams>,
 ) -> ApiResult<Json<FileUrl>> {
     let row = super::data_sources::visible_row(&state, &principal, &id).await?;
@@ -69,7 +69,7 @@ pub async fn file_url(
               (status = 404, body = super::error::ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<FileDownloadParams>,
 ) -> ApiResult<Response> {
     let denied = || ApiError::forbidden("the link is invalid or has expired");
@@ -82,7 +82,7 @@ pub async fn download(
     if !bool::from(expected.ct_eq(&given)) {
         return Err(denied());
     }
-    let path = state
+    let configured = state
         .connectors
         .source_type(&row.source_type)
         .and_then(|(_, spec)| spec.file.as_ref())
@@ -94,8 +94,16 @@ pub async fn download(
                 .map(str::to_owned)
         })
         .ok_or_else(|| ApiError::not_found("file"))?;
-    let file = tokio::fs::File::open(&path).await.map_err(|_| ApiError::not_found("file"))?;
-    let name = std::path::Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("file").replace('"', "");
+    // The same rule as for connectors: inside the files root, never the data dir.
+    let sandbox = state.connectors.sandbox();
+    let grant = crate::sandbox::files::grant(&configured, sandbox.files_root.as_deref(), &sandbox.denied_paths)
+        .map_err(|_| denied())?;
+    let name = grant.guest_path.rsplit('/').next().unwrap_or_default().to_owned();
+    if grant.guest_path == crate::sandbox::files::GUEST_DATA_DIR || name.is_empty() {
+        return Err(ApiError::conflict("not_a_file", "the data source names a directory, not a file"));
+    }
+    let file = tokio::fs::File::open(grant.host_dir.join(&name)).await.map_err(|_| ApiError::not_found("file"))?;
+    let name = name.replace(['"', '\\', '\r', '\n'], "");
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         StatusCode::OK,

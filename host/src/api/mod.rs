@@ -83,6 +83,20 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "plugins": plugins }))
 }
 
+/// A NUL character in a path or query (`%00`) is never meaningful, and
+/// PostgreSQL text cannot hold it: refuse it at the edge.
+async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = request.uri();
+    let has_nul = |text: &str| text.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::bad_request("NUL characters are not allowed in URLs")
+            .with_code("invalid_path")
+            .into_response();
+    }
+    next.run(request).await
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/data-sources", get(data_sources::list).post(data_sources::create))
@@ -111,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -390,7 +390,7 @@ impl Db {
                  WHERE id = $5 AND deleted_at IS NULL",
             )
             .bind(status)
-            .bind(reason)
+            .bind(reason.map(super::storable))
             .bind(last_test)
             .bind(now())
             .bind(id),
@@ -398,7 +398,7 @@ impl Db {
                 "UPDATE data_sources SET status = $1, status_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
             )
             .bind(status)
-            .bind(reason)
+            .bind(reason.map(super::storable))
             .bind(id),
         };
         query.execute(&self.pool).await?;

@@ -82,7 +82,7 @@ impl Db {
         )
         .bind(now())
         .bind(kind)
-        .bind(error)
+        .bind(super::storable(error))
         .bind(job_id)
         .execute(&self.pool)
         .await?;

@@ -34,7 +34,7 @@ impl Db {
         .bind(check.ok)
         .bind(check.response_time_ms)
         .bind(&check.error_kind)
-        .bind(&check.message)
+        .bind(check.message.as_deref().map(super::storable))
         .bind(&check.origin)
         .execute(&self.pool)
         .await?;
@@ -67,7 +67,7 @@ impl Db {
     /// Checks, successes and response-time percentiles since `since`.
     pub async fn health_stats(&self, data_source_id: &str, since: &str) -> Result<HealthStats, DbError> {
         let (checks, ok): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), SUM(ok) FROM health_checks WHERE data_source_id = $1 AND checked_at >= $2",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(ok), 0) AS BIGINT) FROM health_checks WHERE data_source_id = $1 AND checked_at >= $2",
         )
         .bind(data_source_id)
         .bind(since)

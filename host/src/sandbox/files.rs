@@ -31,12 +31,16 @@ pub enum FileGrantError {
     Unreadable { path: String, reason: String },
     #[error("file_path `{path}` is outside the allowed files root")]
     OutsideRoot { path: String },
+    #[error("file_path `{path}` points into the server's own data")]
+    Forbidden { path: String },
 }
 
 /// Grants the file or directory at `configured`, resolved against `root`
 /// when relative. With a root, the resolved path must stay inside it
-/// (symlinks and `..` included).
-pub fn grant(configured: &str, root: Option<&Path>) -> Result<FileGrant, FileGrantError> {
+/// (symlinks and `..` included). Nothing inside `denied` (the server's data
+/// directory: database, key file, cache) is ever granted, nor anything that
+/// contains it.
+pub fn grant(configured: &str, root: Option<&Path>, denied: &[PathBuf]) -> Result<FileGrant, FileGrantError> {
     if configured.trim().is_empty() {
         return Err(FileGrantError::Empty);
     }
@@ -56,6 +60,14 @@ pub fn grant(configured: &str, root: Option<&Path>) -> Result<FileGrant, FileGra
         })?;
         if !resolved.starts_with(&root) {
             return Err(FileGrantError::OutsideRoot { path: configured.to_owned() });
+        }
+    }
+    for denied in denied {
+        let Ok(denied) = std::fs::canonicalize(denied) else { continue };
+        // The grant is the file's directory: it must not hold the data dir either.
+        let granted_dir = if resolved.is_dir() { resolved.as_path() } else { resolved.parent().unwrap_or(&resolved) };
+        if resolved.starts_with(&denied) || denied.starts_with(granted_dir) {
+            return Err(FileGrantError::Forbidden { path: configured.to_owned() });
         }
     }
     if resolved.is_dir() {
@@ -80,9 +92,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("orders.csv");
         std::fs::write(&file, "a\n1\n").unwrap();
-        let grant = grant(file.to_str().unwrap(), None).unwrap();
+        let grant = grant(file.to_str().unwrap(), None, &[]).unwrap();
         assert_eq!(grant.host_dir, std::fs::canonicalize(dir.path()).unwrap());
         assert_eq!(grant.guest_path, "/data/orders.csv");
+    }
+
+    #[test]
+    fn the_data_dir_is_never_granted() {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("inlet.db"), "x").unwrap();
+        let denied = [data.path().to_path_buf()];
+        let path = data.path().join("inlet.db");
+        assert!(matches!(grant(path.to_str().unwrap(), None, &denied), Err(FileGrantError::Forbidden { .. })));
+        // Nor a directory above it, which would expose it.
+        let parent = data.path().parent().unwrap().to_str().unwrap().to_owned();
+        assert!(matches!(grant(&parent, None, &denied), Err(FileGrantError::Forbidden { .. })));
     }
 
     #[test]
@@ -90,10 +114,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("f1")).unwrap();
         std::fs::write(root.path().join("f1/x.csv"), "a\n").unwrap();
-        assert!(grant("f1/x.csv", Some(root.path())).is_ok());
-        assert!(matches!(grant("../../etc/passwd", Some(root.path())), Err(FileGrantError::OutsideRoot { .. })));
-        assert!(matches!(grant("/etc/passwd", Some(root.path())), Err(FileGrantError::OutsideRoot { .. })));
-        assert!(matches!(grant("f1/none.csv", Some(root.path())), Err(FileGrantError::NotFound(_))));
-        assert!(matches!(grant("", Some(root.path())), Err(FileGrantError::Empty)));
+        assert!(grant("f1/x.csv", Some(root.path()), &[]).is_ok());
+        assert!(matches!(grant("../../etc/passwd", Some(root.path()), &[]), Err(FileGrantError::OutsideRoot { .. })));
+        assert!(matches!(grant("/etc/passwd", Some(root.path()), &[]), Err(FileGrantError::OutsideRoot { .. })));
+        assert!(matches!(grant("f1/none.csv", Some(root.path()), &[]), Err(FileGrantError::NotFound(_))));
+        assert!(matches!(grant("", Some(root.path()), &[]), Err(FileGrantError::Empty)));
     }
 }
