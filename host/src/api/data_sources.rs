@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::auth::Principal;
 use crate::connectors::TestOutcome;
-use crate::db::{DataSourceRow, ListFilter, NewDataSource, SortKey, new_id, now};
+use crate::db::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey, new_id, now};
 use crate::plugin::{ConfigError, Secrets};
 
 const MAX_NAME: usize = 200;
@@ -164,18 +164,7 @@ fn secrets_from(credentials: BTreeMap<String, String>) -> ApiResult<Secrets> {
 
 async fn to_dto(state: &AppState, rows: Vec<DataSourceRow>) -> ApiResult<Vec<DataSource>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, tag) in state.db.tags_of(&ids).await? {
-        tags.entry(id).or_default().push(tag);
-    }
-    let mut shares: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, workspace) in state.db.shares_of(&ids).await? {
-        shares.entry(id).or_default().push(workspace);
-    }
-    let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, field) in state.db.secret_fields_of(&ids).await? {
-        secrets.entry(id).or_default().push(field);
-    }
+    let SideData { mut tags, mut shares, secret_fields: mut secrets } = state.db.side_data_of(&ids).await?;
     rows.into_iter()
         .map(|row| {
             let corrupt =

@@ -38,6 +38,14 @@ pub struct DataSourceRow {
     pub version: i64,
 }
 
+/// What lives in side tables, by data source id (values sorted).
+#[derive(Debug, Default)]
+pub struct SideData {
+    pub tags: std::collections::BTreeMap<String, Vec<String>>,
+    pub shares: std::collections::BTreeMap<String, Vec<String>>,
+    pub secret_fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// A data source to insert, with what lives in side tables.
 pub struct NewDataSource {
     pub row: DataSourceRow,
@@ -405,30 +413,36 @@ impl Db {
         Ok(())
     }
 
-    /// Tags of several data sources, as (data source id, tag).
-    pub async fn tags_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
-        self.side_table(
-            "SELECT data_source_id, tag FROM data_source_tags WHERE data_source_id IN ",
-            " ORDER BY tag",
-            ids,
-        )
-        .await
+    /// Tags, shares and secret field names of several data sources, in one
+    /// round trip (this is on the path of every GET and list).
+    pub async fn side_data_of(&self, ids: &[String]) -> Result<SideData, DbError> {
+        let mut side = SideData::default();
+        if ids.is_empty() {
+            return Ok(side);
+        }
+        let mut sql = Sql::default();
+        sql.push("SELECT 't', data_source_id, tag FROM data_source_tags WHERE data_source_id IN ").bind_list(ids);
+        sql.push(
+            " UNION ALL SELECT 's', data_source_id, workspace_id FROM data_source_shares WHERE data_source_id IN ",
+        );
+        sql.bind_list(ids);
+        sql.push(" UNION ALL SELECT 'f', data_source_id, field FROM data_source_secrets WHERE data_source_id IN ");
+        sql.bind_list(ids).push(" ORDER BY 1, 2, 3");
+        for (which, id, value) in query_as_with::<(String, String, String)>(&sql)?.fetch_all(&self.pool).await? {
+            let map = match which.as_str() {
+                "t" => &mut side.tags,
+                "s" => &mut side.shares,
+                _ => &mut side.secret_fields,
+            };
+            map.entry(id).or_default().push(value);
+        }
+        Ok(side)
     }
 
     /// Workspaces several data sources are shared with, as (data source id, workspace id).
     pub async fn shares_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
         self.side_table("SELECT data_source_id, workspace_id FROM data_source_shares WHERE data_source_id IN ", "", ids)
             .await
-    }
-
-    /// Names of the secret fields set, as (data source id, field).
-    pub async fn secret_fields_of(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
-        self.side_table(
-            "SELECT data_source_id, field FROM data_source_secrets WHERE data_source_id IN ",
-            " ORDER BY field",
-            ids,
-        )
-        .await
     }
 
     async fn side_table(&self, head: &str, tail: &str, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {

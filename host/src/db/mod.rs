@@ -10,7 +10,7 @@ mod discovery;
 mod health;
 mod orgs;
 
-pub use data_sources::{DataSourceRow, ListFilter, NewDataSource, SortKey};
+pub use data_sources::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey};
 pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
 pub use health::{HealthCheckRow, HealthStats};
 pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};
