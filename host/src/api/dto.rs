@@ -262,6 +262,7 @@ pub struct ListParams {
     pub tag: Option<String>,
     pub include_deleted: Option<bool>,
     /// `name`, `created_at`, `updated_at`, `status` or `type`; `-` for descending.
+    #[param(pattern = "^-?(name|created_at|updated_at|status|type)$")]
     pub sort: Option<String>,
 }
 
@@ -352,6 +353,7 @@ pub struct SchemaCatalog {
 #[into_params(parameter_in = Query)]
 pub struct HealthParams {
     /// `24h`, `7d` or `30d` (default 24h).
+    #[param(pattern = "^(24h|7d|30d)$")]
     pub window: Option<String>,
     #[param(minimum = 1)]
     pub page: Option<u32>,
