@@ -595,16 +595,7 @@ pub async fn schemas(
     }
     // The job first: a discovery finishing meanwhile then shows a newer
     // catalog with an older status, never a finished status over no tables.
-    let discovery = state.db.latest_discovery(&row.id).await?.map(|job| DiscoveryJob {
-        job_id: job.id,
-        status: job.status,
-        requested_at: job.requested_at,
-        started_at: job.started_at,
-        finished_at: job.finished_at,
-        tables_found: job.tables_found,
-        error_kind: job.error_kind,
-        error: job.error,
-    });
+    let discovery = state.db.latest_discovery(&row.id).await?.map(DiscoveryJob::from);
     let (tables, total) = state
         .db
         .discovered_tables(

@@ -309,6 +309,21 @@ pub struct DiscoveryJob {
     pub error: Option<String>,
 }
 
+impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
+    fn from(job: crate::db::DiscoveryJobRow) -> Self {
+        Self {
+            job_id: job.id,
+            status: job.status,
+            requested_at: job.requested_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            tables_found: job.tables_found,
+            error_kind: job.error_kind,
+            error: job.error,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

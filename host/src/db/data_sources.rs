@@ -245,20 +245,8 @@ impl Db {
         .execute(&mut *tx)
         .await
         .map_err(|e| name_conflict(e, &r.name))?;
-        for tag in &new.tags {
-            sqlx::query("INSERT INTO data_source_tags (data_source_id, tag) VALUES ($1, $2)")
-                .bind(&r.id)
-                .bind(tag)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for workspace_id in &new.shared_with {
-            sqlx::query("INSERT INTO data_source_shares (data_source_id, workspace_id) VALUES ($1, $2)")
-                .bind(&r.id)
-                .bind(workspace_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        replace_side_rows(&mut tx, "data_source_tags", "tag", &r.id, &new.tags).await?;
+        replace_side_rows(&mut tx, "data_source_shares", "workspace_id", &r.id, &new.shared_with).await?;
         for (field, sealed) in &new.secrets {
             sqlx::query(
                 "INSERT INTO data_source_secrets (data_source_id, field, sealed, updated_at) VALUES ($1, $2, $3, $4)",
@@ -351,30 +339,10 @@ impl Db {
             return Err(DbError::Conflict("the data source was changed or deleted meanwhile; try again".into()));
         }
         if let Some(tags) = tags {
-            sqlx::query("DELETE FROM data_source_tags WHERE data_source_id = $1")
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
-            for tag in tags {
-                sqlx::query("INSERT INTO data_source_tags (data_source_id, tag) VALUES ($1, $2)")
-                    .bind(&row.id)
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            replace_side_rows(&mut tx, "data_source_tags", "tag", &row.id, tags).await?;
         }
         if let Some(shared_with) = shared_with {
-            sqlx::query("DELETE FROM data_source_shares WHERE data_source_id = $1")
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
-            for workspace_id in shared_with {
-                sqlx::query("INSERT INTO data_source_shares (data_source_id, workspace_id) VALUES ($1, $2)")
-                    .bind(&row.id)
-                    .bind(workspace_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            replace_side_rows(&mut tx, "data_source_shares", "workspace_id", &row.id, shared_with).await?;
         }
         tx.commit().await?;
         let mut updated = row.clone();
@@ -551,6 +519,26 @@ impl Db {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Replaces one data source's rows in a (data_source_id, value) side table.
+/// `table` and `column` are this module's constants, never input.
+async fn replace_side_rows(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    table: &'static str,
+    column: &'static str,
+    id: &str,
+    values: &[String],
+) -> Result<(), DbError> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE data_source_id = $1")).bind(id).execute(&mut **tx).await?;
+    for value in values {
+        sqlx::query(&format!("INSERT INTO {table} (data_source_id, {column}) VALUES ($1, $2)"))
+            .bind(id)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn name_conflict(error: sqlx::Error, name: &str) -> DbError {
