@@ -1547,3 +1547,46 @@ fn healthz_openapi_and_swagger_ui() {
     assert!(docs.text().to_lowercase().contains("swagger"), "{}", docs.text());
     inlet.api(&admin).get("/api/v1/data-source-types").expect(200);
 }
+
+/// GET answers are cached until the organization's data sources change: every
+/// kind of write shows in the very next read, for every caller.
+#[test]
+fn reads_reflect_every_write_at_once() {
+    let (inlet, admin_token) = Inlet::started_with_org(Backend::Sqlite, "acme");
+    let ops = inlet.workspace("acme", "ops");
+    let member = inlet.api(&inlet.token("acme", "member", &["ops"]));
+    let admin = inlet.api(&admin_token);
+    let created = admin.create(&csv_body("orders"));
+    let id = id_of(&created);
+    let path = format!("{DS}/{id}");
+    let list = || admin.get(&format!("{DS}?page_size=5")).expect(200).json();
+    let detail = || admin.get(&path).expect(200).json();
+    admin.wait_settled(&id);
+    // Warm both caches, then write and read back at once.
+    assert_eq!(list()["total"], 1);
+    assert!(detail()["description"].is_null());
+    admin.patch(&path, &json!({ "description": "daily orders" })).expect(200);
+    assert_eq!(detail()["description"], "daily orders");
+    assert_eq!(list()["items"][0]["description"], "daily orders");
+
+    admin.patch(&path, &json!({ "tags": ["prod"] })).expect(200);
+    assert_eq!(admin.get(&format!("{DS}?tag=prod")).expect(200).json()["total"], 1);
+    assert_eq!(detail()["tags"], json!(["prod"]));
+
+    // Visibility follows shares, also for a cached answer.
+    member.get(&path).expect_error(404, "not_found");
+    admin.patch(&path, &json!({ "shared_with_workspaces": [ops] })).expect(200);
+    assert_eq!(member.get(&path).expect(200).json()["id"], id.as_str());
+    admin.patch(&path, &json!({ "shared_with_workspaces": [] })).expect(200);
+    member.get(&path).expect_error(404, "not_found");
+
+    admin.patch(&path, &json!({ "status": "maintenance" })).expect(200);
+    assert_eq!(detail()["status"], "maintenance");
+    admin.post(&format!("{path}/test"), &json!({})).expect(200);
+    assert!(detail()["last_test"].is_object(), "a manual test's result shows at once");
+
+    admin.delete(&path).expect(204);
+    admin.get(&path).expect_error(404, "not_found");
+    assert_eq!(list()["total"], 0);
+    assert_eq!(admin.get(&format!("{DS}?include_deleted=true")).expect(200).json()["total"], 1);
+}

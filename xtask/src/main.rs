@@ -3,10 +3,15 @@
 //! - build: adds the wasm32-wasip2 target if missing, builds every plugin into
 //!   `target/plugins/<id>/`, the test fixtures into `target/fixtures/`, and the
 //!   host into `target/release/inlet`.
+//! - plugins: only the guest half of build (plugins and fixtures), for
+//!   connector authors iterating on a plugin.
 //! - serve: build, then `inlet serve` on 127.0.0.1:8080 with data in `.inlet/`.
 //! - test: build, then the whole test suite (in release, sharing one build).
 //! - bench: build, then the criterion benchmarks.
 //! - lint: rustfmt check and clippy (host side and wasm side).
+//! - load: the API throughput figures under wrk, after build (see load.rs).
+
+mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +35,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("build") => build(&root),
+        Some("plugins") => build_guests(&root),
         Some("serve") => {
             build(&root)?;
             serve(&root)
@@ -43,7 +49,8 @@ fn main() -> Result<()> {
             run(Command::new("cargo").args(["bench", "-p", "inlet"]).args(&args[1..]))
         }
         Some("lint") => lint(&root),
-        _ => bail!("usage: cargo xtask build|serve|test|bench|lint"),
+        Some("load") => load::load(&root, &args[1..]),
+        _ => bail!("usage: cargo xtask build|plugins|serve|test|bench|lint|load"),
     }
 }
 
@@ -53,6 +60,11 @@ fn workspace_root() -> Result<PathBuf> {
 }
 
 fn build(root: &Path) -> Result<()> {
+    build_guests(root)?;
+    run(Command::new("cargo").args(["build", "--release", "-p", "inlet"]))
+}
+
+fn build_guests(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     let guests = guest_crates(root)?;
     let mut cargo = wasm_cargo(root);
@@ -64,7 +76,7 @@ fn build(root: &Path) -> Result<()> {
     for (dir, package, output) in &guests {
         install_guest(root, dir, package, output)?;
     }
-    run(Command::new("cargo").args(["build", "--release", "-p", "inlet"]))
+    Ok(())
 }
 
 /// Every crate that builds for the guest, with its package name and output.

@@ -234,7 +234,7 @@ pub async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> ApiResult<Json<DataSourceList>> {
+) -> ApiResult<Response> {
     let org_id = org_of(&principal)?;
     let page = params.page.unwrap_or(1);
     let page_size = params.page_size.unwrap_or(20);
@@ -276,8 +276,13 @@ pub async fn list(
         limit: i64::from(page_size),
         offset: i64::from(page - 1) * i64::from(page_size),
     };
+    if let Some(cached) = state.reads.page(&state.db, &filter) {
+        return Ok(cached);
+    }
+    let ticket = state.reads.ticket(&state.db, org_id);
     let (rows, total) = state.db.list_data_sources(&filter).await?;
-    Ok(Json(DataSourceList { items: to_dto(&state, rows).await?, total, page, page_size }))
+    let list = DataSourceList { items: to_dto(&state, rows).await?, total, page, page_size };
+    state.reads.store_page(ticket, filter, &list)
 }
 
 #[utoipa::path(post, path = "/api/v1/data-sources", request_body = CreateDataSource, tag = "data-sources",
@@ -371,9 +376,15 @@ pub async fn get(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<DataSource>> {
+) -> ApiResult<Response> {
+    let org_id = org_of(&principal)?;
+    if let Some(cached) = state.reads.detail(&state.db, org_id, &id) {
+        return cached.visible_to(&principal).ok_or_else(|| ApiError::not_found("data source"));
+    }
+    let ticket = state.reads.ticket(&state.db, org_id);
     let row = visible_row(&state, &principal, &id).await?;
-    Ok(Json(one_dto(&state, row).await?))
+    let dto = one_dto(&state, row).await?;
+    state.reads.store_detail(ticket, &dto, &dto.id, org_id, &dto.workspace_id, &dto.shared_with_workspaces)
 }
 
 #[utoipa::path(patch, path = "/api/v1/data-sources/{data_source_id}", request_body = UpdateDataSource, tag = "data-sources",
@@ -435,18 +446,18 @@ pub async fn update(
             SettableStatus::Maintenance => Status::Maintenance,
         };
         let reason = format!("set by {}", principal.actor);
-        state.db.set_status(&row.id, status.as_str(), Some(&reason), None).await?;
+        state.db.set_status(&row.organization_id, &row.id, status.as_str(), Some(&reason), None).await?;
         row.status = status.as_str().to_owned();
         row.status_reason = Some(reason);
         if status == Status::Active {
             // "Active" is a claim to check, not a state to take on faith.
-            state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+            state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
             row.status = Status::Testing.as_str().to_owned();
             row.status_reason = None;
             state.spawn_test(row.clone(), "update");
         }
     } else if config_changed && row.status != "inactive" && row.status != "maintenance" {
-        state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+        state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
         row.status = Status::Testing.as_str().to_owned();
         row.status_reason = None;
         state.spawn_test(row.clone(), "update");
@@ -499,10 +510,10 @@ pub async fn update_credentials(
     drop(merged);
     let sealed = state.seal_secrets(&row.organization_id, &row.id, &set).await?;
     drop(set);
-    state.db.replace_secrets(&row.id, &sealed, &remove).await?;
+    state.db.replace_secrets(&row.organization_id, &row.id, &sealed, &remove).await?;
     let mut row = visible_row(&state, &principal, &id).await?;
     if row.status != "inactive" && row.status != "maintenance" {
-        state.db.set_status(&row.id, Status::Testing.as_str(), None, None).await?;
+        state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
         row.status = Status::Testing.as_str().to_owned();
         row.status_reason = None;
         state.spawn_test(row.clone(), "update");

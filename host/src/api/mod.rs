@@ -12,6 +12,8 @@ mod error;
 mod extract;
 mod files;
 mod metrics;
+mod openapi;
+mod read_cache;
 mod state;
 
 pub use error::{ApiError, ApiResult};
@@ -22,47 +24,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use openapi::ApiDoc;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Inlet", description = "Data source connections through sandboxed WebAssembly connectors"),
-    paths(
-        data_sources::list,
-        data_sources::create,
-        data_sources::get,
-        data_sources::update,
-        data_sources::delete,
-        data_sources::update_credentials,
-        data_sources::test,
-        data_sources::discover,
-        data_sources::schemas,
-        data_sources::health,
-        data_sources::metrics,
-        data_sources::types,
-        files::file_url,
-        files::download,
-    ),
-    components(schemas(error::ErrorBody)),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
-)]
-pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// Liveness, with the connectors this server runs (no auth: it reveals no data).
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {

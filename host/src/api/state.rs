@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::dto::{ConnectionSettings, Status};
 use super::error::ApiError;
 use super::metrics::Counters;
+use super::read_cache::ReadCache;
 use crate::auth::{JwtConfig, Principal, Role, hash_token};
 use crate::connectors::{Connectors, TestOutcome, Timeouts};
 use crate::db::{DataSourceRow, Db, DiscoveredTableRow, HealthCheckRow};
@@ -39,6 +40,8 @@ pub struct AppStateInner {
     /// Signs presigned file URLs.
     pub file_url_key: [u8; 32],
     pub started_at: String,
+    /// Serialized GET answers, until the organization's data sources change.
+    pub reads: ReadCache,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -60,6 +63,7 @@ impl AppState {
         min_health_interval_s: u32,
     ) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
+        let reads = ReadCache::new(&db);
         Self(Arc::new(AppStateInner {
             db,
             keyring,
@@ -69,6 +73,7 @@ impl AppState {
             min_health_interval_s,
             file_url_key,
             started_at: crate::db::now(),
+            reads,
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))
@@ -184,7 +189,7 @@ impl AppState {
             (Status::Failed.as_str().to_owned(), reason)
         };
         let last_test = serde_json::to_string(&outcome).map_err(|e| ApiError::internal("cannot store the test", e))?;
-        self.db.set_status(&row.id, &status, reason.as_deref(), Some(&last_test)).await?;
+        self.db.set_status(&row.organization_id, &row.id, &status, reason.as_deref(), Some(&last_test)).await?;
         Ok(outcome)
     }
 
@@ -194,7 +199,10 @@ impl AppState {
         tokio::spawn(async move {
             if let Err(error) = state.run_test(&row, origin).await {
                 tracing::warn!(data_source = %row.id, error = %error.message, "background test failed to run");
-                let _ = state.db.set_status(&row.id, Status::Failed.as_str(), Some(&error.message), None).await;
+                let _ = state
+                    .db
+                    .set_status(&row.organization_id, &row.id, Status::Failed.as_str(), Some(&error.message), None)
+                    .await;
             }
         });
     }

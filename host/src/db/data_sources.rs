@@ -55,7 +55,7 @@ pub struct NewDataSource {
     pub secrets: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Name,
     CreatedAt,
@@ -77,7 +77,7 @@ impl SortKey {
 }
 
 /// Which data sources a list returns. Every query is scoped by organization.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     pub org_id: String,
     /// `None`: every workspace of the org; `Some`: only these and what is shared with them.
@@ -259,6 +259,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
+        self.changed(&r.organization_id);
         Ok(())
     }
 
@@ -345,6 +346,7 @@ impl Db {
             replace_side_rows(&mut tx, "data_source_shares", "workspace_id", &row.id, shared_with).await?;
         }
         tx.commit().await?;
+        self.changed(&row.organization_id);
         let mut updated = row.clone();
         updated.version += 1;
         Ok(updated)
@@ -355,6 +357,7 @@ impl Db {
     /// stays: status is not part of the definition.
     pub async fn set_status(
         &self,
+        org_id: &str,
         id: &str,
         status: &str,
         reason: Option<&str>,
@@ -363,21 +366,25 @@ impl Db {
         let query = match last_test {
             Some(last_test) => sqlx::query(
                 "UPDATE data_sources SET status = $1, status_reason = $2, last_test = $3, last_tested_at = $4 \
-                 WHERE id = $5 AND deleted_at IS NULL",
+                 WHERE id = $5 AND organization_id = $6 AND deleted_at IS NULL",
             )
             .bind(status)
             .bind(reason.map(super::storable))
             .bind(last_test)
             .bind(now())
-            .bind(id),
+            .bind(id)
+            .bind(org_id),
             None => sqlx::query(
-                "UPDATE data_sources SET status = $1, status_reason = $2 WHERE id = $3 AND deleted_at IS NULL",
+                "UPDATE data_sources SET status = $1, status_reason = $2 \
+                 WHERE id = $3 AND organization_id = $4 AND deleted_at IS NULL",
             )
             .bind(status)
             .bind(reason.map(super::storable))
-            .bind(id),
+            .bind(id)
+            .bind(org_id),
         };
         query.execute(&self.pool).await?;
+        self.changed(org_id);
         Ok(())
     }
 
@@ -432,7 +439,13 @@ impl Db {
 
     /// Sets (upserts) and removes secret fields in one transaction, and bumps
     /// the data source's version so pooled connections know to reopen.
-    pub async fn replace_secrets(&self, id: &str, set: &[(String, String)], remove: &[String]) -> Result<(), DbError> {
+    pub async fn replace_secrets(
+        &self,
+        org_id: &str,
+        id: &str,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<(), DbError> {
         let at = now();
         let mut tx = self.pool.begin().await?;
         for field in remove {
@@ -458,12 +471,16 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE data_sources SET updated_at = $1, version = version + 1 WHERE id = $2")
-            .bind(&at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE data_sources SET updated_at = $1, version = version + 1 WHERE id = $2 AND organization_id = $3",
+        )
+        .bind(&at)
+        .bind(id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
+        self.changed(org_id);
         Ok(())
     }
 
@@ -478,6 +495,7 @@ impl Db {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.changed(org_id);
         Ok(result.rows_affected() == 1)
     }
 
@@ -507,6 +525,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed(org_id);
         Ok(result.rows_affected() == 1)
     }
 

@@ -7,6 +7,7 @@
 
 mod data_sources;
 mod discovery;
+mod generations;
 mod health;
 mod orgs;
 
@@ -17,6 +18,7 @@ pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -58,6 +60,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    generations: Arc<generations::Generations>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -102,7 +105,7 @@ impl Db {
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, generations: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -111,6 +114,23 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The organization's change counter: it moves after every committed
+    /// write to the organization's data sources made through this `Db`.
+    pub fn generation(&self, org_id: &str) -> u64 {
+        self.generations.current(org_id)
+    }
+
+    /// Whether [`Db::generation`] sees every write: true for SQLite, which
+    /// one server process owns; false for PostgreSQL, where other replicas
+    /// write too.
+    pub fn sees_every_write(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    fn changed(&self, org_id: &str) {
+        self.generations.bump(org_id);
     }
 }
 
