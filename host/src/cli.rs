@@ -195,7 +195,8 @@ async fn serve() -> anyhow::Result<ExitCode> {
     let jwt = jwt_config()?;
     let runtime = Runtime::new(settings.runtime_config())?;
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
-    let state = AppState::new(db, keyring, connectors, jwt, settings.min_health_interval_s);
+    let state = AppState::new(db, keyring, connectors, jwt, settings.health.clone());
+    api::spawn_scheduler(state.clone());
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod connectors;
 pub mod db;
 pub mod exec;
+pub mod health;
 pub mod model;
 pub mod plugin;
 pub mod runtime;

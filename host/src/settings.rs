@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use std::time::Duration;
+
+use crate::health::{BreakerPolicy, HealthSettings, SchedulerConfig};
 use crate::runtime::RuntimeConfig;
 use crate::sandbox::EgressPolicy;
 use crate::source::SandboxSettings;
@@ -18,8 +21,12 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     /// `INLET_DATABASE_URL`; SQLite in the data dir when unset.
     pub database_url: Option<String>,
-    /// The lowest health-check interval users may set (`INLET_MIN_HEALTH_INTERVAL_S`, default 5).
-    pub min_health_interval_s: u32,
+    /// Health checks: `INLET_MIN_HEALTH_INTERVAL_S` (5), `INLET_HEALTH_SCHEDULER`
+    /// (on/off), `INLET_HEALTH_TICK_MS` (1000), `INLET_HEALTH_CONCURRENCY` (16),
+    /// `INLET_HEALTH_RETENTION_DAYS` (30), `INLET_BREAKER_THRESHOLD` (5),
+    /// `INLET_BREAKER_COOLDOWN_S` (60), `INLET_BREAKER_MAX_COOLDOWN_S` (900),
+    /// `INLET_RETRY_BASE_MS` (500).
+    pub health: HealthSettings,
 }
 
 #[derive(Debug, Error)]
@@ -56,13 +63,7 @@ impl Settings {
                 denied_paths: vec![data_dir.clone()],
             },
             database_url: var("INLET_DATABASE_URL"),
-            min_health_interval_s: match var("INLET_MIN_HEALTH_INTERVAL_S") {
-                None => 5,
-                Some(text) => text.parse().ok().filter(|s| *s > 0).ok_or(SettingsError {
-                    name: "INLET_MIN_HEALTH_INTERVAL_S",
-                    reason: format!("`{text}` is not a positive number of seconds"),
-                })?,
-            },
+            health: health_settings()?,
             data_dir,
         })
     }
@@ -74,6 +75,49 @@ impl Settings {
 
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig { cache_dir: self.data_dir.join("cache/components"), memory_cap_mib: self.memory_cap_mib }
+    }
+}
+
+fn health_settings() -> Result<HealthSettings, SettingsError> {
+    let defaults = HealthSettings::default();
+    let scheduler = SchedulerConfig {
+        enabled: match var("INLET_HEALTH_SCHEDULER").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(SettingsError {
+                    name: "INLET_HEALTH_SCHEDULER",
+                    reason: format!("`{other}` is neither `on` nor `off`"),
+                });
+            }
+        },
+        tick: Duration::from_millis(positive("INLET_HEALTH_TICK_MS", 1000)?),
+        batch: defaults.scheduler.batch,
+        concurrency: positive("INLET_HEALTH_CONCURRENCY", 16)? as usize,
+        retention: Duration::from_secs(positive("INLET_HEALTH_RETENTION_DAYS", 30)? * 86_400),
+    };
+    Ok(HealthSettings {
+        min_interval_s: positive("INLET_MIN_HEALTH_INTERVAL_S", 5)? as u32,
+        breaker: BreakerPolicy {
+            failure_threshold: positive("INLET_BREAKER_THRESHOLD", 5)? as u32,
+            base_cooldown: Duration::from_secs(positive("INLET_BREAKER_COOLDOWN_S", 60)?),
+            max_cooldown: Duration::from_secs(positive("INLET_BREAKER_MAX_COOLDOWN_S", 900)?),
+        },
+        retry_base_delay: Duration::from_millis(positive("INLET_RETRY_BASE_MS", 500)?),
+        retry_max_delay: defaults.retry_max_delay,
+        scheduler,
+    })
+}
+
+/// A positive whole number from the environment, or `default` when unset.
+fn positive(name: &'static str, default: u64) -> Result<u64, SettingsError> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n: &u64| *n > 0 && *n <= u64::from(u32::MAX))
+            .ok_or(SettingsError { name, reason: format!("`{text}` is not a positive whole number") }),
     }
 }
 

@@ -143,19 +143,7 @@ impl PgCluster {
         if is_root() {
             run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(root))?;
         }
-        cluster.as_postgres(
-            &mut cluster.tool("pg_ctl"),
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-l",
-                &root.join("server.log").to_string_lossy(),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        )?;
+        cluster.start_server()?;
         cluster.psql(&format!(
             "CREATE ROLE {SCRAM_USER} LOGIN PASSWORD '{SCRAM_PASSWORD}'; \
              SET password_encryption = 'md5'; \
@@ -164,6 +152,21 @@ impl PgCluster {
              CREATE ROLE {SSL_ONLY_USER} LOGIN PASSWORD '{SSL_ONLY_PASSWORD}';"
         ))?;
         Ok(cluster)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_server(&self) -> anyhow::Result<()> {
+        let data = self.data_dir();
+        let log = self.dir.path().join("server.log");
+        let args = ["-D", &data.to_string_lossy(), "-l", &log.to_string_lossy(), "-w", "-t", "60", "start"];
+        self.as_postgres(&mut self.tool("pg_ctl"), &args).map(drop)
+    }
+
+    /// Stops the server at once (its port refuses connections afterwards).
+    pub fn stop_server(&self) -> anyhow::Result<()> {
+        let data = self.data_dir();
+        self.as_postgres(&mut self.tool("pg_ctl"), &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"])
+            .map(drop)
     }
 
     fn data_dir(&self) -> PathBuf {

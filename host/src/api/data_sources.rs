@@ -95,7 +95,7 @@ fn check_tags(tags: Vec<String>) -> ApiResult<Vec<String>> {
 }
 
 fn check_interval(state: &AppState, interval: u32) -> ApiResult<u32> {
-    let min = state.min_health_interval_s;
+    let min = state.health.min_interval_s;
     if !(min..=MAX_HEALTH_INTERVAL_S).contains(&interval) {
         return Err(invalid("/health_check_interval_s", format!("must be between {min} and {MAX_HEALTH_INTERVAL_S}")));
     }
@@ -182,6 +182,7 @@ async fn to_dto(state: &AppState, rows: Vec<DataSourceRow>) -> ApiResult<Vec<Dat
                     .map_err(|e| corrupt("tunnel", e))?,
                 schema_refresh: serde_json::from_str(&row.schema_refresh).map_err(|e| corrupt("schema refresh", e))?,
                 last_test: row.last_test.as_deref().and_then(|text| serde_json::from_str::<TestOutcome>(text).ok()),
+                circuit_breaker: CircuitBreaker::of(&crate::health::Breaker::of_row(&row)),
                 secret_fields: secrets.remove(&row.id).unwrap_or_default(),
                 tags: tags.remove(&row.id).unwrap_or_default(),
                 shared_with_workspaces: shares.remove(&row.id).unwrap_or_default(),
@@ -353,6 +354,10 @@ pub async fn create(
         deleted_at: None,
         deleted_by: None,
         version: 1,
+        breaker_state: crate::health::BreakerState::Closed.as_str().to_owned(),
+        breaker_failures: 0,
+        breaker_opens: 0,
+        breaker_open_until: None,
     };
     state
         .db
@@ -564,14 +569,15 @@ pub async fn test(
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
     known_type(&state, &row.source_type)?;
-    Ok(Json(state.run_test(&row, "manual").await?))
+    Ok(Json(state.run_test(&row, "manual", None).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/data-sources/{data_source_id}/discover-schema", tag = "data-sources",
     params(("data_source_id" = String, Path)),
     responses((status = 202, body = Accepted), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
-              (status = 422, body = super::error::ErrorBody)))]
+              (status = 422, body = super::error::ErrorBody),
+              (status = 503, description = "The data source's circuit breaker is open (`circuit_open`)", body = super::error::ErrorBody)))]
 pub async fn discover(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -580,6 +586,16 @@ pub async fn discover(
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
     known_type(&state, &row.source_type)?;
+    let breaker = crate::health::Breaker::of_row(&row);
+    if breaker.admit(time::OffsetDateTime::now_utc()) == crate::health::Admission::Skip {
+        let until = breaker.open_until.map(crate::db::format_time).unwrap_or_default();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "circuit_open",
+            format!("the data source failed repeatedly; its circuit breaker is open until {until} (a manual test still runs)"),
+        )
+        .with_details(json!({ "open_until": until, "consecutive_failures": breaker.consecutive_failures })));
+    }
     let (job, created) = state.db.queue_discovery(&row.id).await?;
     if created {
         state.spawn_discovery(row, job.id.clone());
@@ -712,6 +728,11 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
         discoveries_failed: C::get(&c.discoveries_failed),
         connections_opened: C::get(&c.connections_opened),
         plugins_loaded: state.connectors.plugins().len(),
+        breakers_by_state: state.db.count_breakers(org_id).await?.into_iter().collect(),
+        breakers_opened: C::get(&c.breakers_opened),
+        breakers_closed: C::get(&c.breakers_closed),
+        scheduled_checks: C::get(&c.scheduled_checks),
+        checks_skipped_breaker_open: C::get(&c.checks_skipped_open),
         started_at: state.started_at.clone(),
     }))
 }

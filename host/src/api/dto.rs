@@ -227,6 +227,7 @@ pub struct DataSource {
     pub status_reason: Option<String>,
     pub last_test: Option<TestOutcome>,
     pub last_tested_at: Option<String>,
+    pub circuit_breaker: CircuitBreaker,
     pub created_at: String,
     pub created_by: Option<String>,
     pub updated_at: String,
@@ -454,5 +455,33 @@ pub struct Metrics {
     pub discoveries_failed: u64,
     pub connections_opened: u64,
     pub plugins_loaded: usize,
+    /// Live data sources of the organization by circuit-breaker state.
+    #[schema(value_type = Object)]
+    pub breakers_by_state: BTreeMap<String, i64>,
+    /// Breaker transitions and scheduled checks since this server started.
+    pub breakers_opened: u64,
+    pub breakers_closed: u64,
+    pub scheduled_checks: u64,
+    pub checks_skipped_breaker_open: u64,
     pub started_at: String,
+}
+
+/// A data source's circuit breaker: `open` after repeated failures (scheduled
+/// checks and discovery wait until `open_until`), then `half_open` while one
+/// probe decides.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CircuitBreaker {
+    pub state: crate::health::BreakerState,
+    pub consecutive_failures: u32,
+    pub open_until: Option<String>,
+}
+
+impl CircuitBreaker {
+    pub fn of(breaker: &crate::health::Breaker) -> Self {
+        Self {
+            state: breaker.state,
+            consecutive_failures: breaker.consecutive_failures,
+            open_until: breaker.open_until.map(crate::db::format_time),
+        }
+    }
 }

@@ -10,6 +10,10 @@ pub struct Counters {
     pub discoveries_run: AtomicU64,
     pub discoveries_failed: AtomicU64,
     pub connections_opened: AtomicU64,
+    pub breakers_opened: AtomicU64,
+    pub breakers_closed: AtomicU64,
+    pub checks_skipped_open: AtomicU64,
+    pub scheduled_checks: AtomicU64,
 }
 
 impl Counters {
@@ -28,6 +32,19 @@ impl Counters {
         if !ok {
             self.discoveries_failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub fn record_breaker(&self, state: crate::health::BreakerState) {
+        use crate::health::BreakerState;
+        match state {
+            BreakerState::Open => self.breakers_opened.fetch_add(1, Ordering::Relaxed),
+            BreakerState::Closed => self.breakers_closed.fetch_add(1, Ordering::Relaxed),
+            BreakerState::HalfOpen => 0,
+        };
+    }
+
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

@@ -14,10 +14,12 @@ mod files;
 mod metrics;
 mod openapi;
 mod read_cache;
+mod scheduler;
 mod state;
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::Counters;
+pub use scheduler::spawn_scheduler;
 pub use state::{AppState, AppStateInner};
 
 use axum::Router;

@@ -14,7 +14,8 @@ use super::metrics::Counters;
 use super::read_cache::ReadCache;
 use crate::auth::{JwtConfig, Principal, Role, hash_token};
 use crate::connectors::{Connectors, TestOutcome, Timeouts};
-use crate::db::{DataSourceRow, Db, DiscoveredTableRow, HealthCheckRow};
+use crate::db::{DataSourceRow, Db, DiscoveredTableRow, HealthCheckRow, Outcome};
+use crate::health::{Breaker, HealthSettings, RetryPolicy};
 use crate::model::DiscoverRequest;
 use crate::plugin::Secrets;
 use crate::vault::{self, DataKey, Keyring, SecretAad};
@@ -35,8 +36,8 @@ pub struct AppStateInner {
     pub connectors: Connectors,
     pub jwt: Option<JwtConfig>,
     pub counters: Counters,
-    /// Lowest health-check interval users may set (5 s; lower only for tests).
-    pub min_health_interval_s: u32,
+    /// Health checks: lowest interval, breaker and retry policies, scheduler.
+    pub health: HealthSettings,
     /// Signs presigned file URLs.
     pub file_url_key: [u8; 32],
     pub started_at: String,
@@ -60,7 +61,7 @@ impl AppState {
         keyring: Keyring,
         connectors: Connectors,
         jwt: Option<JwtConfig>,
-        min_health_interval_s: u32,
+        health: HealthSettings,
     ) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
         let reads = ReadCache::new(&db);
@@ -70,7 +71,7 @@ impl AppState {
             connectors,
             jwt,
             counters: Counters::default(),
-            min_health_interval_s,
+            health,
             file_url_key,
             started_at: crate::db::now(),
             reads,
@@ -158,14 +159,31 @@ impl AppState {
         Ok(secrets)
     }
 
-    /// Tests a data source now, records the check and moves its status
-    /// (active/failed) unless a user put it in maintenance or inactive.
-    pub async fn run_test(&self, row: &DataSourceRow, origin: &str) -> Result<TestOutcome, ApiError> {
+    /// Tests a data source now (retrying retryable errors when `retry` says
+    /// so), records the check, and moves its status (active/failed, unless a
+    /// user holds it inactive or in maintenance) and its circuit breaker.
+    pub async fn run_test(
+        &self,
+        row: &DataSourceRow,
+        origin: &str,
+        retry: Option<RetryPolicy>,
+    ) -> Result<TestOutcome, ApiError> {
         let secrets = self.open_secrets(row).await?;
         let config: Value =
             serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
         let timeouts = timeouts_of(row);
-        let outcome = self.connectors.test(&row.source_type, &config, &secrets, timeouts).await;
+        let mut retries_done = 0;
+        let outcome = loop {
+            let outcome = self.connectors.test(&row.source_type, &config, &secrets, timeouts).await;
+            let retryable = outcome.error.as_ref().is_some_and(|e| e.retryable);
+            match retry {
+                Some(policy) if policy.retries(retryable, retries_done) => {
+                    tokio::time::sleep(policy.delay(retries_done, rand::random::<f64>())).await;
+                    retries_done += 1;
+                }
+                _ => break outcome,
+            }
+        };
         drop(secrets);
         self.counters.record_test(outcome.ok, outcome.latency_ms);
         let check = HealthCheckRow {
@@ -177,27 +195,51 @@ impl AppState {
             origin: origin.to_owned(),
         };
         self.db.record_check(&row.id, &check).await?;
-        let current = self.db.data_source(&row.organization_id, &row.id, false).await?;
-        let held = current.as_ref().is_some_and(|r| r.status == "inactive" || r.status == "maintenance");
-        let (status, reason) = if held {
-            let current = current.as_ref().map(|r| (r.status.clone(), r.status_reason.clone()));
-            current.unwrap_or_default()
-        } else if outcome.ok {
-            (Status::Active.as_str().to_owned(), None)
-        } else {
-            let reason = outcome.error.as_ref().map(|e| format!("{}: {}", e.kind.as_str(), e.message));
-            (Status::Failed.as_str().to_owned(), reason)
+        // The breaker as stored now: another check may have moved it meanwhile.
+        let Some(current) = self.db.data_source(&row.organization_id, &row.id, false).await? else {
+            return Ok(outcome);
+        };
+        let mut breaker = Breaker::of_row(&current);
+        if let Some(state) = breaker.record(outcome.ok, time::OffsetDateTime::now_utc(), &self.health.breaker) {
+            self.counters.record_breaker(state);
+            tracing::warn!(
+                data_source = %row.id,
+                state = state.as_str(),
+                consecutive_failures = breaker.consecutive_failures,
+                open_until = ?breaker.open_until.map(crate::db::format_time),
+                "circuit breaker changed state"
+            );
+        }
+        let (status, reason) = match &outcome.error {
+            None => (Status::Active, None),
+            Some(error) => (Status::Failed, Some(format!("{}: {}", error.kind.as_str(), error.message))),
         };
         let last_test = serde_json::to_string(&outcome).map_err(|e| ApiError::internal("cannot store the test", e))?;
-        self.db.set_status(&row.organization_id, &row.id, &status, reason.as_deref(), Some(&last_test)).await?;
+        let stored = Outcome {
+            status: status.as_str(),
+            reason: reason.as_deref(),
+            last_test: &last_test,
+            breaker: breaker.to_columns(),
+        };
+        self.db.record_outcome(&row.organization_id, &row.id, &stored).await?;
         Ok(outcome)
+    }
+
+    /// The retry policy for a data source's background work.
+    pub fn retry_policy(&self, row: &DataSourceRow) -> RetryPolicy {
+        let settings: ConnectionSettings = serde_json::from_str(&row.connection_settings).unwrap_or_default();
+        RetryPolicy {
+            max_retries: settings.max_retries,
+            base_delay: self.health.retry_base_delay,
+            max_delay: self.health.retry_max_delay,
+        }
     }
 
     /// Runs `run_test` in the background (after create and config changes).
     pub fn spawn_test(&self, row: DataSourceRow, origin: &'static str) {
         let state = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = state.run_test(&row, origin).await {
+            if let Err(error) = state.run_test(&row, origin, None).await {
                 tracing::warn!(data_source = %row.id, error = %error.message, "background test failed to run");
                 let _ = state
                     .db

@@ -7,9 +7,16 @@ use sqlx::{Any, Arguments};
 
 use super::{Db, DbError, now};
 
-const COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
+/// The columns a new row is written with (the rest have defaults).
+const INSERT_COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
     connection_settings, ssh_tunnel, schema_refresh, health_check_interval_s, status, status_reason, \
     last_test, last_tested_at, created_at, created_by, updated_at, updated_by, deleted_at, deleted_by, version";
+
+/// The columns of a [`DataSourceRow`].
+const COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
+    connection_settings, ssh_tunnel, schema_refresh, health_check_interval_s, status, status_reason, \
+    last_test, last_tested_at, created_at, created_by, updated_at, updated_by, deleted_at, deleted_by, version, \
+    breaker_state, breaker_failures, breaker_opens, breaker_open_until";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DataSourceRow {
@@ -36,6 +43,12 @@ pub struct DataSourceRow {
     pub deleted_by: Option<String>,
     /// Bumped by every update; updates check it (optimistic concurrency).
     pub version: i64,
+    /// The circuit breaker (`closed`, `open`, `half_open`), written with
+    /// the health check that changed it.
+    pub breaker_state: String,
+    pub breaker_failures: i64,
+    pub breaker_opens: i64,
+    pub breaker_open_until: Option<String>,
 }
 
 /// What lives in side tables, by data source id (values sorted).
@@ -74,6 +87,24 @@ impl SortKey {
             Self::Type => "source_type",
         }
     }
+}
+
+/// What a finished check writes (see [`Db::record_outcome`]).
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
+    pub last_test: &'a str,
+    pub breaker: BreakerColumns,
+}
+
+/// A circuit breaker as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerColumns {
+    pub state: &'static str,
+    pub failures: i64,
+    pub opens: i64,
+    pub open_until: Option<String>,
 }
 
 /// Which data sources a list returns. Every query is scoped by organization.
@@ -217,7 +248,7 @@ impl Db {
         let r = &new.row;
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO data_sources ({COLUMNS}) VALUES \
+            "INSERT INTO data_sources ({INSERT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&r.id)
@@ -388,6 +419,78 @@ impl Db {
         Ok(())
     }
 
+    /// Records a check's result: status (unless a user holds the data
+    /// source inactive or in maintenance), the test and the breaker, in one
+    /// write. Never resurrects a deleted data source.
+    pub async fn record_outcome(&self, org_id: &str, id: &str, outcome: &Outcome<'_>) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE data_sources SET \
+             status = CASE WHEN status IN ('inactive', 'maintenance') THEN status ELSE $1 END, \
+             status_reason = CASE WHEN status IN ('inactive', 'maintenance') THEN status_reason ELSE $2 END, \
+             last_test = $3, last_tested_at = $4, breaker_state = $5, breaker_failures = $6, breaker_opens = $7, \
+             breaker_open_until = $8 WHERE id = $9 AND organization_id = $10 AND deleted_at IS NULL",
+        )
+        .bind(outcome.status)
+        .bind(outcome.reason.map(super::storable))
+        .bind(outcome.last_test)
+        .bind(now())
+        .bind(outcome.breaker.state)
+        .bind(outcome.breaker.failures)
+        .bind(outcome.breaker.opens)
+        .bind(outcome.breaker.open_until.as_deref())
+        .bind(id)
+        .bind(org_id)
+        .execute(&self.pool)
+        .await?;
+        self.changed(org_id);
+        Ok(())
+    }
+
+    /// Moves the breaker alone (to half-open, when a probe starts).
+    pub async fn set_breaker_state(&self, org_id: &str, id: &str, state: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE data_sources SET breaker_state = $1 WHERE id = $2 AND organization_id = $3")
+            .bind(state)
+            .bind(id)
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        self.changed(org_id);
+        Ok(())
+    }
+
+    /// Claims up to `limit` data sources due for a health check at `now`
+    /// and moves each one's next check to `next_at(interval_s)`. On
+    /// PostgreSQL the rows are locked with `SKIP LOCKED`, so replicas
+    /// sharing the database never claim the same data source twice.
+    pub async fn claim_due_checks(
+        &self,
+        now: &str,
+        limit: i64,
+        next_at: impl Fn(i64) -> String,
+    ) -> Result<Vec<DataSourceRow>, DbError> {
+        let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<DataSourceRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM data_sources WHERE deleted_at IS NULL \
+             AND status NOT IN ('inactive', 'maintenance', 'testing') \
+             AND (next_check_at IS NULL OR next_check_at <= $1) \
+             ORDER BY COALESCE(next_check_at, '') LIMIT $2{lock}"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            sqlx::query("UPDATE data_sources SET next_check_at = $1 WHERE id = $2")
+                .bind(next_at(row.health_check_interval_s))
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// Tags, shares and secret field names of several data sources, in one
     /// round trip (this is on the path of every GET and list).
     pub async fn side_data_of(&self, ids: &[String]) -> Result<SideData, DbError> {
@@ -529,6 +632,17 @@ impl Db {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Live data sources of an organization by circuit-breaker state.
+    pub async fn count_breakers(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT breaker_state, COUNT(*) FROM data_sources WHERE organization_id = $1 AND deleted_at IS NULL \
+             GROUP BY breaker_state",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Live data sources of an organization by status.
     pub async fn count_data_sources(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
         Ok(sqlx::query_as(
@@ -594,6 +708,10 @@ mod tests {
             deleted_at: None,
             deleted_by: None,
             version: 1,
+            breaker_state: "closed".into(),
+            breaker_failures: 0,
+            breaker_opens: 0,
+            breaker_open_until: None,
         }
     }
 

@@ -11,7 +11,7 @@ mod generations;
 mod health;
 mod orgs;
 
-pub use data_sources::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey};
+pub use data_sources::{BreakerColumns, DataSourceRow, ListFilter, NewDataSource, Outcome, SideData, SortKey};
 pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
 pub use health::{HealthCheckRow, HealthStats};
 pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};

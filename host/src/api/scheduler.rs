@@ -1,0 +1,99 @@
+//! The health scheduler: every tick, claims the data sources whose check is
+//! due (row leases in the database, so replicas never double-check one) and
+//! checks them with bounded concurrency, honouring each one's circuit
+//! breaker and retry policy; prunes old history once an hour.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use super::AppState;
+use super::metrics::Counters;
+use crate::db::{DataSourceRow, format_time};
+use crate::health::{Admission, Breaker, BreakerState, next_check_at};
+
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the scheduler on the current runtime, unless it is turned off.
+pub fn spawn_scheduler(state: AppState) {
+    let config = state.health.scheduler.clone();
+    if !config.enabled {
+        tracing::info!("health scheduler is off (INLET_HEALTH_SCHEDULER=off)");
+        return;
+    }
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let mut ticker = tokio::time::interval(config.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            ticker.tick().await;
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(Instant::now());
+                prune(&state, config.retention).await;
+            }
+            // Claim only what can start now, so a claimed check is not left waiting.
+            let free = permits.available_permits().min(config.batch as usize);
+            if free == 0 {
+                continue;
+            }
+            let now = OffsetDateTime::now_utc();
+            let claimed = state
+                .db
+                .claim_due_checks(&format_time(now), free as i64, |interval_s| {
+                    format_time(next_check_at(now, interval_s, rand::random::<f64>()))
+                })
+                .await;
+            let rows = match claimed {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(%error, "health scheduler cannot claim due checks");
+                    continue;
+                }
+            };
+            for row in rows {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    check(&state, row).await;
+                    drop(permit);
+                });
+            }
+        }
+    });
+}
+
+/// One scheduled check, as the data source's breaker allows.
+async fn check(state: &AppState, row: DataSourceRow) {
+    let breaker = Breaker::of_row(&row);
+    match breaker.admit(OffsetDateTime::now_utc()) {
+        Admission::Skip => {
+            Counters::add(&state.counters.checks_skipped_open);
+            return;
+        }
+        Admission::Probe => {
+            let half_open = BreakerState::HalfOpen;
+            if let Err(error) = state.db.set_breaker_state(&row.organization_id, &row.id, half_open.as_str()).await {
+                tracing::warn!(data_source = %row.id, %error, "cannot mark the breaker half-open");
+            }
+            tracing::info!(data_source = %row.id, "circuit breaker half-open: probing");
+        }
+        Admission::Run => {}
+    }
+    Counters::add(&state.counters.scheduled_checks);
+    let retry = state.retry_policy(&row);
+    if let Err(error) = state.run_test(&row, "scheduler", Some(retry)).await {
+        tracing::warn!(data_source = %row.id, error = %error.message, "scheduled health check failed to run");
+    }
+}
+
+async fn prune(state: &AppState, retention: Duration) {
+    let before = OffsetDateTime::now_utc() - retention;
+    match state.db.prune_health(&format_time(before)).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "pruned old health checks"),
+        Err(error) => tracing::warn!(%error, "cannot prune health checks"),
+    }
+}
