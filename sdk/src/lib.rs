@@ -5,7 +5,7 @@
 //! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
 //! macro that wires them to the component's exports, and helpers for the
 //! chores every connector shares (config and secrets, errors, timed steps,
-//! schema records, paging, logging, sockets).
+//! schema records, paging, logging, sockets, and TLS behind the `tls` feature).
 //!
 //! ```no_run
 //! use inlet_sdk::prelude::*;
@@ -52,6 +52,8 @@ pub mod paging;
 mod request;
 pub mod schema;
 mod steps;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use bindings::inlet::connector::types::{
     CheckStep, Column, ConnectRequest, ConnectorError, Constraint, ConstraintKind, DiscoverPage, DiscoverRequest,

@@ -25,29 +25,9 @@ impl Flavor {
     }
 }
 
-/// The libpq meanings of `sslmode`, minus `allow` (which only adds a retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SslMode {
-    Disable,
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Prefer => "prefer",
-            Self::Require => "require",
-            Self::VerifyCa => "verify-ca",
-            Self::VerifyFull => "verify-full",
-        }
-    }
-}
+/// The libpq meanings of `sslmode`, minus `allow` (which only adds a retry);
+/// the manifest's schema admits only the libpq spellings.
+pub use inlet_sdk::tls::TlsMode as SslMode;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

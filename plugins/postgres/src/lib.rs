@@ -1,14 +1,13 @@
 //! Inlet connector for PostgreSQL and Amazon Redshift, over the PostgreSQL
 //! frontend/backend protocol v3 (see README.md for what is supported).
 //!
-//! - [`wire`]: the protocol client (TLS negotiation, authentication, simple queries)
-//! - [`tls`]: rustls configuration and the per-`ssl_mode` certificate checks
+//! - [`wire`]: the protocol client (TLS negotiation, authentication, simple queries);
+//!   the TLS itself (rustls, per-mode certificate checks) is `inlet_sdk::tls`
 //! - [`catalog`]: paged discovery from pg_catalog
 //! - [`config`]: the data source's configuration
 
 pub mod catalog;
 pub mod config;
-pub mod tls;
 pub mod wire;
 
 use std::time::Duration;
@@ -16,7 +15,8 @@ use std::time::Duration;
 use inlet_sdk::prelude::*;
 
 use crate::config::{Config, Flavor, SslMode};
-use crate::wire::{Client, StartupParams, Stream, TlsOutcome, TlsParams};
+use crate::wire::{Client, StartupParams, Stream, TlsOutcome};
+use inlet_sdk::tls::TlsOptions;
 
 /// Extra time the socket waits beyond the server's statement_timeout, so that
 /// the server's own cancellation (a clear SQLSTATE 57014) wins the race.
@@ -43,15 +43,15 @@ impl Connector for Postgres {
         let stream = if config.ssl_mode == SslMode::Disable {
             Stream::Plain(socket)
         } else {
-            let params = TlsParams {
-                verification: tls::Verification::for_mode(config.ssl_mode),
+            let options = TlsOptions {
+                mode: config.ssl_mode,
                 root_cert_pem: config.ssl_root_cert.as_deref(),
                 host: &config.host,
                 endpoint_ip: addr.ip(),
             };
             let (stream, outcome) = steps.run("tls", || {
                 wire::set_socket_timeout(&socket, connect_timeout);
-                let (stream, outcome) = wire::negotiate_tls(socket, &params)?;
+                let (stream, outcome) = wire::negotiate_tls(socket, &options)?;
                 if matches!(outcome, TlsOutcome::Refused) && config.ssl_mode != SslMode::Prefer {
                     return Err(ConnectorError::unsupported(format!(
                         "the server does not offer TLS, but ssl_mode is {}",

@@ -5,19 +5,18 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use fallible_iterator::FallibleIterator;
+pub use inlet_sdk::tls::Stream;
+use inlet_sdk::tls::{self, TlsOptions};
 use inlet_sdk::{ConnectorError, IoErrorExt};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
 use postgres_protocol::message::backend::{ErrorFields, Message};
 use postgres_protocol::message::frontend;
-use rustls::{ClientConnection, StreamOwned};
-
-use crate::tls::{self, Verification};
 
 /// A backend message larger than this is treated as hostile rather than
 /// buffered: the sandbox's memory limit would end the call less clearly.
@@ -30,58 +29,9 @@ const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 /// One row of a text-format result; `None` is SQL NULL.
 pub type Row = Vec<Option<String>>;
 
-/// The socket, encrypted or not.
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Stream {
-    fn socket(&self) -> &TcpStream {
-        match self {
-            Self::Plain(socket) => socket,
-            Self::Tls(tls) => &tls.sock,
-        }
-    }
-
-    /// Bounds every read and write (see [`set_socket_timeout`]).
-    pub fn set_timeout(&self, timeout: Option<Duration>) {
-        set_socket_timeout(self.socket(), timeout);
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Plain(socket) => socket.read(buf),
-            Self::Tls(tls) => tls.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Plain(socket) => socket.write(buf),
-            Self::Tls(tls) => tls.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Plain(socket) => socket.flush(),
-            Self::Tls(tls) => tls.flush(),
-        }
-    }
-}
-
-/// Bounds every read and write on the socket; zero means no bound. A socket
-/// that cannot take a timeout (some WASI builds) still ends when the host's
-/// per-call deadline fires, so a failure here is not an error.
+/// Bounds every read and write on the socket; zero means no bound.
 pub fn set_socket_timeout(socket: &TcpStream, timeout: Option<Duration>) {
-    let timeout = timeout.filter(|t| !t.is_zero());
-    let _ = socket.set_read_timeout(timeout);
-    let _ = socket.set_write_timeout(timeout);
+    inlet_sdk::net::set_timeouts(socket, timeout);
 }
 
 /// The outcome of an SSLRequest.
@@ -92,17 +42,8 @@ pub enum TlsOutcome {
     Refused,
 }
 
-/// What the TLS stage needs to know.
-pub struct TlsParams<'a> {
-    pub verification: Verification,
-    pub root_cert_pem: Option<&'a str>,
-    /// The configured host name, for SNI and the `verify-full` name check.
-    pub host: &'a str,
-    pub endpoint_ip: IpAddr,
-}
-
 /// Sends an SSLRequest and, if the server agrees, completes the TLS handshake.
-pub fn negotiate_tls(mut socket: TcpStream, params: &TlsParams<'_>) -> Result<(Stream, TlsOutcome), ConnectorError> {
+pub fn negotiate_tls(mut socket: TcpStream, options: &TlsOptions<'_>) -> Result<(Stream, TlsOutcome), ConnectorError> {
     let mut request = BytesMut::new();
     frontend::ssl_request(&mut request);
     socket.write_all(&request).io_context("send SSLRequest")?;
@@ -122,20 +63,8 @@ pub fn negotiate_tls(mut socket: TcpStream, params: &TlsParams<'_>) -> Result<(S
             return Err(ConnectorError::protocol(format!("unexpected answer to SSLRequest: byte 0x{other:02x}")));
         }
     }
-    let config = tls::client_config(params.verification, params.root_cert_pem)?;
-    let name = tls::server_name(params.host, params.endpoint_ip);
-    let mut connection =
-        ClientConnection::new(config, name).map_err(|error| ConnectorError::internal(format!("TLS setup: {error}")))?;
-    while connection.is_handshaking() {
-        connection.complete_io(&mut socket).map_err(tls::handshake_error)?;
-    }
-    let version = match connection.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
-        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_owned(),
-        Some(other) => format!("{other:?}"),
-        None => "TLS".to_owned(),
-    };
-    Ok((Stream::Tls(Box::new(StreamOwned::new(connection, socket))), TlsOutcome::Encrypted(version)))
+    let (stream, version) = tls::upgrade(socket, options)?;
+    Ok((stream, TlsOutcome::Encrypted(version)))
 }
 
 /// The startup packet's contents.
@@ -465,9 +394,7 @@ impl Drop for Client {
         self.write_buf.clear();
         frontend::terminate(&mut self.write_buf);
         let _ = self.stream.write_all(&self.write_buf);
-        if let Stream::Tls(tls) = &mut self.stream {
-            tls.conn.send_close_notify();
-        }
+        self.stream.send_close_notify();
         let _ = self.stream.flush();
     }
 }

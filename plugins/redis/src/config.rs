@@ -1,0 +1,133 @@
+//! The non-secret configuration of a `redis` data source.
+//!
+//! The password is a secret: the host passes it in `ConnectRequest.secrets`,
+//! never in this JSON, so it has no field here. The JSON Schema in
+//! plugin.toml is checked by the host first; the bounds are checked again
+//! here because a connector must not trust its input.
+
+use inlet_sdk::ConnectorError;
+pub use inlet_sdk::tls::TlsMode as SslMode;
+use serde::Deserialize;
+
+/// The highest database index the schema allows (Redis' default `databases 16`).
+pub const MAX_DATABASE: u8 = 15;
+pub const DEFAULT_SAMPLE_SIZE: u32 = 1000;
+pub const MAX_SAMPLE_SIZE: u32 = 10_000;
+
+/// Which protocol version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Protocol {
+    /// `HELLO 3`, falling back to RESP2 when the server does not know HELLO.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "2")]
+    Resp2,
+    #[serde(rename = "3")]
+    Resp3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// As the user typed it; the socket goes to the endpoint the host resolved.
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The database `test` selects and the connection stays on.
+    #[serde(default)]
+    pub database: u8,
+    /// An ACL user (Redis 6+); without it, AUTH uses the password alone.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Keys sampled per database by discover.
+    #[serde(default = "default_sample_size")]
+    pub sample_size: u32,
+    /// Databases to discover; default: those INFO keyspace lists.
+    #[serde(default)]
+    pub databases: Option<Vec<u8>>,
+    /// TLS from the first byte (Redis has no in-band upgrade, so no `prefer`).
+    #[serde(default = "no_tls")]
+    pub ssl_mode: SslMode,
+    /// PEM text of the CA certificate(s) to trust instead of the web PKI roots.
+    #[serde(default)]
+    pub ssl_root_cert: Option<String>,
+}
+
+fn no_tls() -> SslMode {
+    SslMode::Disable
+}
+
+fn default_sample_size() -> u32 {
+    DEFAULT_SAMPLE_SIZE
+}
+
+impl Config {
+    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
+        let config: Self =
+            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConnectorError> {
+        if self.database > MAX_DATABASE {
+            return Err(ConnectorError::config(format!("database must be 0..={MAX_DATABASE}")));
+        }
+        if !(1..=MAX_SAMPLE_SIZE).contains(&self.sample_size) {
+            return Err(ConnectorError::config(format!("sample_size must be 1..={MAX_SAMPLE_SIZE}")));
+        }
+        if self.ssl_mode == SslMode::Prefer {
+            // A TLS port does not speak plaintext and a plain one cannot
+            // upgrade: there is nothing to prefer between.
+            return Err(ConnectorError::config("ssl_mode prefer is not available for Redis: use disable or require"));
+        }
+        if self.databases.as_ref().is_some_and(|dbs| dbs.iter().any(|db| *db > MAX_DATABASE)) {
+            return Err(ConnectorError::config(format!("databases must be 0..={MAX_DATABASE}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_config_takes_the_defaults() {
+        let config = Config::from_json(r#"{"host":"cache"}"#).unwrap();
+        assert_eq!((config.database, config.protocol, config.sample_size), (0, Protocol::Auto, 1000));
+        assert_eq!(config.databases, None);
+        assert_eq!(config.ssl_mode, SslMode::Disable);
+    }
+
+    #[test]
+    fn tls_modes_are_spelled_as_libpq_does() {
+        let config = Config::from_json(r#"{"host":"h","ssl_mode":"verify-full"}"#).unwrap();
+        assert_eq!(config.ssl_mode, SslMode::VerifyFull);
+        assert!(Config::from_json(r#"{"host":"h","ssl_mode":"prefer"}"#).is_err());
+    }
+
+    #[test]
+    fn protocols_are_spelled_as_in_the_schema() {
+        let config = Config::from_json(r#"{"host":"h","protocol":"2"}"#).unwrap();
+        assert_eq!(config.protocol, Protocol::Resp2);
+        assert!(Config::from_json(r#"{"host":"h","protocol":"4"}"#).is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_and_secrets_are_refused() {
+        for bad in [
+            r#"{"host":"h","database":16}"#,
+            r#"{"host":"h","sample_size":0}"#,
+            r#"{"host":"h","sample_size":10001}"#,
+            r#"{"host":"h","databases":[1,99]}"#,
+            r#"{"host":"h","password":"x"}"#,
+        ] {
+            let error = Config::from_json(bad).unwrap_err();
+            assert_eq!(error.kind, inlet_sdk::ErrorKind::Config, "{bad}");
+        }
+    }
+}
