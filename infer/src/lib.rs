@@ -1,0 +1,1 @@
+//! Type inference shared by the file connectors: being written (issue 8).
