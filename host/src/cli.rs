@@ -197,6 +197,7 @@ async fn serve() -> anyhow::Result<ExitCode> {
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
     let state = AppState::new(db, keyring, connectors, jwt, settings.health.clone());
     api::spawn_scheduler(state.clone());
+    api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -25,7 +25,7 @@ pub struct Settings {
     /// (on/off), `INLET_HEALTH_TICK_MS` (1000), `INLET_HEALTH_CONCURRENCY` (16),
     /// `INLET_HEALTH_RETENTION_DAYS` (30), `INLET_BREAKER_THRESHOLD` (5),
     /// `INLET_BREAKER_COOLDOWN_S` (60), `INLET_BREAKER_MAX_COOLDOWN_S` (900),
-    /// `INLET_RETRY_BASE_MS` (500).
+    /// `INLET_RETRY_BASE_MS` (500), `INLET_DISCOVERY_CONCURRENCY` (4).
     pub health: HealthSettings,
 }
 
@@ -95,6 +95,7 @@ fn health_settings() -> Result<HealthSettings, SettingsError> {
         batch: defaults.scheduler.batch,
         concurrency: positive("INLET_HEALTH_CONCURRENCY", 16)? as usize,
         retention: Duration::from_secs(positive("INLET_HEALTH_RETENTION_DAYS", 30)? * 86_400),
+        discovery_concurrency: positive("INLET_DISCOVERY_CONCURRENCY", 4)? as usize,
     };
     Ok(HealthSettings {
         min_interval_s: positive("INLET_MIN_HEALTH_INTERVAL_S", 5)? as u32,

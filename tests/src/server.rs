@@ -256,6 +256,13 @@ impl Inlet {
         let _ = child.wait();
     }
 
+    /// Kills the server with SIGKILL: no graceful shutdown, as in a crash.
+    pub fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Runs `inlet serve` with another master key and waits for it to exit
     /// (killed after `timeout`). Returns the output, or None when it kept running.
     pub fn serve_with_key(&self, master_key: &str, timeout: Duration) -> Option<Output> {

@@ -598,7 +598,7 @@ pub async fn discover(
     }
     let (job, created) = state.db.queue_discovery(&row.id).await?;
     if created {
-        state.spawn_discovery(row, job.id.clone());
+        state.discovery_queued.notify_one();
     }
     let body = Accepted { job_id: job.id, status: job.status, created };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())

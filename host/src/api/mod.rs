@@ -7,6 +7,7 @@
 //! another organization's data source is 404, never 403.
 
 mod data_sources;
+mod discovery_worker;
 pub mod dto;
 mod error;
 mod extract;
@@ -17,6 +18,7 @@ mod read_cache;
 mod scheduler;
 mod state;
 
+pub use discovery_worker::spawn_discovery_worker;
 pub use error::{ApiError, ApiResult};
 pub use metrics::Counters;
 pub use scheduler::spawn_scheduler;

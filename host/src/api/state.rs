@@ -41,6 +41,8 @@ pub struct AppStateInner {
     /// Signs presigned file URLs.
     pub file_url_key: [u8; 32],
     pub started_at: String,
+    /// Wakes the discovery worker when a job is queued.
+    pub discovery_queued: tokio::sync::Notify,
     /// Serialized GET answers, until the organization's data sources change.
     pub reads: ReadCache,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
@@ -74,6 +76,7 @@ impl AppState {
             health,
             file_url_key,
             started_at: crate::db::now(),
+            discovery_queued: tokio::sync::Notify::new(),
             reads,
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
@@ -249,19 +252,8 @@ impl AppState {
         });
     }
 
-    /// Runs a discovery job in the background and stores the catalog it finds.
-    pub fn spawn_discovery(&self, row: DataSourceRow, job_id: String) {
-        let state = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = state.run_discovery(&row, &job_id).await {
-                state.counters.record_discovery(false);
-                let _ = state.db.fail_discovery(&job_id, error.code, &error.message).await;
-            }
-        });
-    }
-
-    async fn run_discovery(&self, row: &DataSourceRow, job_id: &str) -> Result<(), ApiError> {
-        self.db.start_discovery(job_id).await?;
+    /// Runs one claimed discovery job to the end (succeeded or failed).
+    pub(super) async fn run_discovery(&self, row: &DataSourceRow, job_id: &str) -> Result<(), ApiError> {
         let secrets = self.open_secrets(row).await?;
         let config: Value =
             serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;

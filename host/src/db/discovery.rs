@@ -67,13 +67,67 @@ impl Db {
         .await?)
     }
 
-    pub async fn start_discovery(&self, job_id: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE discovery_jobs SET status = 'running', started_at = $1 WHERE id = $2")
+    /// Claims up to `limit` queued jobs, oldest first, marking them running
+    /// with a fresh heartbeat. On PostgreSQL the rows are locked with `SKIP
+    /// LOCKED`, so two replicas never run the same job.
+    pub async fn claim_discovery_jobs(&self, limit: i64) -> Result<Vec<DiscoveryJobRow>, DbError> {
+        let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        let mut jobs: Vec<DiscoveryJobRow> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM discovery_jobs WHERE status = 'queued' ORDER BY requested_at, id LIMIT $1{lock}"
+        ))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for job in &mut jobs {
+            sqlx::query(
+                "UPDATE discovery_jobs SET status = 'running', started_at = $1, heartbeat_at = $1, \
+                 attempts = attempts + 1 WHERE id = $2",
+            )
+            .bind(&at)
+            .bind(&job.id)
+            .execute(&mut *tx)
+            .await?;
+            job.status = "running".into();
+            job.started_at = Some(at.clone());
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// Tells other workers this job's worker is alive.
+    pub async fn heartbeat_discovery(&self, job_id: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE discovery_jobs SET heartbeat_at = $1 WHERE id = $2 AND status = 'running'")
             .bind(now())
             .bind(job_id)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Running jobs whose last heartbeat is before `stale_before` lost their
+    /// worker: queued again, or failed once they were tried `max_attempts`
+    /// times. Returns (requeued, failed).
+    pub async fn recover_discovery_jobs(&self, stale_before: &str, max_attempts: i64) -> Result<(u64, u64), DbError> {
+        let stale = "status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $1)";
+        let failed = sqlx::query(&format!(
+            "UPDATE discovery_jobs SET status = 'failed', finished_at = $2, error_kind = 'interrupted', \
+             error = 'the worker running this job stopped ' || CAST(attempts AS TEXT) || ' times' \
+             WHERE {stale} AND attempts >= $3"
+        ))
+        .bind(stale_before)
+        .bind(now())
+        .bind(max_attempts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let requeued = sqlx::query(&format!("UPDATE discovery_jobs SET status = 'queued' WHERE {stale}"))
+            .bind(stale_before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((requeued, failed))
     }
 
     pub async fn fail_discovery(&self, job_id: &str, kind: &str, error: &str) -> Result<(), DbError> {

@@ -49,6 +49,8 @@ pub struct SchedulerConfig {
     pub concurrency: usize,
     /// Checks older than this are pruned.
     pub retention: Duration,
+    /// Schema discoveries running at once at most.
+    pub discovery_concurrency: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -59,6 +61,7 @@ impl Default for SchedulerConfig {
             batch: 200,
             concurrency: 16,
             retention: Duration::from_secs(30 * 86_400),
+            discovery_concurrency: 4,
         }
     }
 }

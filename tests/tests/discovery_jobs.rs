@@ -1,0 +1,126 @@
+//! Discovery jobs are durable: a job whose server is killed (`kill -9`)
+//! mid-discovery is run again by the next server and completes.
+//!
+//! The data source reaches the shared PostgreSQL through a TCP proxy in this
+//! test that first holds connections silently (so discovery is stuck inside
+//! the connector when the server dies), then forwards them.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use inlet_tests::server::{Backend, Inlet, PgDatabase};
+use inlet_tests::service_available;
+use serde_json::{Value, json};
+
+const DS: &str = "/api/v1/data-sources";
+
+/// Accepts on a loopback port; while `forward` is false, holds every
+/// connection open without a byte; once true, pipes new ones to `target`.
+struct Proxy {
+    port: u16,
+    forward: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let forward = Arc::new(AtomicBool::new(false));
+        let mode = forward.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for client in listener.incoming().flatten() {
+                if !mode.load(Ordering::SeqCst) {
+                    held.push(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+                pipe(client, server);
+            }
+        });
+        Self { port, forward }
+    }
+}
+
+fn pipe(client: TcpStream, server: TcpStream) {
+    for (mut from, mut to) in
+        [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
+    {
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 16 * 1024];
+            while let Ok(n) = from.read(&mut buffer) {
+                if n == 0 || to.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown(Shutdown::Write);
+        });
+    }
+}
+
+#[track_caller]
+fn wait_for(limit: Duration, mut what: impl FnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let value = what();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not reached within {limit:?}; last: {value}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_discovery_job_survives_kill_9_and_completes_after_restart() {
+    if !service_available("PostgreSQL", 5432) {
+        return;
+    }
+    let source = PgDatabase::create("inlet_jobs_src");
+    source.run(
+        "CREATE TABLE public.orders (id int PRIMARY KEY, total numeric(10,2)); CREATE TABLE public.lines (id int);",
+    );
+    let proxy = Proxy::start(5432);
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.org("acme");
+    let token = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let api = inlet.api(&token);
+    let created = api.create(&json!({
+        "name": "behind a proxy",
+        "type": "postgresql",
+        "config": { "host": "127.0.0.1", "port": proxy.port, "database": source.name, "username": "postgres", "ssl_mode": "disable" },
+        "connection_settings": { "connect_timeout_s": 120 }
+    }));
+    let id = created["id"].as_str().expect("id").to_owned();
+    let schemas = format!("{DS}/{id}/schemas");
+
+    let accepted = api.post(&format!("{DS}/{id}/discover-schema"), &json!({})).expect(202).json();
+    let job_id = accepted["job_id"].as_str().expect("job id").to_owned();
+    wait_for(
+        Duration::from_secs(20),
+        || api.get(&schemas).expect(200).json(),
+        |s| s["discovery"]["status"] == "running",
+    );
+
+    // The server dies mid-job; the database becomes reachable; a new server starts.
+    inlet.kill();
+    proxy.forward.store(true, Ordering::SeqCst);
+    inlet.start();
+    let api = inlet.api(&token);
+    let done = wait_for(
+        Duration::from_secs(60),
+        || api.get(&schemas).expect(200).json(),
+        |s| s["discovery"]["status"] == "succeeded" || s["discovery"]["status"] == "failed",
+    );
+    assert_eq!(done["discovery"]["status"], "succeeded", "{done}");
+    assert_eq!(done["discovery"]["job_id"], job_id.as_str(), "the same job was resumed, not a new one: {done}");
+    let mut tables: Vec<&str> =
+        done["items"].as_array().expect("items").iter().filter_map(|t| t["name"].as_str()).collect();
+    tables.sort_unstable();
+    assert_eq!(tables, ["lines", "orders"], "{done}");
+    assert!(inlet.server_log().contains("recovered discovery jobs"), "the recovery is logged");
+}
