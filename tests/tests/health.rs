@@ -115,6 +115,18 @@ fn status_breaker_and_history_follow_a_server_going_down_and_up() {
     assert!(metrics["breakers_closed"].as_u64() >= Some(1), "{metrics}");
     assert!(metrics["scheduled_checks"].as_u64() >= Some(4), "{metrics}");
     assert_eq!(metrics["breakers_by_state"]["closed"], 1, "{metrics}");
+    // The operators' view: Prometheus text at /metrics, aggregates only.
+    let prometheus = inlet.api_raw(None).get("/metrics").expect(200);
+    assert!(prometheus.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+    let text = prometheus.text();
+    assert!(text.contains("inlet_data_sources{status=\"active\"} 1"), "{text}");
+    assert!(text.contains("inlet_circuit_breakers{state=\"closed\"} 1"), "{text}");
+    let opened = text
+        .lines()
+        .find_map(|line| line.strip_prefix("inlet_breaker_transitions_total{to=\"open\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(opened >= Some(1), "{text}");
+    assert!(!text.contains(&id), "no data source ids in the operators' metrics");
     let log = inlet.server_log();
     assert!(log.contains("circuit breaker changed state"), "breaker transitions are logged");
     assert!(!log.contains(SCRAM_PASSWORD), "the password never reaches the log");

@@ -14,6 +14,7 @@ mod extract;
 mod files;
 mod metrics;
 mod openapi;
+mod prometheus;
 mod read_cache;
 mod scheduler;
 mod state;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus::metrics))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -643,6 +643,22 @@ impl Db {
         .await?)
     }
 
+    /// Live data sources of every organization, by status and by breaker state.
+    pub async fn count_all_data_sources(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), DbError> {
+        let by_status = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM data_sources WHERE deleted_at IS NULL GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let by_breaker = sqlx::query_as(
+            "SELECT breaker_state, COUNT(*) FROM data_sources WHERE deleted_at IS NULL \
+             GROUP BY breaker_state ORDER BY breaker_state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((by_status, by_breaker))
+    }
+
     /// Live data sources of an organization by status.
     pub async fn count_data_sources(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
         Ok(sqlx::query_as(
