@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog_diff;
 pub mod connectors;
 pub mod db;
 pub mod exec;

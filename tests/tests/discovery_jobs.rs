@@ -124,3 +124,57 @@ fn a_discovery_job_survives_kill_9_and_completes_after_restart() {
     assert_eq!(tables, ["lines", "orders"], "{done}");
     assert!(inlet.server_log().contains("recovered discovery jobs"), "the recovery is logged");
 }
+
+/// The second discovery reports what changed since the first.
+#[test]
+fn a_rediscovery_reports_the_schema_diff() {
+    if !service_available("PostgreSQL", 5432) {
+        return;
+    }
+    let source = PgDatabase::create("inlet_diff_src");
+    source.run(
+        "CREATE TABLE public.orders (id int PRIMARY KEY, total numeric(10,2), legacy_code text);
+         CREATE TABLE public.old_stuff (id int);",
+    );
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.org("acme");
+    let token = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let api = inlet.api(&token);
+    let created = api.create(&json!({
+        "name": "diffed",
+        "type": "postgresql",
+        "config": { "host": "127.0.0.1", "port": 5432, "database": source.name, "username": "postgres", "ssl_mode": "disable" }
+    }));
+    let id = created["id"].as_str().expect("id").to_owned();
+    let discover = || {
+        let job = api.post(&format!("{DS}/{id}/discover-schema"), &json!({})).expect(202).json();
+        let job_id = job["job_id"].as_str().expect("job id").to_owned();
+        wait_for(
+            Duration::from_secs(60),
+            || api.get(&format!("{DS}/{id}/schemas")).expect(200).json(),
+            |s| s["discovery"]["job_id"] == job_id.as_str() && s["discovery"]["status"] == "succeeded",
+        )
+    };
+    let first = discover();
+    assert!(first["discovery"]["diff"].is_null(), "no diff for the first discovery: {first}");
+
+    source.run(
+        "ALTER TABLE public.orders ADD COLUMN note text;
+         ALTER TABLE public.orders DROP COLUMN legacy_code;
+         ALTER TABLE public.orders ALTER COLUMN total SET NOT NULL;
+         DROP TABLE public.old_stuff;
+         CREATE TABLE public.lines (id int);",
+    );
+    let second = discover();
+    let diff = &second["discovery"]["diff"];
+    assert_eq!(diff["tables_added"], json!(["public.lines"]), "{diff}");
+    assert_eq!(diff["tables_removed"], json!(["public.old_stuff"]), "{diff}");
+    assert_eq!(diff["columns_added"], json!(["public.orders.note"]), "{diff}");
+    assert_eq!(diff["columns_removed"], json!(["public.orders.legacy_code"]), "{diff}");
+    let changed = diff["columns_changed"].as_array().expect("changed");
+    assert_eq!(changed.len(), 1, "{diff}");
+    assert_eq!(changed[0]["column"], "public.orders.total");
+    assert!(changed[0]["before"].as_str().is_some_and(|b| b.ends_with(" NULL") && !b.contains("NOT NULL")), "{diff}");
+    assert!(changed[0]["after"].as_str().is_some_and(|a| a.contains("NOT NULL")), "{diff}");
+}

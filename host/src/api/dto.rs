@@ -308,6 +308,8 @@ pub struct DiscoveryJob {
     pub tables_found: Option<i64>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// Changes since the previous successful discovery (absent for the first).
+    pub diff: Option<crate::catalog_diff::SchemaDiff>,
 }
 
 impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
@@ -321,6 +323,7 @@ impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
             tables_found: job.tables_found,
             error_kind: job.error_kind,
             error: job.error,
+            diff: job.diff.as_deref().and_then(|text| serde_json::from_str(text).ok()),
         }
     }
 }

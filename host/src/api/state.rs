@@ -282,9 +282,37 @@ impl AppState {
                 });
             }
         }
-        self.db.complete_discovery(job_id, &row.id, &tables).await?;
+        let diff = self.catalog_diff(&row.id, &tables).await?;
+        self.db.complete_discovery(job_id, &row.id, &tables, diff.as_deref()).await?;
         self.counters.record_discovery(true);
         Ok(())
+    }
+}
+
+impl AppState {
+    /// The new catalog's changes against the stored one, as JSON; `None`
+    /// for a data source's first successful discovery.
+    async fn catalog_diff(
+        &self,
+        data_source_id: &str,
+        tables: &[DiscoveredTableRow],
+    ) -> Result<Option<String>, ApiError> {
+        let (previous, had_success) = self.db.current_catalog(data_source_id).await?;
+        if !had_success {
+            return Ok(None);
+        }
+        let parse = |rows: &[DiscoveredTableRow]| -> Vec<(String, crate::model::Table)> {
+            // A stored definition that no longer parses counts as absent.
+            rows.iter()
+                .filter_map(|row| serde_json::from_str(&row.definition).ok().map(|t| (row.schema_name.clone(), t)))
+                .collect()
+        };
+        let (before, after) = (parse(&previous), parse(tables));
+        let diff = crate::catalog_diff::diff(
+            before.iter().map(|(s, t)| (s.as_str(), t)),
+            after.iter().map(|(s, t)| (s.as_str(), t)),
+        );
+        serde_json::to_string(&diff).map(Some).map_err(|e| ApiError::internal("cannot store a schema diff", e))
     }
 }
 

@@ -15,6 +15,8 @@ pub struct DiscoveryJobRow {
     pub tables_found: Option<i64>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// JSON: what changed since the previous successful discovery.
+    pub diff: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -27,7 +29,7 @@ pub struct DiscoveredTableRow {
 }
 
 const JOB_COLUMNS: &str =
-    "id, data_source_id, status, requested_at, started_at, finished_at, tables_found, error_kind, error";
+    "id, data_source_id, status, requested_at, started_at, finished_at, tables_found, error_kind, error, diff";
 
 impl Db {
     /// Queues a job unless one is already queued or running (returns that one).
@@ -47,6 +49,7 @@ impl Db {
             tables_found: None,
             error_kind: None,
             error: None,
+            diff: None,
         };
         sqlx::query("INSERT INTO discovery_jobs (id, data_source_id, status, requested_at) VALUES ($1, $2, $3, $4)")
             .bind(&job.id)
@@ -143,12 +146,32 @@ impl Db {
         Ok(())
     }
 
-    /// Replaces the data source's catalog with `tables` and completes the job, atomically.
+    /// The stored catalog of a data source, and whether a discovery ever
+    /// succeeded for it (an empty catalog can be a real result).
+    pub async fn current_catalog(&self, data_source_id: &str) -> Result<(Vec<DiscoveredTableRow>, bool), DbError> {
+        let succeeded: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM discovery_jobs WHERE data_source_id = $1 AND status = 'succeeded' LIMIT 1",
+        )
+        .bind(data_source_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let tables = sqlx::query_as(
+            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE data_source_id = $1",
+        )
+        .bind(data_source_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((tables, succeeded.is_some()))
+    }
+
+    /// Replaces the data source's catalog with `tables` and completes the
+    /// job with its diff against the previous catalog, atomically.
     pub async fn complete_discovery(
         &self,
         job_id: &str,
         data_source_id: &str,
         tables: &[DiscoveredTableRow],
+        diff: Option<&str>,
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1")
@@ -174,10 +197,11 @@ impl Db {
             })?;
         }
         sqlx::query(
-            "UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2 WHERE id = $3",
+            "UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2, diff = $3 WHERE id = $4",
         )
         .bind(now())
         .bind(tables.len() as i64)
+        .bind(diff)
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
