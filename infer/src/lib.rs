@@ -1,1 +1,20 @@
-//! Type inference shared by the file connectors: being written (issue 8).
+//! Type inference shared by the file connectors (CSV, JSON, …).
+//!
+//! Two layers, each in its own module:
+//! - [`classify`] — what one value looks like ([`Kind`]), from its text alone
+//!   (no locale, no trimming), or from a typed scalar (a JSON number).
+//! - [`column`] — [`ColumnStats`], the per-column accumulator that widens
+//!   kinds as values arrive ([`Kind::widen`]), tracks nulls, the longest
+//!   value and decimal digits, and ends in an [`Inferred`] column type (the
+//!   SDK's portable data type plus a native spelling).
+//!
+//! What is format-specific (CSV null markers, JSON nesting and arrays) stays
+//! in the connectors.
+
+pub mod classify;
+pub mod column;
+mod kind;
+
+pub use classify::{MAX_DECIMAL_PRECISION, classify_text};
+pub use column::{ColumnStats, Inferred};
+pub use kind::Kind;

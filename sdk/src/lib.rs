@@ -52,6 +52,7 @@ pub mod paging;
 mod request;
 pub mod schema;
 mod steps;
+pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
 

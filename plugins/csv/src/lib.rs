@@ -5,11 +5,9 @@
 //! - `config` — the options and their checks
 //! - `decode` — the file's encoding to UTF-8, streaming
 //! - `scan` — header, sample and row count over one pass
-//! - `infer` — a value's kind and a column's type
 
 mod config;
 mod decode;
-mod infer;
 mod scan;
 
 use std::path::Path;
@@ -108,7 +106,7 @@ fn describe(name: String, size: u64, scan: &Scan) -> Table {
         .build()
 }
 
-fn column(ordinal: u32, header: &HeaderColumn, inferred: &infer::Inferred) -> Column {
+fn column(ordinal: u32, header: &HeaderColumn, inferred: &inlet_infer::Inferred) -> Column {
     ColumnBuilder::new(header.name.clone(), ordinal, inferred.data_type, inferred.native_type.clone())
         .nullable(inferred.nullable)
         .max_length(inferred.max_length)
@@ -128,23 +126,11 @@ mod tests {
     use super::*;
 
     fn request(config: serde_json::Value) -> ConnectRequest {
-        ConnectRequest {
-            source_type: "csv".into(),
-            config: config.to_string(),
-            secrets: vec![],
-            endpoint: None,
-            connect_timeout_ms: 1000,
-            query_timeout_ms: 1000,
-        }
+        inlet_sdk::testing::connect_request("csv", &config)
     }
 
     fn discover_request(token: Option<&str>, exclude: &[&str]) -> DiscoverRequest {
-        DiscoverRequest {
-            include_schemas: vec![],
-            exclude_schemas: exclude.iter().map(|s| (*s).to_owned()).collect(),
-            page_token: token.map(str::to_owned),
-            page_size: 100,
-        }
+        inlet_sdk::testing::discover_request(token, exclude, 100)
     }
 
     fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {

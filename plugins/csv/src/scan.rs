@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 
+use inlet_infer::ColumnStats;
 use inlet_sdk::ConnectorError;
 
 use crate::config::Config;
 use crate::decode::{DecodingReader, Encoding};
-use crate::infer::ColumnStats;
 
 /// A column as the header (or its absence) names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +280,7 @@ fn observe(config: &Config, record: &csv::ByteRecord, stats: &mut [ColumnStats])
         // The reader rejects records of another length, but a short record
         // would mean missing values, which are nulls.
         match values.get(i) {
-            Some(value) if !config.is_null(value) => column.observe(value),
+            Some(value) if !config.is_null(value) => column.observe_text(value),
             _ => column.observe_null(),
         }
     }

@@ -1,0 +1,157 @@
+//! The data source's config, checked again here although the host validated
+//! it against the manifest's JSON Schema: a connector must not trust its caller.
+
+use inlet_sdk::ConnectorError;
+use serde::Deserialize;
+
+pub const DEFAULT_SAMPLE_ROWS: u64 = 10_000;
+pub const MAX_SAMPLE_ROWS: u64 = 1_000_000;
+pub const DEFAULT_MAX_DEPTH: u32 = 5;
+/// serde_json refuses nesting past 128 levels; stay well inside it.
+pub const MAX_DEPTH: u32 = 64;
+
+/// How records are laid out in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `[` as the first non-space byte means an array, anything else NDJSON.
+    #[default]
+    Auto,
+    /// One top-level array whose elements are the records.
+    Array,
+    /// One record per line (JSON Lines).
+    Ndjson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    file_path: String,
+    #[serde(default)]
+    format: Format,
+    #[serde(default = "default_sample_rows")]
+    sample_rows: u64,
+    #[serde(default = "default_max_depth")]
+    max_depth: u32,
+    #[serde(default)]
+    table_name: Option<String>,
+}
+
+fn default_sample_rows() -> u64 {
+    DEFAULT_SAMPLE_ROWS
+}
+
+fn default_max_depth() -> u32 {
+    DEFAULT_MAX_DEPTH
+}
+
+/// The checked config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file's path inside the guest (the host rewrote it to `/data/…`).
+    pub file_path: String,
+    pub format: Format,
+    pub sample_rows: u64,
+    /// Object nesting flattened into dotted columns; deeper objects are JSON.
+    pub max_depth: u32,
+    pub table_name: Option<String>,
+}
+
+impl Config {
+    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
+        let raw: RawConfig =
+            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
+        if raw.file_path.trim().is_empty() {
+            return Err(ConnectorError::config("`file_path` must not be empty"));
+        }
+        if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
+            return Err(ConnectorError::config(format!(
+                "`sample_rows` must be between 1 and {MAX_SAMPLE_ROWS}, not {}",
+                raw.sample_rows
+            )));
+        }
+        if !(1..=MAX_DEPTH).contains(&raw.max_depth) {
+            return Err(ConnectorError::config(format!(
+                "`max_depth` must be between 1 and {MAX_DEPTH}, not {}",
+                raw.max_depth
+            )));
+        }
+        if raw.table_name.as_deref().is_some_and(|name| name.trim().is_empty()) {
+            return Err(ConnectorError::config("`table_name` must not be empty"));
+        }
+        Ok(Self {
+            file_path: raw.file_path,
+            format: raw.format,
+            sample_rows: raw.sample_rows,
+            max_depth: raw.max_depth,
+            table_name: raw.table_name,
+        })
+    }
+
+    /// The file's name, for messages: the guest path (`/data/…`) means
+    /// nothing to the user.
+    pub fn file_name(&self) -> &str {
+        std::path::Path::new(&self.file_path).file_name().and_then(|name| name.to_str()).unwrap_or(&self.file_path)
+    }
+
+    /// The table's name: `table_name`, or the file's stem.
+    pub fn table_name(&self) -> String {
+        if let Some(name) = &self.table_name {
+            return name.clone();
+        }
+        std::path::Path::new(&self.file_path)
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .filter(|stem| !stem.is_empty())
+            .unwrap_or("file")
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inlet_sdk::ErrorKind;
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::from_json(r#"{"file_path":"/data/events.ndjson"}"#).unwrap();
+        assert_eq!(config.format, Format::Auto);
+        assert_eq!(config.sample_rows, 10_000);
+        assert_eq!(config.max_depth, 5);
+        assert_eq!(config.table_name(), "events");
+        assert_eq!(config.file_name(), "events.ndjson");
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let config = Config::from_json(
+            r#"{"file_path":"/data/a.json","format":"ndjson","sample_rows":7,"max_depth":2,"table_name":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.format, Format::Ndjson);
+        assert_eq!((config.sample_rows, config.max_depth), (7, 2));
+        assert_eq!(config.table_name(), "t");
+        let array = Config::from_json(r#"{"file_path":"/data/a.json","format":"array"}"#).unwrap();
+        assert_eq!(array.format, Format::Array);
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        for json in [
+            r#"{}"#,
+            r#"{"file_path":" "}"#,
+            r#"{"file_path":"a","format":"xml"}"#,
+            r#"{"file_path":"a","sample_rows":0}"#,
+            r#"{"file_path":"a","sample_rows":1000001}"#,
+            r#"{"file_path":"a","max_depth":0}"#,
+            r#"{"file_path":"a","max_depth":65}"#,
+            r#"{"file_path":"a","table_name":""}"#,
+            r#"{"file_path":"a","delimiter":","}"#,
+        ] {
+            let error = Config::from_json(json).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Config, "{json}");
+        }
+        assert_eq!(Config::from_json(r#"{"file_path":"/"}"#).unwrap().table_name(), "file");
+    }
+}

@@ -1,0 +1,318 @@
+//! The JSON connector end to end: fixtures are written at test time by
+//! Python's json module (`tests/fixtures/json/make.py`) into a temporary
+//! directory; `inlet plugin exec` loads the built component from
+//! `target/plugins/json`, grants it the file's directory read-only, and
+//! prints what `test` and `discover` return.
+//!
+//! Needs `target/release/inlet`, `target/plugins/json` (`cargo xtask build`)
+//! and `python3`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use inlet_tests::{ExecOutcome, exec, plugin_dir, tool_available, workspace_root};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// Runs `make.py` into a fresh directory; `None` when python3 is missing
+/// (the test is then skipped, or fails under `INLET_REQUIRE_SERVICES=1`).
+fn fixtures(large_rows: Option<u64>) -> Option<TempDir> {
+    if !tool_available("python3") {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut make = Command::new("python3");
+    make.arg(workspace_root().join("tests/fixtures/json/make.py")).arg(dir.path());
+    if let Some(rows) = large_rows {
+        make.arg("--large-rows").arg(rows.to_string());
+    }
+    let output = make.output().expect("run make.py");
+    assert!(output.status.success(), "make.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    Some(dir)
+}
+
+fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// A config for the fixture, with `extra` options merged in.
+fn config(dir: &Path, name: &str, extra: Value) -> Value {
+    let mut config = json!({ "file_path": path(dir, name).to_str().expect("UTF-8 path") });
+    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra);
+    }
+    config
+}
+
+fn run(command: &str, config: &Value) -> ExecOutcome {
+    exec(&plugin_dir("json"), "json", config, None, command, &[])
+}
+
+/// Runs `discover` and returns the one table, after checking the envelope.
+fn discover_table(dir: &Path, name: &str, extra: Value) -> Value {
+    let outcome = run("discover", &config(dir, name, extra));
+    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
+    let json = &outcome.json;
+    assert_eq!(json["ok"], true, "{json}");
+    let schemas = json["schemas"].as_array().expect("schemas");
+    assert_eq!(schemas.len(), 1, "{json}");
+    assert_eq!(schemas[0]["name"], "default");
+    let tables = schemas[0]["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 1, "{json}");
+    let table = tables[0].clone();
+    assert_eq!(table["kind"], "file");
+    let size = std::fs::metadata(path(dir, name)).expect("fixture").len();
+    assert_eq!(table["size_bytes"], size, "size_bytes");
+    table
+}
+
+/// The column fields the connector fills in (besides name and ordinal).
+struct Col {
+    name: &'static str,
+    data_type: &'static str,
+    native_type: &'static str,
+    nullable: bool,
+    max_length: Option<u32>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+    comment: Option<&'static str>,
+}
+
+const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
+    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
+}
+
+const fn text(name: &'static str, nullable: bool, max_length: u32) -> Col {
+    Col { max_length: Some(max_length), ..col(name, "string", "string", nullable) }
+}
+
+const fn noted(column: Col, comment: &'static str) -> Col {
+    Col { comment: Some(comment), ..column }
+}
+
+/// Compares every field of every column, naming the column and field that differ.
+fn assert_columns(table: &Value, expected: &[Col]) {
+    let columns = table["columns"].as_array().expect("columns");
+    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
+    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
+    assert_eq!(names, wanted, "column names");
+    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
+        let fields = [
+            ("ordinal", json!(i + 1)),
+            ("data_type", json!(want.data_type)),
+            ("native_type", json!(want.native_type)),
+            ("nullable", json!(want.nullable)),
+            ("default_value", Value::Null),
+            ("max_length", json!(want.max_length)),
+            ("precision", json!(want.precision)),
+            ("scale", json!(want.scale)),
+            ("comment", json!(want.comment)),
+        ];
+        for (field, value) in fields {
+            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
+            assert_eq!(got, &value, "column {} field {field}", want.name);
+        }
+    }
+}
+
+fn assert_fails(outcome: &ExecOutcome, kind: &str, message_part: &str) {
+    assert!(!outcome.success, "expected a failure: {}", outcome.json);
+    assert_eq!(outcome.code, Some(1), "{}", outcome.json);
+    assert_eq!(outcome.error_kind(), Some(kind), "{}", outcome.json);
+    let message = outcome.json.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
+    assert!(message.contains(message_part), "message {message:?} lacks {message_part:?}");
+}
+
+#[test]
+fn test_detects_the_format_and_parses_the_first_record() {
+    let Some(dir) = fixtures(None) else { return };
+    for (name, layout, keys) in [("people.json", "JSON array", 8), ("events.ndjson", "NDJSON", 5)] {
+        let outcome = run("test", &config(dir.path(), name, json!({})));
+        let json = &outcome.json;
+        assert!(outcome.success, "{json}\n{}", outcome.stderr);
+        assert_eq!(json["server_version"], Value::Null);
+        let steps = json["steps"].as_array().expect("steps");
+        assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
+        let names: Vec<&str> = steps.iter().filter_map(|s| s["name"].as_str()).collect();
+        let last = steps.last().expect("a step");
+        assert_eq!(last["name"], "parse first record");
+        assert_eq!(last["message"], format!("{layout}: the first record has {keys} keys"));
+        if names.len() == 3 {
+            assert_eq!(names, ["open file", "detect format", "parse first record"]);
+            assert_eq!(steps[1]["message"], layout);
+        }
+    }
+}
+
+#[test]
+fn an_array_file_flattens_nested_objects_and_notes_arrays() {
+    let Some(dir) = fixtures(None) else { return };
+    let table = discover_table(dir.path(), "people.json", json!({}));
+    assert_eq!(table["name"], "people");
+    assert_eq!(table["row_estimate"], 4);
+    assert_eq!(table["comment"], "JSON array; column types inferred from the first 4 records");
+    assert_columns(
+        &table,
+        &[
+            col("id", "int64", "integer", false),
+            // "Zoë Ångström": 12 characters, more bytes.
+            text("name", false, 12),
+            col("active", "boolean", "boolean", true),
+            // 10, 7.5, 3, 4: integers and floats widen to float64.
+            col("score", "float64", "number", false),
+            col("joined", "date", "string (date)", false),
+            // `address` is null in one record: its keys are missing there.
+            text("address.city", true, 5),
+            col("address.geo.lat", "float64", "number", true),
+            col("address.geo.lon", "float64", "number", true),
+            text("address.zip", true, 8),
+            noted(col("tags", "array", "array", false), "array of string"),
+            noted(col("orders", "json", "array", false), "array of objects"),
+            // Missing twice, null once.
+            text("note", true, 11),
+            Col {
+                max_length: Some(3),
+                comment: Some("mixed JSON types (number, string), widened to string"),
+                ..col("code", "string", "number|string", true)
+            },
+            noted(
+                col("deep.l2.l3.l4.l5", "json", "object", true),
+                "an object nested deeper than max_depth (5), kept as JSON",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn max_depth_and_table_name_are_honoured() {
+    let Some(dir) = fixtures(None) else { return };
+    let table = discover_table(dir.path(), "people.json", json!({ "max_depth": 2, "table_name": "members" }));
+    assert_eq!(table["name"], "members");
+    let columns = table["columns"].as_array().expect("columns");
+    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "name",
+            "active",
+            "score",
+            "joined",
+            "address.city",
+            "address.geo",
+            "address.zip",
+            "tags",
+            "orders",
+            "note",
+            "code",
+            "deep.l2"
+        ]
+    );
+    let geo = &columns[6];
+    assert_eq!((geo["data_type"].as_str(), geo["nullable"].as_bool()), (Some("json"), Some(true)));
+    assert_eq!(geo["comment"], "an object nested deeper than max_depth (2), kept as JSON");
+}
+
+#[test]
+fn an_ndjson_file_with_escapes_blank_lines_and_crlf() {
+    let Some(dir) = fixtures(None) else { return };
+    let table = discover_table(dir.path(), "events.ndjson", json!({}));
+    assert_eq!(table["name"], "events");
+    assert_eq!(table["row_estimate"], 3);
+    assert_eq!(table["comment"], "NDJSON; column types inferred from the first 3 records");
+    assert_columns(
+        &table,
+        &[
+            text("event", false, 5),
+            col("ts", "timestamp-tz", "string (date-time)", false),
+            col("user.id", "int64", "integer", false),
+            // "\u00c5sa" decodes to 3 characters.
+            text("user.name", true, 4),
+            col("value", "float64", "number", false),
+            col("props.x", "int64", "integer", true),
+            col("props.y", "int64", "integer", true),
+            // ["a", 1]: string and integer elements widen to string.
+            noted(col("labels", "array", "array", true), "array of string"),
+            // u64::MAX does not fit int64: an exact decimal.
+            Col { precision: Some(20), scale: Some(0), ..col("big", "decimal", "integer", true) },
+        ],
+    );
+    // Forcing the array layout on NDJSON fails clearly.
+    let outcome = run("discover", &config(dir.path(), "events.ndjson", json!({ "format": "array" })));
+    assert_fails(&outcome, "protocol", "does not start with `[`");
+    // Forcing NDJSON on an array reads its first line, `[`, as a broken record.
+    let outcome = run("discover", &config(dir.path(), "people.json", json!({ "format": "ndjson" })));
+    assert_fails(&outcome, "protocol", "line 1, column 1: invalid JSON");
+}
+
+#[test]
+fn large_ndjson_and_array_files_are_counted_exactly() {
+    let rows = 200_000u64;
+    let Some(dir) = fixtures(Some(rows)) else { return };
+    for (name, layout) in [("large.ndjson", "NDJSON"), ("large.json", "JSON array")] {
+        let table = discover_table(dir.path(), name, json!({}));
+        assert_eq!(table["row_estimate"], rows, "{name}");
+        assert_eq!(table["comment"], format!("{layout}; column types inferred from the first 10000 records"));
+        assert_large_columns(&table);
+    }
+}
+
+fn assert_large_columns(table: &Value) {
+    assert_columns(
+        table,
+        &[
+            col("i", "int64", "integer", false),
+            col("f", "float64", "number", false),
+            // Every 1000th record lacks `k`, ten times within the sample, whose
+            // longest value is "key-9999": later, longer ones are not sampled.
+            text("k", true, 8),
+            col("nested.even", "boolean", "boolean", false),
+        ],
+    );
+}
+
+#[test]
+fn malformed_files_fail_with_their_kind_and_place() {
+    let Some(dir) = fixtures(None) else { return };
+    let cases = [
+        ("empty.json", "protocol", "empty.json is empty"),
+        // serde_json reads the leading `t` as the start of `true`.
+        ("not_json.json", "protocol", "line 1, column 2: invalid JSON: expected ident"),
+        ("scalar.json", "unsupported", "line 1: the record is a number"),
+        ("numbers.json", "unsupported", "line 1 (element 1): the record is a number"),
+        ("bad_line.ndjson", "protocol", "line 3, column"),
+        ("unclosed.json", "protocol", "the file ends before the array is closed with `]`"),
+        ("huge_line.ndjson", "protocol", "line 2: a line is longer than 8 MiB"),
+    ];
+    for (name, kind, message) in cases {
+        let outcome = run("discover", &config(dir.path(), name, json!({})));
+        assert_fails(&outcome, kind, message);
+    }
+    // `test` reads only the first record: a file broken later passes it,
+    // but `discover` checks every record for the exact count.
+    let late = config(dir.path(), "bad_late.ndjson", json!({ "sample_rows": 5 }));
+    let outcome = run("test", &late);
+    assert!(outcome.success, "{}", outcome.json);
+    assert_fails(&run("discover", &late), "protocol", "line 25, column");
+    // The empty file already fails at connect, in the `detect format` step.
+    let outcome = run("test", &config(dir.path(), "empty.json", json!({})));
+    assert_fails(&outcome, "protocol", "is empty");
+}
+
+#[test]
+fn missing_files_directories_and_bad_configs() {
+    let Some(dir) = fixtures(None) else { return };
+    assert_fails(&run("test", &config(dir.path(), "none.json", json!({}))), "not_found", "none.json");
+    let directory = json!({ "file_path": dir.path().to_str().expect("UTF-8 path") });
+    assert_eq!(run("test", &directory).error_kind(), Some("config"));
+    for extra in [
+        json!({ "format": "xml" }),
+        json!({ "max_depth": 0 }),
+        json!({ "sample_rows": 0 }),
+        json!({ "table_name": "" }),
+        json!({ "delimiter": "," }),
+    ] {
+        let outcome = run("test", &config(dir.path(), "people.json", extra.clone()));
+        assert_eq!(outcome.error_kind(), Some("config"), "{extra}: {}", outcome.json);
+    }
+}
