@@ -25,7 +25,8 @@ pub struct Settings {
     /// (on/off), `INLET_HEALTH_TICK_MS` (1000), `INLET_HEALTH_CONCURRENCY` (16),
     /// `INLET_HEALTH_RETENTION_DAYS` (30), `INLET_BREAKER_THRESHOLD` (5),
     /// `INLET_BREAKER_COOLDOWN_S` (60), `INLET_BREAKER_MAX_COOLDOWN_S` (900),
-    /// `INLET_RETRY_BASE_MS` (500), `INLET_DISCOVERY_CONCURRENCY` (4).
+    /// `INLET_RETRY_BASE_MS` (500), `INLET_DISCOVERY_CONCURRENCY` (4),
+    /// `INLET_MIN_SCHEMA_REFRESH_S` (60).
     pub health: HealthSettings,
 }
 
@@ -99,6 +100,7 @@ fn health_settings() -> Result<HealthSettings, SettingsError> {
     };
     Ok(HealthSettings {
         min_interval_s: positive("INLET_MIN_HEALTH_INTERVAL_S", 5)? as u32,
+        min_schema_refresh_s: positive("INLET_MIN_SCHEMA_REFRESH_S", 60)? as u32,
         breaker: BreakerPolicy {
             failure_threshold: positive("INLET_BREAKER_THRESHOLD", 5)? as u32,
             base_cooldown: Duration::from_secs(positive("INLET_BREAKER_COOLDOWN_S", 60)?),

@@ -178,3 +178,47 @@ fn a_rediscovery_reports_the_schema_diff() {
     assert!(changed[0]["before"].as_str().is_some_and(|b| b.ends_with(" NULL") && !b.contains("NOT NULL")), "{diff}");
     assert!(changed[0]["after"].as_str().is_some_and(|a| a.contains("NOT NULL")), "{diff}");
 }
+
+/// With `schema_refresh.auto`, the scheduler rediscovers an active data
+/// source every interval without being asked; with it off, nothing runs.
+#[test]
+fn schema_auto_refresh_rediscovers_on_its_interval() {
+    if !service_available("PostgreSQL", 5432) {
+        return;
+    }
+    let source = PgDatabase::create("inlet_auto_src");
+    source.run("CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL);");
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    for (key, value) in [("INLET_HEALTH_TICK_MS", "200"), ("INLET_MIN_SCHEMA_REFRESH_S", "1")] {
+        inlet.extra_env.push((key.into(), value.into()));
+    }
+    inlet.org("acme");
+    let token = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let api = inlet.api(&token);
+    let body = |name: &str, auto: bool| {
+        json!({
+            "name": name,
+            "type": "postgresql",
+            "config": { "host": "127.0.0.1", "port": 5432, "database": source.name, "username": "postgres", "ssl_mode": "disable" },
+            "schema_refresh": { "auto": auto, "interval_s": 2 }
+        })
+    };
+    let auto = api.create(&body("auto", true))["id"].as_str().expect("id").to_owned();
+    let manual = api.create(&body("manual", false))["id"].as_str().expect("id").to_owned();
+    let schemas = |id: &str| api.get(&format!("{DS}/{id}/schemas")).expect(200).json();
+    let first = wait_for(Duration::from_secs(30), || schemas(&auto), |s| s["discovery"]["status"] == "succeeded");
+    assert_eq!(first["items"][0]["name"], "events", "{first}");
+    source.run("CREATE TABLE public.sessions (id bigint);");
+    let first_job = first["discovery"]["job_id"].clone();
+    let second = wait_for(
+        Duration::from_secs(30),
+        || schemas(&auto),
+        |s| s["discovery"]["job_id"] != first_job && s["discovery"]["status"] == "succeeded",
+    );
+    assert_eq!(second["discovery"]["diff"]["tables_added"], json!(["public.sessions"]), "{second}");
+
+    assert_eq!(api.wait_settled(&manual)["status"], "active");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(schemas(&manual)["discovery"].is_null(), "auto-refresh off: nothing runs until asked");
+}

@@ -106,9 +106,10 @@ fn check_settings(settings: &ConnectionSettings) -> ApiResult<()> {
     settings.check().map_err(|(field, message)| invalid(&field, message))
 }
 
-fn check_refresh(refresh: &SchemaRefresh) -> ApiResult<()> {
-    if !(60..=604_800).contains(&refresh.interval_s) {
-        return Err(invalid("/schema_refresh/interval_s", "must be between 60 and 604800"));
+fn check_refresh(state: &AppState, refresh: &SchemaRefresh) -> ApiResult<()> {
+    let min = state.health.min_schema_refresh_s;
+    if !(min..=604_800).contains(&refresh.interval_s) {
+        return Err(invalid("/schema_refresh/interval_s", format!("must be between {min} and 604800")));
     }
     Ok(())
 }
@@ -307,7 +308,7 @@ pub async fn create(
     check_settings(&settings)?;
     check_tunnel(&body.ssh_tunnel)?;
     let refresh = body.schema_refresh.unwrap_or_default();
-    check_refresh(&refresh)?;
+    check_refresh(&state, &refresh)?;
     let interval = check_interval(&state, body.health_check_interval_s.unwrap_or(60))?;
     let tags = check_tags(body.tags.unwrap_or_default())?;
     let workspace_id = match body.workspace_id {
@@ -358,6 +359,7 @@ pub async fn create(
         breaker_failures: 0,
         breaker_opens: 0,
         breaker_open_until: None,
+        next_discovery_at: None,
     };
     state
         .db
@@ -431,7 +433,7 @@ pub async fn update(
         row.ssh_tunnel = tunnel.as_ref().map(to_json).transpose()?;
     }
     if let Some(refresh) = &body.schema_refresh {
-        check_refresh(refresh)?;
+        check_refresh(&state, refresh)?;
         row.schema_refresh = to_json(refresh)?;
     }
     if let Some(interval) = body.health_check_interval_s {

@@ -1,7 +1,8 @@
 //! The health scheduler: every tick, claims the data sources whose check is
 //! due (row leases in the database, so replicas never double-check one) and
 //! checks them with bounded concurrency, honouring each one's circuit
-//! breaker and retry policy; prunes old history once an hour.
+//! breaker and retry policy; queues the automatic schema refreshes that are
+//! due; prunes old history once an hour.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +11,14 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use super::AppState;
+use super::dto::SchemaRefresh;
 use super::metrics::Counters;
 use crate::db::{DataSourceRow, format_time};
 use crate::health::{Admission, Breaker, BreakerState, next_check_at};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Automatic schema refreshes queued per tick at most.
+const DISCOVERY_BATCH: i64 = 50;
 
 /// Starts the scheduler on the current runtime, unless it is turned off.
 pub fn spawn_scheduler(state: AppState) {
@@ -34,6 +38,7 @@ pub fn spawn_scheduler(state: AppState) {
                 last_prune = Some(Instant::now());
                 prune(&state, config.retention).await;
             }
+            queue_due_discoveries(&state).await;
             // Claim only what can start now, so a claimed check is not left waiting.
             let free = permits.available_permits().min(config.batch as usize);
             if free == 0 {
@@ -87,6 +92,38 @@ async fn check(state: &AppState, row: DataSourceRow) {
     if let Err(error) = state.run_test(&row, "scheduler", Some(retry)).await {
         tracing::warn!(data_source = %row.id, error = %error.message, "scheduled health check failed to run");
     }
+}
+
+/// Queues a discovery job for every active data source whose automatic
+/// schema refresh is due (the discovery worker runs them), and schedules
+/// the ones seen for the first time one interval ahead.
+async fn queue_due_discoveries(state: &AppState) {
+    let now = OffsetDateTime::now_utc();
+    let next_at = |row: &DataSourceRow| next_refresh(row, now);
+    let due = match state.db.claim_due_discoveries(&format_time(now), DISCOVERY_BATCH, next_at).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "health scheduler cannot claim due schema refreshes");
+            return;
+        }
+    };
+    let mut queued = false;
+    for row in due {
+        match state.db.queue_discovery(&row.id).await {
+            Ok((_, created)) => queued |= created,
+            Err(error) => tracing::warn!(data_source = %row.id, %error, "cannot queue a schema refresh"),
+        }
+    }
+    if queued {
+        state.discovery_queued.notify_one();
+    }
+}
+
+/// When a data source's schema is next refreshed, counted from `now`
+/// (`None` when auto-refresh is off).
+pub(super) fn next_refresh(row: &DataSourceRow, now: OffsetDateTime) -> Option<String> {
+    let refresh: SchemaRefresh = serde_json::from_str(&row.schema_refresh).unwrap_or_default();
+    refresh.auto.then(|| format_time(next_check_at(now, i64::from(refresh.interval_s), rand::random::<f64>())))
 }
 
 async fn prune(state: &AppState, retention: Duration) {

@@ -284,6 +284,8 @@ impl AppState {
         }
         let diff = self.catalog_diff(&row.id, &tables).await?;
         self.db.complete_discovery(job_id, &row.id, &tables, diff.as_deref()).await?;
+        let next = super::scheduler::next_refresh(row, time::OffsetDateTime::now_utc());
+        self.db.schedule_discovery(&row.id, next.as_deref()).await?;
         self.counters.record_discovery(true);
         Ok(())
     }

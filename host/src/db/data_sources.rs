@@ -7,6 +7,9 @@ use sqlx::{Any, Arguments};
 
 use super::{Db, DbError, now};
 
+/// `next_discovery_at` of a data source whose auto-refresh is off.
+const PARKED: &str = "9999-12-31T00:00:00.000Z";
+
 /// The columns a new row is written with (the rest have defaults).
 const INSERT_COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
     connection_settings, ssh_tunnel, schema_refresh, health_check_interval_s, status, status_reason, \
@@ -16,7 +19,7 @@ const INSERT_COLUMNS: &str = "id, organization_id, workspace_id, name, descripti
 const COLUMNS: &str = "id, organization_id, workspace_id, name, description, source_type, config, \
     connection_settings, ssh_tunnel, schema_refresh, health_check_interval_s, status, status_reason, \
     last_test, last_tested_at, created_at, created_by, updated_at, updated_by, deleted_at, deleted_by, version, \
-    breaker_state, breaker_failures, breaker_opens, breaker_open_until";
+    breaker_state, breaker_failures, breaker_opens, breaker_open_until, next_discovery_at";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DataSourceRow {
@@ -49,6 +52,8 @@ pub struct DataSourceRow {
     pub breaker_failures: i64,
     pub breaker_opens: i64,
     pub breaker_open_until: Option<String>,
+    /// The next automatic schema refresh (`None`: not scheduled yet).
+    pub next_discovery_at: Option<String>,
 }
 
 /// What lives in side tables, by data source id (values sorted).
@@ -349,7 +354,8 @@ impl Db {
         let result = sqlx::query(
             "UPDATE data_sources SET name = $1, description = $2, config = $3, connection_settings = $4, \
              ssh_tunnel = $5, schema_refresh = $6, health_check_interval_s = $7, \
-             updated_at = $8, updated_by = $9, version = version + 1 \
+             updated_at = $8, updated_by = $9, version = version + 1, \
+             next_discovery_at = CASE WHEN config <> $3 OR schema_refresh <> $6 THEN NULL ELSE next_discovery_at END \
              WHERE id = $10 AND organization_id = $11 AND version = $12 AND deleted_at IS NULL",
         )
         .bind(&row.name)
@@ -489,6 +495,57 @@ impl Db {
         }
         tx.commit().await?;
         Ok(rows)
+    }
+
+    /// Claims up to `limit` active data sources whose automatic schema
+    /// refresh is due at `now` or not yet scheduled, and moves each one's
+    /// next refresh to `next_at(row)` (`None`: auto-refresh is off). Returns
+    /// those that were due, to be discovered now; one not scheduled before is
+    /// only scheduled. Locked with `SKIP LOCKED` on PostgreSQL.
+    pub async fn claim_due_discoveries(
+        &self,
+        now: &str,
+        limit: i64,
+        next_at: impl Fn(&DataSourceRow) -> Option<String>,
+    ) -> Result<Vec<DataSourceRow>, DbError> {
+        let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<DataSourceRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM data_sources WHERE deleted_at IS NULL AND status = 'active' \
+             AND (next_discovery_at IS NULL OR next_discovery_at <= $1) \
+             ORDER BY COALESCE(next_discovery_at, '') LIMIT $2{lock}"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut due = Vec::new();
+        for row in rows {
+            let next = next_at(&row);
+            // Off: parked far ahead; an update of config or refresh settings clears it.
+            let stored = next.clone().unwrap_or_else(|| PARKED.to_owned());
+            sqlx::query("UPDATE data_sources SET next_discovery_at = $1 WHERE id = $2")
+                .bind(stored)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            if next.is_some() && row.next_discovery_at.is_some() {
+                due.push(row);
+            }
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    /// Moves a data source's next automatic schema refresh (after any
+    /// successful discovery, so a manual one is not followed by an automatic one).
+    pub async fn schedule_discovery(&self, id: &str, next_at: Option<&str>) -> Result<(), DbError> {
+        sqlx::query("UPDATE data_sources SET next_discovery_at = $1 WHERE id = $2")
+            .bind(next_at.unwrap_or(PARKED))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Tags, shares and secret field names of several data sources, in one
@@ -728,6 +785,7 @@ mod tests {
             breaker_failures: 0,
             breaker_opens: 0,
             breaker_open_until: None,
+            next_discovery_at: None,
         }
     }
 

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub struct HealthSettings {
     /// Lowest health-check interval users may set (5 s; lower only for tests).
     pub min_interval_s: u32,
+    /// Lowest automatic schema-refresh interval users may set (60 s; lower only for tests).
+    pub min_schema_refresh_s: u32,
     pub breaker: BreakerPolicy,
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
@@ -28,6 +30,7 @@ impl Default for HealthSettings {
     fn default() -> Self {
         Self {
             min_interval_s: 5,
+            min_schema_refresh_s: 60,
             breaker: BreakerPolicy::default(),
             retry_base_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(30),
