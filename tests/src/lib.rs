@@ -126,4 +126,20 @@ pub fn fixture_dir(name: &str) -> PathBuf {
     assert!(path.join("plugin.wasm").exists(), "{} is missing: run `cargo xtask build` first", path.display());
     path
 }
+pub mod catalog;
 pub mod server;
+
+/// Polls `what` until `done` holds for it and returns that value; panics
+/// with the last value after `limit`.
+#[track_caller]
+pub fn wait_for(limit: Duration, mut what: impl FnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let value = what();
+        if done(&value) {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "condition not reached within {limit:?}; last: {value}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

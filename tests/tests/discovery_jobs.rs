@@ -9,11 +9,12 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inlet_tests::server::{Backend, Inlet, PgDatabase};
 use inlet_tests::service_available;
-use serde_json::{Value, json};
+use inlet_tests::wait_for;
+use serde_json::json;
 
 const DS: &str = "/api/v1/data-sources";
 
@@ -58,19 +59,6 @@ fn pipe(client: TcpStream, server: TcpStream) {
             }
             let _ = to.shutdown(Shutdown::Write);
         });
-    }
-}
-
-#[track_caller]
-fn wait_for(limit: Duration, mut what: impl FnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let value = what();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "condition not reached within {limit:?}; last: {value}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

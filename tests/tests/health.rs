@@ -2,10 +2,11 @@
 //! checks a Postgres data source on a throwaway cluster that this test stops
 //! and starts, and the status, breaker, history and metrics follow.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inlet_tests::pg_cluster::{self, PgCluster, SCRAM_PASSWORD, SCRAM_USER};
 use inlet_tests::server::{Api, Backend, Inlet};
+use inlet_tests::wait_for;
 use serde_json::{Value, json};
 
 const DS: &str = "/api/v1/data-sources";
@@ -39,20 +40,6 @@ fn body(cluster: &PgCluster) -> Value {
         "health_check_interval_s": 1,
         "connection_settings": { "connect_timeout_s": 5, "max_retries": 1 }
     })
-}
-
-/// Polls `what` until `done` holds for it; panics with the last value after `limit`.
-#[track_caller]
-fn wait_for(limit: Duration, mut what: impl FnMut() -> Value, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let value = what();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "condition not reached within {limit:?}; last: {value}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn scheduled_checks(health: &Value) -> usize {

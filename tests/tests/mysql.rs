@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use inlet_tests::catalog::{column, step, table, table_names};
 use inlet_tests::{ExecOutcome, exec, plugin_dir, service_available, tool_available};
 use serde_json::{Value, json};
 
@@ -189,45 +190,11 @@ fn fixture(scratch: &mut Scratch, main: &str, other: &str) {
     );
 }
 
-/// `schema.table` names in the order discovered.
-fn table_names(outcome: &ExecOutcome) -> Vec<String> {
-    let mut names = Vec::new();
-    for schema in outcome.json["schemas"].as_array().expect("schemas") {
-        for table in schema["tables"].as_array().expect("tables") {
-            names.push(format!("{}.{}", schema["name"].as_str().expect("name"), table["name"].as_str().expect("name")));
-        }
-    }
-    names
-}
-
-fn table<'a>(outcome: &'a ExecOutcome, schema: &str, name: &str) -> &'a Value {
-    outcome.json["schemas"]
-        .as_array()
-        .and_then(|schemas| schemas.iter().find(|s| s["name"] == schema))
-        .and_then(|s| s["tables"].as_array())
-        .and_then(|tables| tables.iter().find(|t| t["name"] == name))
-        .unwrap_or_else(|| panic!("{schema}.{name} not discovered: {}", outcome.json))
-}
-
-fn column<'a>(table: &'a Value, name: &str) -> &'a Value {
-    table["columns"]
-        .as_array()
-        .and_then(|columns| columns.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no column {name} in {table}"))
-}
-
 fn constraint<'a>(table: &'a Value, name: &str) -> &'a Value {
     table["constraints"]
         .as_array()
         .and_then(|constraints| constraints.iter().find(|c| c["name"] == name))
         .unwrap_or_else(|| panic!("no constraint {name} in {table}"))
-}
-
-fn step<'a>(outcome: &'a ExecOutcome, name: &str) -> &'a Value {
-    outcome.json["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {}", outcome.json))
 }
 
 fn step_names(outcome: &ExecOutcome) -> Vec<String> {

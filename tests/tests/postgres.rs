@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use inlet_tests::catalog::{column, step, table, table_names};
 use inlet_tests::pg_cluster::{self, PgCluster};
 use inlet_tests::pg_fixture::FixtureDb;
 use inlet_tests::{ExecOutcome, exec, plugin_dir, service_available, tool_available};
@@ -26,45 +27,11 @@ fn local_ready() -> bool {
     service_available("PostgreSQL", 5432) && tool_available("psql")
 }
 
-/// `schema.table` names in the order discovered.
-fn table_names(outcome: &ExecOutcome) -> Vec<String> {
-    let mut names = Vec::new();
-    for schema in outcome.json["schemas"].as_array().expect("schemas") {
-        for table in schema["tables"].as_array().expect("tables") {
-            names.push(format!("{}.{}", schema["name"].as_str().expect("name"), table["name"].as_str().expect("name")));
-        }
-    }
-    names
-}
-
-fn table<'a>(outcome: &'a ExecOutcome, schema: &str, name: &str) -> &'a Value {
-    outcome.json["schemas"]
-        .as_array()
-        .and_then(|schemas| schemas.iter().find(|s| s["name"] == schema))
-        .and_then(|s| s["tables"].as_array())
-        .and_then(|tables| tables.iter().find(|t| t["name"] == name))
-        .unwrap_or_else(|| panic!("{schema}.{name} not discovered: {}", outcome.json))
-}
-
-fn column<'a>(table: &'a Value, name: &str) -> &'a Value {
-    table["columns"]
-        .as_array()
-        .and_then(|columns| columns.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no column {name} in {table}"))
-}
-
 fn constraint<'a>(table: &'a Value, kind: &str) -> &'a Value {
     table["constraints"]
         .as_array()
         .and_then(|constraints| constraints.iter().find(|c| c["kind"] == kind))
         .unwrap_or_else(|| panic!("no {kind} constraint in {table}"))
-}
-
-fn step<'a>(outcome: &'a ExecOutcome, name: &str) -> &'a Value {
-    outcome.json["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {}", outcome.json))
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
+use inlet_tests::catalog::{column, step, table, tables};
 use inlet_tests::{ExecOutcome, exec, plugin_dir, service_available, tool_available};
 use serde_json::{Value, json};
 
@@ -102,39 +103,8 @@ fn run(config: &Value, password: Option<&str>, command: &str, extra: &[&str]) ->
     exec(&plugin_dir("redis"), "redis", config, secrets.as_ref(), command, extra)
 }
 
-fn step<'a>(outcome: &'a ExecOutcome, name: &str) -> &'a Value {
-    outcome.json["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {}", outcome.json))
-}
-
-fn tables<'a>(outcome: &'a ExecOutcome, schema: &str) -> Vec<&'a Value> {
-    outcome.json["schemas"]
-        .as_array()
-        .expect("schemas")
-        .iter()
-        .filter(|s| s["name"] == schema)
-        .flat_map(|s| s["tables"].as_array().expect("tables").iter())
-        .collect()
-}
-
-fn table<'a>(outcome: &'a ExecOutcome, schema: &str, name: &str) -> &'a Value {
-    tables(outcome, schema)
-        .into_iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("{schema}.{name} not discovered: {}", outcome.json))
-}
-
 fn column_names(table: &Value) -> Vec<&str> {
     table["columns"].as_array().expect("columns").iter().filter_map(|c| c["name"].as_str()).collect()
-}
-
-fn column<'a>(table: &'a Value, name: &str) -> &'a Value {
-    table["columns"]
-        .as_array()
-        .and_then(|columns| columns.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no column {name} in {table}"))
 }
 
 fn comment(table: &Value) -> &str {

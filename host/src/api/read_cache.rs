@@ -154,23 +154,9 @@ fn json_response(body: Bytes) -> Response {
 mod tests {
     use super::*;
     use crate::auth::Role;
-    use crate::db::SortKey;
 
     fn filter(org_id: &str) -> ListFilter {
-        ListFilter {
-            org_id: org_id.into(),
-            visible_workspaces: None,
-            source_type: None,
-            status: None,
-            workspace_id: None,
-            search: None,
-            tag: None,
-            include_deleted: false,
-            sort: SortKey::Name,
-            descending: false,
-            limit: 20,
-            offset: 0,
-        }
+        ListFilter::everything(org_id)
     }
 
     fn member_of(workspace: &str) -> Principal {

@@ -130,6 +130,26 @@ pub struct ListFilter {
     pub offset: i64,
 }
 
+impl ListFilter {
+    /// The first 100 live data sources of an organization by name, unfiltered.
+    pub fn everything(org_id: &str) -> Self {
+        Self {
+            org_id: org_id.to_owned(),
+            visible_workspaces: None,
+            source_type: None,
+            status: None,
+            workspace_id: None,
+            search: None,
+            tag: None,
+            include_deleted: false,
+            sort: SortKey::Name,
+            descending: false,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
 /// Builds SQL with numbered placeholders, binding values in order.
 #[derive(Default)]
 struct Sql {
@@ -790,20 +810,7 @@ mod tests {
     }
 
     fn filter(org: &str) -> ListFilter {
-        ListFilter {
-            org_id: org.into(),
-            visible_workspaces: None,
-            source_type: None,
-            status: None,
-            workspace_id: None,
-            search: None,
-            tag: None,
-            include_deleted: false,
-            sort: SortKey::Name,
-            descending: false,
-            limit: 100,
-            offset: 0,
-        }
+        ListFilter::everything(org)
     }
 
     #[tokio::test]
