@@ -84,7 +84,7 @@ fn postgres_round_trips(c: &mut Criterion) {
     let rt = tokio_runtime();
     let config = json!({"host": "127.0.0.1", "port": 5432, "database": "postgres", "username": "postgres", "ssl_mode": "disable"});
     let secrets = Secrets::new();
-    let grants = Grants { tcp: vec!["127.0.0.1:5432".parse().expect("addr")], file: None };
+    let grants = Grants { tcp: vec!["127.0.0.1:5432".parse().expect("addr")], ..Grants::default() };
     let input = ConnectInput {
         source_type: "postgresql",
         config: &config,

@@ -195,7 +195,7 @@ async fn serve() -> anyhow::Result<ExitCode> {
     let jwt = jwt_config()?;
     let runtime = Runtime::new(settings.runtime_config())?;
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
-    let state = AppState::new(db, keyring, connectors, jwt, settings.health.clone());
+    let state = AppState::new(db, keyring, connectors, jwt, &settings);
     api::spawn_scheduler(state.clone());
     api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
     let listener = tokio::net::TcpListener::bind(&settings.bind)

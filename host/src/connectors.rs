@@ -100,6 +100,10 @@ impl Connectors {
         &self.sandbox
     }
 
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
         &self.plugins
     }
@@ -115,44 +119,19 @@ impl Connectors {
         self.by_type.iter().filter_map(|(id, plugin)| plugin.manifest.source_type(id).map(|spec| (plugin, spec)))
     }
 
-    /// Connects and runs the connector's checks.
+    /// Connects and runs the connector's checks, on a connection of its own.
     pub async fn test(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> TestOutcome {
         let started = Instant::now();
-        let outcome = match self.open(type_id, config, secrets, timeouts).await {
+        let result = match self.open(type_id, config, secrets, timeouts).await {
             Ok(mut session) => {
-                let mut steps = session.connect_steps.clone();
-                let result = session.test().await;
+                let steps = session.connect_steps.clone();
+                let result = run_checks(&mut session, steps).await;
                 session.close().await;
-                match result {
-                    Ok(report) => {
-                        steps.extend(report.steps);
-                        Ok((report.server_version, steps))
-                    }
-                    Err(error) => {
-                        let mut failure = error.into_failure();
-                        steps.append(&mut failure.steps);
-                        failure.steps = steps;
-                        Err(failure)
-                    }
-                }
+                result
             }
             Err(failure) => Err(failure),
         };
-        let latency_ms = started.elapsed().as_millis() as u64;
-        let tested_at = crate::db::now();
-        match outcome {
-            Ok((server_version, steps)) => {
-                TestOutcome { ok: true, server_version, steps, latency_ms, error: None, tested_at }
-            }
-            Err(failure) => TestOutcome {
-                ok: false,
-                server_version: None,
-                steps: failure.steps,
-                latency_ms,
-                error: Some(failure.error),
-                tested_at,
-            },
-        }
+        TestOutcome::new(started, result)
     }
 
     /// Connects and reads every page of the catalog.
@@ -185,6 +164,46 @@ impl Connectors {
     }
 }
 
+impl TestOutcome {
+    /// The outcome of a test that started at `started`: the server version
+    /// and every step, or the failure with the steps that ran before it.
+    pub fn new(started: Instant, result: Result<(Option<String>, Vec<CheckStep>), Failure>) -> Self {
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let tested_at = crate::db::now();
+        match result {
+            Ok((server_version, steps)) => Self { ok: true, server_version, steps, latency_ms, error: None, tested_at },
+            Err(failure) => Self {
+                ok: false,
+                server_version: None,
+                steps: failure.steps,
+                latency_ms,
+                error: Some(failure.error),
+                tested_at,
+            },
+        }
+    }
+}
+
+/// Runs the connector's checks on an open session, after `steps` (how the
+/// session came to be). Returns the server version and all steps.
+pub async fn run_checks(
+    session: &mut Session,
+    mut steps: Vec<CheckStep>,
+) -> Result<(Option<String>, Vec<CheckStep>), Failure> {
+    match session.test().await {
+        Ok(report) => {
+            steps.extend(report.steps);
+            Ok((report.server_version, steps))
+        }
+        Err(error) => {
+            let mut failure = error.into_failure();
+            steps.append(&mut failure.steps);
+            failure.steps = steps;
+            Err(failure)
+        }
+    }
+}
+
 /// Prepares (validate, resolve, grant) and connects one session.
 pub async fn open_session(
     plugin: &LoadedPlugin,
@@ -194,7 +213,10 @@ pub async fn open_session(
     sandbox: &SandboxSettings,
     timeouts: Timeouts,
 ) -> Result<Session, Failure> {
-    let prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect).await?;
+    let mut prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect).await?;
+    if let Some(http) = &mut prepared.grants.http {
+        http.io_timeout = timeouts.query;
+    }
     let input = ConnectInput {
         source_type: &spec.id,
         config: &prepared.config,

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod health;
 pub mod model;
 pub mod plugin;
+pub mod pool;
 pub mod runtime;
 pub mod sandbox;
 pub mod settings;

@@ -28,6 +28,11 @@ pub struct Settings {
     /// `INLET_RETRY_BASE_MS` (500), `INLET_DISCOVERY_CONCURRENCY` (4),
     /// `INLET_MIN_SCHEMA_REFRESH_S` (60).
     pub health: HealthSettings,
+    /// `INLET_POOL_MAX_IDLE` (1000): idle pooled connections kept across all
+    /// data sources; beyond it a returned connection is closed.
+    pub pool_max_idle: usize,
+    /// `INLET_SCHEMA_CACHE_MIB` (64): memory for cached schema snapshots.
+    pub schema_cache_mib: u64,
 }
 
 #[derive(Debug, Error)]
@@ -62,9 +67,12 @@ impl Settings {
                 egress,
                 files_root: var("INLET_FILES_ROOT").map(PathBuf::from),
                 denied_paths: vec![data_dir.clone()],
+                http_max_response_bytes: positive("INLET_HTTP_MAX_RESPONSE_MIB", 64)? << 20,
             },
             database_url: var("INLET_DATABASE_URL"),
             health: health_settings()?,
+            pool_max_idle: positive("INLET_POOL_MAX_IDLE", 1000)? as usize,
+            schema_cache_mib: positive("INLET_SCHEMA_CACHE_MIB", 64)?,
             data_dir,
         })
     }

@@ -13,7 +13,8 @@ use crate::model::{ErrorKind, Failure};
 use crate::plugin::{Secrets, SourceType};
 use crate::sandbox::egress::EgressError;
 use crate::sandbox::files::{self, FileGrantError};
-use crate::sandbox::{EgressPolicy, Grants};
+use crate::sandbox::http::{self, HttpTargetError};
+use crate::sandbox::{EgressPolicy, Grants, HttpGrant};
 
 /// Where and how a connection may be opened.
 #[derive(Debug)]
@@ -25,13 +26,26 @@ pub struct Prepared {
 }
 
 /// The sandbox settings that apply to every data source.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SandboxSettings {
     pub egress: EgressPolicy,
     /// File sources must live under this directory, when set.
     pub files_root: Option<std::path::PathBuf>,
     /// Never granted to a connector nor served: the server's data directory.
     pub denied_paths: Vec<std::path::PathBuf>,
+    /// Largest HTTP response body a connector may receive.
+    pub http_max_response_bytes: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            egress: EgressPolicy::default(),
+            files_root: None,
+            denied_paths: Vec::new(),
+            http_max_response_bytes: http::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 /// Validates and resolves one data source for a connect.
@@ -60,6 +74,18 @@ pub async fn prepare(
         endpoint = allowed.first().copied();
         grants.tcp = allowed;
     }
+    if let Some(spec) = &source_type.http {
+        let url = http::target_url(spec, &config).map_err(http_failure)?;
+        let origin = http::origin_of(&url, &spec.url_field).map_err(http_failure)?;
+        let addrs = sandbox.egress.resolve(&origin.host, origin.port, resolve_timeout).await.map_err(egress_failure)?;
+        grants.http = Some(HttpGrant {
+            origin,
+            addrs,
+            connect_timeout: resolve_timeout,
+            io_timeout: resolve_timeout,
+            max_response_bytes: sandbox.http_max_response_bytes,
+        });
+    }
     if let Some(file) = &source_type.file {
         let path = config
             .get(&file.path_field)
@@ -79,6 +105,10 @@ fn egress_failure(error: EgressError) -> Failure {
         EgressError::ResolveTimeout { .. } => (ErrorKind::Timeout, true),
     };
     Failure::new(kind, error.to_string(), retryable)
+}
+
+fn http_failure(error: HttpTargetError) -> Failure {
+    Failure::new(ErrorKind::Config, error.to_string(), false)
 }
 
 fn file_failure(error: FileGrantError) -> Failure {

@@ -5,7 +5,7 @@
 //! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
 //! macro that wires them to the component's exports, and helpers for the
 //! chores every connector shares (config and secrets, errors, timed steps,
-//! schema records, paging, logging, sockets, and TLS behind the `tls` feature).
+//! schema records, paging, logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind `http`).
 //!
 //! ```no_run
 //! use inlet_sdk::prelude::*;
@@ -46,6 +46,8 @@ pub mod bindings {
 
 pub mod data_type;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod log;
 pub mod net;
 pub mod paging;

@@ -37,7 +37,7 @@ async fn run_test(
     query_timeout: Duration,
 ) -> Result<(), Failure> {
     let source_type_spec = plugin.manifest.source_type(source_type).expect("type");
-    let sandbox = SandboxSettings { egress: OPEN, files_root: None, denied_paths: vec![] };
+    let sandbox = SandboxSettings { egress: OPEN, ..SandboxSettings::default() };
     let secrets = Secrets::new();
     let prepared = source::prepare(source_type_spec, &config, &secrets, &sandbox, Duration::from_secs(5)).await?;
     let input = ConnectInput {
@@ -72,7 +72,7 @@ async fn an_infinite_loop_is_stopped_at_its_deadline_and_the_host_serves_the_nex
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_in_connect_is_stopped_by_the_connect_deadline() {
     let h = harness();
-    let sandbox = SandboxSettings { egress: OPEN, files_root: None, denied_paths: vec![] };
+    let sandbox = SandboxSettings { egress: OPEN, ..SandboxSettings::default() };
     let secrets = Secrets::new();
     let config = json!({ "behavior": "spin-connect" });
     let spec = h.plugin.manifest.source_type("hostile").expect("type");
@@ -158,8 +158,7 @@ async fn metadata_addresses_are_refused_before_any_plugin_code_runs() {
     // Loopback is refused when the policy says so.
     let strict = SandboxSettings {
         egress: EgressPolicy { allow_loopback: false, allow_private: true },
-        files_root: None,
-        denied_paths: vec![],
+        ..SandboxSettings::default()
     };
     let spec = h.plugin.manifest.source_type("hostile-net").expect("type");
     let config = json!({ "behavior": "ok", "host": "localhost", "port": 5432 });

@@ -1,6 +1,7 @@
 //! Handlers of `/api/v1/data-sources` and `/api/v1/data-source-types`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -8,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::dto::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::{AppState, CheckOrigin};
 use crate::auth::Principal;
 use crate::connectors::TestOutcome;
 use crate::db::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey, new_id, now};
@@ -365,7 +366,7 @@ pub async fn create(
         .db
         .insert_data_source(&NewDataSource { row: row.clone(), tags, shared_with: shared, secrets: sealed })
         .await?;
-    state.spawn_test(row.clone(), "create");
+    state.spawn_test(row.clone(), CheckOrigin::Create);
     let dto = one_dto(&state, row).await?;
     Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto))
         .into_response())
@@ -446,6 +447,11 @@ pub async fn update(
     row.updated_at = now();
     row.updated_by = Some(principal.actor.clone());
     let mut row = state.db.update_data_source(&row, tags.as_deref(), body.shared_with_workspaces.as_deref()).await?;
+    let stops_use = matches!(body.status, Some(SettableStatus::Inactive | SettableStatus::Maintenance));
+    if config_changed || body.connection_settings.is_some() || body.ssh_tunnel.is_some() || stops_use {
+        // Close the pooled connections now rather than at their next use.
+        state.pools.invalidate(&row.id).await;
+    }
     if let Some(status) = body.status {
         let status = match status {
             SettableStatus::Active => Status::Active,
@@ -461,13 +467,13 @@ pub async fn update(
             state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
             row.status = Status::Testing.as_str().to_owned();
             row.status_reason = None;
-            state.spawn_test(row.clone(), "update");
+            state.spawn_test(row.clone(), CheckOrigin::Update);
         }
     } else if config_changed && row.status != "inactive" && row.status != "maintenance" {
         state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
         row.status = Status::Testing.as_str().to_owned();
         row.status_reason = None;
-        state.spawn_test(row.clone(), "update");
+        state.spawn_test(row.clone(), CheckOrigin::Update);
     }
     Ok(Json(one_dto(&state, row).await?))
 }
@@ -518,12 +524,13 @@ pub async fn update_credentials(
     let sealed = state.seal_secrets(&row.organization_id, &row.id, &set).await?;
     drop(set);
     state.db.replace_secrets(&row.organization_id, &row.id, &sealed, &remove).await?;
+    state.pools.invalidate(&row.id).await;
     let mut row = visible_row(&state, &principal, &id).await?;
     if row.status != "inactive" && row.status != "maintenance" {
         state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
         row.status = Status::Testing.as_str().to_owned();
         row.status_reason = None;
-        state.spawn_test(row.clone(), "update");
+        state.spawn_test(row.clone(), CheckOrigin::Update);
     }
     Ok(Json(one_dto(&state, row).await?))
 }
@@ -550,12 +557,14 @@ pub async fn delete(
         if !exists || !state.db.hard_delete_data_source(&org_id, &id).await? {
             return Err(ApiError::not_found("data source"));
         }
+        state.schemas.forget(&id);
     } else {
         visible_row(&state, &principal, &id).await?;
         if !state.db.soft_delete_data_source(&org_id, &id, &principal.actor).await? {
             return Err(ApiError::not_found("data source"));
         }
     }
+    state.pools.invalidate(&id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -571,7 +580,7 @@ pub async fn test(
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
     known_type(&state, &row.source_type)?;
-    Ok(Json(state.run_test(&row, "manual", None).await?))
+    Ok(Json(state.run_test(&row, CheckOrigin::Manual, None).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/data-sources/{data_source_id}/discover-schema", tag = "data-sources",
@@ -625,31 +634,13 @@ pub async fn schemas(
     // The job first: a discovery finishing meanwhile then shows a newer
     // catalog with an older status, never a finished status over no tables.
     let discovery = state.db.latest_discovery(&row.id).await?.map(DiscoveryJob::from);
-    let (tables, total) = state
-        .db
-        .discovered_tables(
-            &row.id,
-            params.schema.as_deref(),
-            params.search.as_deref().filter(|s| !s.is_empty()),
-            i64::from(page_size),
-            i64::from(page - 1) * i64::from(page_size),
-        )
-        .await?;
-    let items = tables
-        .into_iter()
-        .map(|t| {
-            serde_json::from_str::<crate::model::Table>(&t.definition)
-                .map(|table| DiscoveredTable { schema: t.schema_name, table })
-                .map_err(|e| ApiError::internal("stored table is not valid", e))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let schemas = state
-        .db
-        .discovered_schemas(&row.id)
-        .await?
-        .into_iter()
-        .map(|(name, table_count)| SchemaSummary { name, table_count })
-        .collect();
+    let request = super::schema_cache::PageRequest {
+        schema: params.schema.as_deref(),
+        search: params.search.as_deref().filter(|s| !s.is_empty()),
+        offset: (page as usize - 1).saturating_mul(page_size as usize),
+        limit: page_size as usize,
+    };
+    let super::schema_cache::Page { items, total, schemas } = state.schemas.page(&state.db, &row.id, &request).await?;
     Ok(Json(SchemaCatalog { discovery, schemas, items, total, page, page_size }))
 }
 
@@ -719,6 +710,7 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
     let org_id = org_of(&principal)?;
     let by_status: BTreeMap<String, i64> = state.db.count_data_sources(org_id).await?.into_iter().collect();
     let c = &state.counters;
+    let runtime = state.connectors.runtime().stats();
     let tests = C::get(&c.tests_run);
     Ok(Json(Metrics {
         data_sources_total: by_status.values().sum(),
@@ -735,6 +727,17 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
         breakers_closed: C::get(&c.breakers_closed),
         scheduled_checks: C::get(&c.scheduled_checks),
         checks_skipped_breaker_open: C::get(&c.checks_skipped_open),
+        pools: state.pools.stats((principal.role != crate::auth::Role::PlatformAdmin).then_some(org_id)),
+        idle_connections_total: state.pools.idle_total(),
+        schema_cache: state.schemas.stats(),
+        plugin_instances_live: runtime.instances_live.load(Ordering::Relaxed),
+        plugin_instances_created: runtime.instances_created.load(Ordering::Relaxed),
+        plugins_from_compile_cache: state
+            .connectors
+            .plugins()
+            .iter()
+            .filter(|plugin| plugin.load == crate::runtime::LoadKind::Cached)
+            .count(),
         started_at: state.started_at.clone(),
     }))
 }

@@ -25,11 +25,24 @@ pub struct ConnectionSettings {
     /// Retries of errors the connector marks retryable (0–10).
     #[schema(minimum = 0, maximum = 10)]
     pub max_retries: u32,
+    /// Seconds a pooled connection may sit unused before it is closed (5–3600).
+    #[schema(minimum = 5, maximum = 3600)]
+    pub idle_timeout_s: u32,
+    /// Seconds after which a pooled connection is replaced, however busy (60–86400).
+    #[schema(minimum = 60, maximum = 86400)]
+    pub max_lifetime_s: u32,
 }
 
 impl Default for ConnectionSettings {
     fn default() -> Self {
-        Self { pool_size: 5, connect_timeout_s: 30, query_timeout_s: 300, max_retries: 3 }
+        Self {
+            pool_size: 5,
+            connect_timeout_s: 30,
+            query_timeout_s: 300,
+            max_retries: 3,
+            idle_timeout_s: 300,
+            max_lifetime_s: 1800,
+        }
     }
 }
 
@@ -40,6 +53,8 @@ impl ConnectionSettings {
             ("connect_timeout_s", self.connect_timeout_s, 1, 300),
             ("query_timeout_s", self.query_timeout_s, 1, 3600),
             ("max_retries", self.max_retries, 0, 10),
+            ("idle_timeout_s", self.idle_timeout_s, 5, 3600),
+            ("max_lifetime_s", self.max_lifetime_s, 60, 86_400),
         ];
         for (field, value, min, max) in bounds {
             if !(min..=max).contains(&value) {
@@ -343,14 +358,14 @@ pub struct SchemaParams {
     pub search: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SchemaSummary {
     pub name: String,
     pub table_count: i64,
 }
 
 /// One discovered table (with its schema's name).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DiscoveredTable {
     pub schema: String,
     #[serde(flatten)]
@@ -466,6 +481,17 @@ pub struct Metrics {
     pub breakers_closed: u64,
     pub scheduled_checks: u64,
     pub checks_skipped_breaker_open: u64,
+    /// Connection pools of the organization's data sources (all of them for
+    /// platform admins); a pool appears once it has lent a connection.
+    pub pools: Vec<crate::pool::PoolStats>,
+    /// Idle pooled connections on this server, over every organization.
+    pub idle_connections_total: usize,
+    pub schema_cache: super::schema_cache::SchemaCacheStats,
+    /// Connector stores alive now (pooled connections and calls in flight).
+    pub plugin_instances_live: i64,
+    pub plugin_instances_created: u64,
+    /// Plugins whose compiled code came from the on-disk cache at start.
+    pub plugins_from_compile_cache: usize,
     pub started_at: String,
 }
 

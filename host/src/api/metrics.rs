@@ -19,7 +19,6 @@ pub struct Counters {
 impl Counters {
     pub fn record_test(&self, ok: bool, latency_ms: u64) {
         self.tests_run.fetch_add(1, Ordering::Relaxed);
-        self.connections_opened.fetch_add(1, Ordering::Relaxed);
         self.test_latency_ms_total.fetch_add(latency_ms, Ordering::Relaxed);
         if !ok {
             self.tests_failed.fetch_add(1, Ordering::Relaxed);
@@ -28,7 +27,6 @@ impl Counters {
 
     pub fn record_discovery(&self, ok: bool) {
         self.discoveries_run.fetch_add(1, Ordering::Relaxed);
-        self.connections_opened.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.discoveries_failed.fetch_add(1, Ordering::Relaxed);
         }

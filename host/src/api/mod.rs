@@ -6,6 +6,7 @@
 //! [`crate::connectors`]. Every query is scoped by the caller's organization:
 //! another organization's data source is 404, never 403.
 
+mod connections;
 mod data_sources;
 mod discovery_worker;
 pub mod dto;
@@ -17,13 +18,14 @@ mod openapi;
 mod prometheus;
 mod read_cache;
 mod scheduler;
+mod schema_cache;
 mod state;
 
 pub use discovery_worker::spawn_discovery_worker;
 pub use error::{ApiError, ApiResult};
 pub use metrics::Counters;
 pub use scheduler::spawn_scheduler;
-pub use state::{AppState, AppStateInner};
+pub use state::{AppState, AppStateInner, CheckOrigin};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

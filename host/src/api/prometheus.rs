@@ -4,6 +4,7 @@
 //! no token, like `/healthz`.
 
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -60,7 +61,42 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     counter(&mut out, "inlet_connections_opened_total", "Connector connections opened.", C::get(&c.connections_opened));
     family(&mut out, "inlet_plugins_loaded", "gauge", "Connector plugins loaded.");
     let _ = writeln!(out, "inlet_plugins_loaded {}", state.connectors.plugins().len());
+    pools(&mut out, &state);
+    let cache = state.schemas.stats();
+    gauge(&mut out, "inlet_schema_cache_entries", "Catalogs in the schema cache.", cache.entries);
+    gauge(&mut out, "inlet_schema_cache_bytes", "Bytes of catalog JSON in the schema cache.", cache.weight_bytes);
+    family(&mut out, "inlet_schema_cache_lookups_total", "counter", "Schema cache lookups, by result.");
+    let _ = writeln!(out, "inlet_schema_cache_lookups_total{{result=\"hit\"}} {}", cache.hits);
+    let _ = writeln!(out, "inlet_schema_cache_lookups_total{{result=\"miss\"}} {}", cache.misses);
+    counter(&mut out, "inlet_schema_cache_evictions_total", "Catalogs evicted for space.", cache.evictions);
+    let runtime = state.connectors.runtime().stats();
+    let live = runtime.instances_live.load(Ordering::Relaxed);
+    gauge(&mut out, "inlet_plugin_instances", "Connector stores alive.", u64::try_from(live).unwrap_or(0));
+    counter(
+        &mut out,
+        "inlet_plugin_instances_created_total",
+        "Connector stores instantiated.",
+        runtime.instances_created.load(Ordering::Relaxed),
+    );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
+}
+
+/// Pool figures summed over every data source.
+fn pools(out: &mut String, state: &AppState) {
+    let pools = state.pools.stats(None);
+    let sum = |field: fn(&crate::pool::PoolStats) -> u64| pools.iter().map(field).sum::<u64>();
+    family(out, "inlet_pool_connections", "gauge", "Pooled connector connections, by state.");
+    let _ = writeln!(out, "inlet_pool_connections{{state=\"in_use\"}} {}", sum(|p| u64::from(p.in_use)));
+    let _ = writeln!(out, "inlet_pool_connections{{state=\"idle\"}} {}", sum(|p| u64::from(p.idle)));
+    gauge(out, "inlet_pool_memory_bytes", "Linear memory of pooled connector stores.", sum(|p| p.memory_bytes));
+    counter(out, "inlet_pool_waits_total", "Borrowers that waited for a busy pool.", sum(|p| p.waits));
+    counter(out, "inlet_pool_timeouts_total", "Borrowers that gave up waiting.", sum(|p| p.timeouts));
+    counter(out, "inlet_pool_reuses_total", "Operations served by a pooled connection.", sum(|p| p.reused));
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

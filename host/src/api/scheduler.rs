@@ -89,7 +89,7 @@ async fn check(state: &AppState, row: DataSourceRow) {
     }
     Counters::add(&state.counters.scheduled_checks);
     let retry = state.retry_policy(&row);
-    if let Err(error) = state.run_test(&row, "scheduler", Some(retry)).await {
+    if let Err(error) = state.run_test(&row, super::state::CheckOrigin::Scheduler, Some(retry)).await {
         tracing::warn!(data_source = %row.id, error = %error.message, "scheduled health check failed to run");
     }
 }

@@ -6,18 +6,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::Value;
-
-use super::dto::{ConnectionSettings, Status};
+use super::connections::settings_of;
+use super::dto::Status;
 use super::error::ApiError;
 use super::metrics::Counters;
 use super::read_cache::ReadCache;
+use super::schema_cache::SchemaCache;
 use crate::auth::{JwtConfig, Principal, Role, hash_token};
-use crate::connectors::{Connectors, TestOutcome, Timeouts};
+use crate::connectors::{Connectors, TestOutcome};
 use crate::db::{DataSourceRow, Db, DiscoveredTableRow, HealthCheckRow, Outcome};
 use crate::health::{Breaker, HealthSettings, RetryPolicy};
 use crate::model::DiscoverRequest;
 use crate::plugin::Secrets;
+use crate::pool::{Pools, Want};
+use crate::settings::Settings;
 use crate::vault::{self, DataKey, Keyring, SecretAad};
 
 /// How long a verified opaque token is trusted before it is looked up again:
@@ -26,6 +28,39 @@ const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Tables per page when the server pages through a connector's catalog.
 const DISCOVERY_PAGE_SIZE: u32 = 500;
+
+/// How often idle pooled connections are checked for their timeouts.
+const POOL_SWEEP: Duration = Duration::from_secs(5);
+
+/// What caused a connection test; stored with the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOrigin {
+    Create,
+    Update,
+    Manual,
+    Scheduler,
+}
+
+impl CheckOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Manual => "manual",
+            Self::Scheduler => "scheduler",
+        }
+    }
+
+    /// A user asking for a test (or a definition just written) gets a new
+    /// connection, so the connect stages are really exercised and shown;
+    /// the scheduler checks what the pool holds.
+    fn wants(self) -> Want {
+        match self {
+            Self::Scheduler => Want::Any,
+            Self::Create | Self::Update | Self::Manual => Want::Fresh,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<AppStateInner>);
@@ -45,6 +80,10 @@ pub struct AppStateInner {
     pub discovery_queued: tokio::sync::Notify,
     /// Serialized GET answers, until the organization's data sources change.
     pub reads: ReadCache,
+    /// Live connector connections per data source.
+    pub pools: Arc<Pools>,
+    /// Discovered catalogs, parsed, by data source.
+    pub schemas: SchemaCache,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -58,26 +97,24 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        db: Db,
-        keyring: Keyring,
-        connectors: Connectors,
-        jwt: Option<JwtConfig>,
-        health: HealthSettings,
-    ) -> Self {
+    pub fn new(db: Db, keyring: Keyring, connectors: Connectors, jwt: Option<JwtConfig>, settings: &Settings) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
         let reads = ReadCache::new(&db);
+        let pools = Arc::new(Pools::new(settings.pool_max_idle));
+        pools.spawn_reaper(POOL_SWEEP);
         Self(Arc::new(AppStateInner {
             db,
             keyring,
             connectors,
             jwt,
             counters: Counters::default(),
-            health,
+            health: settings.health.clone(),
             file_url_key,
             started_at: crate::db::now(),
             discovery_queued: tokio::sync::Notify::new(),
             reads,
+            pools,
+            schemas: SchemaCache::new(settings.schema_cache_mib << 20),
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))
@@ -149,17 +186,10 @@ impl AppState {
             .collect()
     }
 
-    /// Opens every secret of a data source, for one connector call.
+    /// Opens every secret of a data source.
     pub async fn open_secrets(&self, row: &DataSourceRow) -> Result<Secrets, ApiError> {
-        let key = self.data_key(&row.organization_id).await?;
-        let mut secrets = Secrets::new();
-        for (field, sealed) in self.db.sealed_secrets(&row.id).await? {
-            let aad = SecretAad { org_id: &row.organization_id, data_source_id: &row.id, field: &field };
-            let value =
-                vault::open(&key, &aad, &sealed).map_err(|e| ApiError::internal("cannot open a stored secret", e))?;
-            secrets.insert(field, value.as_str());
-        }
-        Ok(secrets)
+        let sealed = self.db.sealed_secrets(&row.id).await?;
+        self.open_sealed(row, &sealed).await
     }
 
     /// Tests a data source now (retrying retryable errors when `retry` says
@@ -168,16 +198,12 @@ impl AppState {
     pub async fn run_test(
         &self,
         row: &DataSourceRow,
-        origin: &str,
+        origin: CheckOrigin,
         retry: Option<RetryPolicy>,
     ) -> Result<TestOutcome, ApiError> {
-        let secrets = self.open_secrets(row).await?;
-        let config: Value =
-            serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
-        let timeouts = timeouts_of(row);
         let mut retries_done = 0;
         let outcome = loop {
-            let outcome = self.connectors.test(&row.source_type, &config, &secrets, timeouts).await;
+            let outcome = self.test_connection(row, origin.wants()).await?;
             let retryable = outcome.error.as_ref().is_some_and(|e| e.retryable);
             match retry {
                 Some(policy) if policy.retries(retryable, retries_done) => {
@@ -187,7 +213,6 @@ impl AppState {
                 _ => break outcome,
             }
         };
-        drop(secrets);
         self.counters.record_test(outcome.ok, outcome.latency_ms);
         let check = HealthCheckRow {
             checked_at: outcome.tested_at.clone(),
@@ -195,7 +220,7 @@ impl AppState {
             response_time_ms: outcome.latency_ms as i64,
             error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_owned()),
             message: outcome.error.as_ref().map(|e| e.message.clone()),
-            origin: origin.to_owned(),
+            origin: origin.as_str().to_owned(),
         };
         self.db.record_check(&row.id, &check).await?;
         // The breaker as stored now: another check may have moved it meanwhile.
@@ -230,7 +255,7 @@ impl AppState {
 
     /// The retry policy for a data source's background work.
     pub fn retry_policy(&self, row: &DataSourceRow) -> RetryPolicy {
-        let settings: ConnectionSettings = serde_json::from_str(&row.connection_settings).unwrap_or_default();
+        let settings = settings_of(row);
         RetryPolicy {
             max_retries: settings.max_retries,
             base_delay: self.health.retry_base_delay,
@@ -239,7 +264,7 @@ impl AppState {
     }
 
     /// Runs `run_test` in the background (after create and config changes).
-    pub fn spawn_test(&self, row: DataSourceRow, origin: &'static str) {
+    pub fn spawn_test(&self, row: DataSourceRow, origin: CheckOrigin) {
         let state = self.clone();
         tokio::spawn(async move {
             if let Err(error) = state.run_test(&row, origin, None).await {
@@ -254,12 +279,8 @@ impl AppState {
 
     /// Runs one claimed discovery job to the end (succeeded or failed).
     pub(super) async fn run_discovery(&self, row: &DataSourceRow, job_id: &str) -> Result<(), ApiError> {
-        let secrets = self.open_secrets(row).await?;
-        let config: Value =
-            serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
         let request = DiscoverRequest { page_size: DISCOVERY_PAGE_SIZE, ..DiscoverRequest::default() };
-        let outcome = self.connectors.discover(&row.source_type, &config, &secrets, timeouts_of(row), request).await;
-        drop(secrets);
+        let outcome = self.discover_catalog(row, request).await?;
         let schemas = match outcome {
             Ok((schemas, _pages)) => schemas,
             Err(failure) => {
@@ -315,14 +336,5 @@ impl AppState {
             after.iter().map(|(s, t)| (s.as_str(), t)),
         );
         serde_json::to_string(&diff).map(Some).map_err(|e| ApiError::internal("cannot store a schema diff", e))
-    }
-}
-
-/// A data source's deadlines, from its connection settings.
-pub fn timeouts_of(row: &DataSourceRow) -> Timeouts {
-    let settings: ConnectionSettings = serde_json::from_str(&row.connection_settings).unwrap_or_default();
-    Timeouts {
-        connect: Duration::from_secs(u64::from(settings.connect_timeout_s)),
-        query: Duration::from_secs(u64::from(settings.query_timeout_s)),
     }
 }

@@ -21,7 +21,7 @@ const COLUMNS: &str = "id, organization_id, workspace_id, name, description, sou
     last_test, last_tested_at, created_at, created_by, updated_at, updated_by, deleted_at, deleted_by, version, \
     breaker_state, breaker_failures, breaker_opens, breaker_open_until, next_discovery_at";
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, Default, FromRow)]
 pub struct DataSourceRow {
     pub id: String,
     pub organization_id: String,
@@ -375,7 +375,8 @@ impl Db {
             "UPDATE data_sources SET name = $1, description = $2, config = $3, connection_settings = $4, \
              ssh_tunnel = $5, schema_refresh = $6, health_check_interval_s = $7, \
              updated_at = $8, updated_by = $9, version = version + 1, \
-             next_discovery_at = CASE WHEN config <> $3 OR schema_refresh <> $6 THEN NULL ELSE next_discovery_at END \
+             next_discovery_at = CASE WHEN config <> $3 OR schema_refresh <> $6 THEN NULL ELSE next_discovery_at END, \
+             next_check_at = CASE WHEN health_check_interval_s <> $7 THEN NULL ELSE next_check_at END \
              WHERE id = $10 AND organization_id = $11 AND version = $12 AND deleted_at IS NULL",
         )
         .bind(&row.name)

@@ -146,6 +146,29 @@ impl Db {
         Ok(())
     }
 
+    /// Which discovery produced the stored catalog (the latest successful
+    /// job's id), or `None` before the first success. Cached catalogs are
+    /// keyed by it, so a discovery by any replica makes them stale.
+    pub async fn catalog_version(&self, data_source_id: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM discovery_jobs WHERE data_source_id = $1 AND status = 'succeeded' \
+             ORDER BY finished_at DESC, id DESC LIMIT 1",
+        )
+        .bind(data_source_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Every stored table of a data source.
+    pub async fn all_discovered_tables(&self, data_source_id: &str) -> Result<Vec<DiscoveredTableRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE data_source_id = $1",
+        )
+        .bind(data_source_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The stored catalog of a data source, and whether a discovery ever
     /// succeeded for it (an empty catalog can be a real result).
     pub async fn current_catalog(&self, data_source_id: &str) -> Result<(Vec<DiscoveredTableRow>, bool), DbError> {
@@ -155,12 +178,7 @@ impl Db {
         .bind(data_source_id)
         .fetch_optional(&self.pool)
         .await?;
-        let tables = sqlx::query_as(
-            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE data_source_id = $1",
-        )
-        .bind(data_source_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let tables = self.all_discovered_tables(data_source_id).await?;
         Ok((tables, succeeded.is_some()))
     }
 
@@ -207,48 +225,5 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// A page of discovered tables, by schema then name, with the total.
-    pub async fn discovered_tables(
-        &self,
-        data_source_id: &str,
-        schema: Option<&str>,
-        table_search: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<DiscoveredTableRow>, i64), DbError> {
-        let pattern = table_search
-            .map(|s| format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let filter = "data_source_id = $1 AND ($2 IS NULL OR schema_name = $2) \
-                      AND ($3 IS NULL OR LOWER(table_name) LIKE $3 ESCAPE '\\')";
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM discovered_tables WHERE {filter}"))
-            .bind(data_source_id)
-            .bind(schema)
-            .bind(&pattern)
-            .fetch_one(&self.pool)
-            .await?;
-        let rows = sqlx::query_as(&format!(
-            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE {filter} \
-             ORDER BY schema_name, table_name LIMIT $4 OFFSET $5"
-        ))
-        .bind(data_source_id)
-        .bind(schema)
-        .bind(&pattern)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok((rows, total))
-    }
-
-    /// Schema names with their table counts.
-    pub async fn discovered_schemas(&self, data_source_id: &str) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT schema_name, COUNT(*) FROM discovered_tables WHERE data_source_id = $1 GROUP BY schema_name ORDER BY schema_name",
-        )
-        .bind(data_source_id)
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

@@ -63,6 +63,20 @@ struct RawType {
     network: Option<NetworkSpec>,
     #[serde(default)]
     file: Option<FileSpec>,
+    #[serde(default)]
+    http: Option<HttpSpec>,
+}
+
+/// Which config field holds the URL an HTTP connector calls (its origin is
+/// all the connector may reach), and the URL to use when it is unset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub url_field: String,
+    /// e.g. `https://dynamodb.{region}.amazonaws.com`: `{field}` is filled
+    /// from that config field, which must then be a plain label.
+    #[serde(default)]
+    pub default_url: Option<String>,
 }
 
 /// Which config fields name the server, so the host can resolve, police and
@@ -107,6 +121,7 @@ pub struct SourceType {
     pub secret_fields: Vec<String>,
     pub network: Option<NetworkSpec>,
     pub file: Option<FileSpec>,
+    pub http: Option<HttpSpec>,
     pub(crate) validator: jsonschema::Validator,
 }
 
@@ -207,6 +222,15 @@ impl SourceType {
         if let Some(file) = &raw.file {
             declared(&file.path_field, "file.path_field")?;
         }
+        if let Some(http) = &raw.http {
+            if raw.network.is_some() {
+                return Err(context("a type declares either `network` (TCP) or `http`, not both".into()));
+            }
+            declared(&http.url_field, "http.url_field")?;
+            for field in placeholders(http.default_url.as_deref().unwrap_or("")) {
+                declared(field, "a placeholder of http.default_url")?;
+            }
+        }
         let validator = jsonschema::validator_for(&schema)
             .map_err(|error| context(format!("config_schema is not a valid JSON Schema: {error}")))?;
         Ok(Self {
@@ -217,6 +241,7 @@ impl SourceType {
             secret_fields,
             network: raw.network,
             file: raw.file,
+            http: raw.http,
             validator,
         })
     }
@@ -224,6 +249,11 @@ impl SourceType {
     pub fn is_secret(&self, field: &str) -> bool {
         self.secret_fields.iter().any(|s| s == field)
     }
+}
+
+/// The `{field}` names in a URL template.
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(field, _)| field))
 }
 
 /// Plugin and type ids: lower-case ASCII letters, digits, `-` and `_`, 1–64

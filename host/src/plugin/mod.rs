@@ -6,4 +6,4 @@ pub mod config;
 pub mod manifest;
 
 pub use config::{ConfigError, FieldError, Secrets};
-pub use manifest::{Manifest, ManifestError, SourceType};
+pub use manifest::{HttpSpec, Manifest, ManifestError, SourceType};

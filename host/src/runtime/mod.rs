@@ -8,6 +8,7 @@
 mod cache;
 mod engine;
 mod error;
+mod http;
 mod output;
 mod session;
 mod store;
@@ -18,6 +19,7 @@ pub use session::{ConnectInput, Session};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Instant;
 
 use wasmtime::Engine;
@@ -37,9 +39,18 @@ pub struct RuntimeConfig {
     pub memory_cap_mib: u32,
 }
 
+/// Counts of connector instances, for metrics.
+#[derive(Debug, Default)]
+pub struct RuntimeStats {
+    pub instances_created: AtomicU64,
+    /// Stores alive now: pooled connections and calls in flight.
+    pub instances_live: AtomicI64,
+}
+
 /// The engine, the linker and the compiled-component cache, shared by all plugins.
 pub struct Runtime {
     engine: Engine,
+    stats: Arc<RuntimeStats>,
     linker: Linker<StoreState>,
     cache: ComponentCache,
     memory_cap_mib: u32,
@@ -55,6 +66,7 @@ pub struct LoadedPlugin {
     pub load: LoadKind,
     memory_limit_bytes: usize,
     api: PluginApi,
+    stats: Arc<RuntimeStats>,
 }
 
 /// One variant per supported WIT API version; new versions add a variant and a
@@ -76,14 +88,27 @@ impl Runtime {
         let engine = engine::build().map_err(|error| LoadError::Engine(error.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|error| LoadError::Engine(error.to_string()))?;
         v0_1_0::add_host_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(&engine);
-        Ok(Self { engine, linker, cache, memory_cap_mib: config.memory_cap_mib, _ticker: ticker })
+        Ok(Self {
+            engine,
+            stats: Arc::default(),
+            linker,
+            cache,
+            memory_cap_mib: config.memory_cap_mib,
+            _ticker: ticker,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn stats(&self) -> &RuntimeStats {
+        &self.stats
     }
 
     /// Loads `<dir>/plugin.toml` and `<dir>/plugin.wasm`: validates the
@@ -114,7 +139,14 @@ impl Runtime {
             "plugin loaded"
         );
         let memory_limit_bytes = manifest.memory_limit_bytes(self.memory_cap_mib);
-        Ok(LoadedPlugin { manifest: Arc::new(manifest), sha256, load, memory_limit_bytes, api })
+        Ok(LoadedPlugin {
+            manifest: Arc::new(manifest),
+            sha256,
+            load,
+            memory_limit_bytes,
+            api,
+            stats: self.stats.clone(),
+        })
     }
 
     fn link(&self, manifest: &Manifest, component: &Component) -> Result<PluginApi, LoadError> {

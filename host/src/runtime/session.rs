@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use wasmtime::component::ResourceAny;
@@ -14,7 +15,7 @@ use wasmtime::{Store, Trap};
 use super::engine::ticks_for;
 use super::error::CallError;
 use super::store::{StoreState, truncate};
-use super::{LoadedPlugin, PluginApi, v0_1_0};
+use super::{LoadedPlugin, PluginApi, RuntimeStats, v0_1_0};
 use crate::model::{CheckStep, DiscoverPage, DiscoverRequest, TestReport};
 use crate::plugin::Secrets;
 use crate::sandbox::Grants;
@@ -36,6 +37,13 @@ pub struct Instance {
     store: Store<StoreState>,
     api: InstanceApi,
     poisoned: bool,
+    stats: Arc<RuntimeStats>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.stats.instances_live.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 enum InstanceApi {
@@ -70,7 +78,9 @@ impl LoadedPlugin {
             }
             Err(_) => return Err(CallError::Timeout { timeout_ms: timeout.as_millis() as u64 }),
         };
-        Ok(Instance { store, api: InstanceApi::V0_1_0(bindings), poisoned: false })
+        self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        self.stats.instances_live.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance { store, api: InstanceApi::V0_1_0(bindings), poisoned: false, stats: self.stats.clone() })
     }
 
     /// Instantiates and connects.
@@ -182,6 +192,12 @@ impl Session {
     /// Whether the store is still usable (no trap or timeout happened).
     pub fn is_usable(&self) -> bool {
         !self.instance.poisoned
+    }
+
+    /// The linear memory the connector's store holds (what a pooled
+    /// connection costs beyond the host's own bookkeeping).
+    pub fn memory_bytes(&self) -> usize {
+        self.instance.store.data().limiter.in_use_bytes
     }
 
     /// Lets the connector close its connection cleanly (e.g. send Terminate),

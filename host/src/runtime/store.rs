@@ -7,6 +7,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::http::HttpEgress;
 use super::output::GuestOutput;
 use crate::sandbox::Grants;
 
@@ -16,13 +19,16 @@ const MAX_LOG_LINE: usize = 4096;
 pub struct StoreState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    http: HttpEgress,
     pub(super) limiter: MemoryLimiter,
     pub(super) plugin_id: Arc<str>,
 }
 
 impl StoreState {
     /// A context that grants exactly `grants`: no env, no args, no stdin, no
-    /// name lookup, no UDP; stdout/stderr go to tracing.
+    /// name lookup, no UDP, HTTP to the granted origin only; stdout/stderr
+    /// go to tracing.
     pub fn new(plugin_id: Arc<str>, grants: &Grants, memory_limit_bytes: usize) -> Result<Self, String> {
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -44,7 +50,9 @@ impl StoreState {
         Ok(Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { max_bytes: memory_limit_bytes, exceeded: false },
+            http_ctx: WasiHttpCtx::new(),
+            http: HttpEgress::new(grants.http.clone()),
+            limiter: MemoryLimiter { max_bytes: memory_limit_bytes, exceeded: false, in_use_bytes: 0 },
             plugin_id,
         })
     }
@@ -68,21 +76,30 @@ impl WasiView for StoreState {
     }
 }
 
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http_ctx, table: &mut self.table, hooks: &mut self.http }
+    }
+}
+
 /// Caps each linear memory, and remembers that the cap was hit so the caller
 /// can say "memory limit" rather than "crashed".
 pub struct MemoryLimiter {
     pub max_bytes: usize,
     pub exceeded: bool,
+    /// Linear memory the store holds now, over all its memories.
+    pub in_use_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
             // An error (not `false`) traps at once: a guest allocator that is
             // refused memory tends to spin or abort with a vaguer message.
             return Err(wasmtime::format_err!("memory limit of {} MiB exceeded", self.max_bytes >> 20));
         }
+        self.in_use_bytes = self.in_use_bytes.saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 
@@ -128,10 +145,12 @@ mod tests {
 
     #[test]
     fn the_limiter_refuses_growth_past_the_cap_and_remembers() {
-        let mut limiter = MemoryLimiter { max_bytes: 1 << 20, exceeded: false };
+        let mut limiter = MemoryLimiter { max_bytes: 1 << 20, exceeded: false, in_use_bytes: 0 };
         assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
         assert!(!limiter.exceeded);
+        assert_eq!(limiter.in_use_bytes, 1 << 20);
         assert!(limiter.memory_growing(1 << 20, 2 << 20, None).is_err());
         assert!(limiter.exceeded);
+        assert_eq!(limiter.in_use_bytes, 1 << 20, "a refused growth is not counted");
     }
 }

@@ -4,18 +4,21 @@
 
 pub mod egress;
 pub mod files;
+pub mod http;
 
 pub use egress::{EgressError, EgressPolicy};
 pub use files::{FileGrant, FileGrantError};
+pub use http::HttpGrant;
 
 use std::net::SocketAddr;
 
-/// Everything one connector instance is granted: exact TCP endpoints and at
-/// most one read-only directory.
+/// Everything one connector instance is granted: exact TCP endpoints, at
+/// most one read-only directory, and at most one HTTP origin.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub tcp: Vec<SocketAddr>,
     pub file: Option<FileGrant>,
+    pub http: Option<HttpGrant>,
 }
 
 impl Grants {
@@ -39,7 +42,7 @@ mod tests {
 
     #[test]
     fn only_granted_connects_and_the_implicit_bind_pass() {
-        let grants = Grants { tcp: vec!["10.0.0.5:5432".parse().unwrap()], file: None };
+        let grants = Grants { tcp: vec!["10.0.0.5:5432".parse().unwrap()], ..Grants::default() };
         assert!(grants.allows_socket("10.0.0.5:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
         assert!(!grants.allows_socket("10.0.0.5:5433".parse().unwrap(), SocketAddrUse::TcpConnect));
         assert!(!grants.allows_socket("10.0.0.6:5432".parse().unwrap(), SocketAddrUse::TcpConnect));

@@ -1,0 +1,460 @@
+//! End-to-end tests of the dynamodb plugin through the real host:
+//! `inlet plugin exec target/plugins/dynamodb`, against `moto_server`
+//! (PyPI `moto[server]`), which each test starts on a free port of 127.0.0.1.
+//!
+//! The fixture (a Python snippet using boto3, which comes with moto) creates
+//! tables with global and local secondary indexes and items of every
+//! attribute type, two IAM users with access keys — `reader` (dynamodb:*)
+//! and `lister` (dynamodb:ListTables only) — temporary credentials of an
+//! assumed role (`session`, with a session token), and then switches moto's
+//! authentication on (`/moto-api/reset-auth` 0): from then on moto checks
+//! every request's SigV4 signature against the user's secret (botocore's
+//! signer) and its IAM policy, so a wrong secret is refused like AWS does.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inlet_tests::catalog::{column, step, table, tables};
+use inlet_tests::{ExecOutcome, exec, plugin_dir, tool_available};
+use serde_json::{Value, json};
+
+const REGION: &str = "us-east-1";
+
+/// Builds the fixture at the moto server `argv[1]`; prints the IAM keys as JSON.
+const FIXTURE: &str = r#"
+import json, os, sys, urllib.request
+import boto3
+
+endpoint = sys.argv[1]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+ddb = boto3.client("dynamodb", **kw)
+iam = boto3.client("iam", **kw)
+
+ddb.create_table(
+    TableName="orders",
+    BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}, {"AttributeName": "order_id", "KeyType": "RANGE"}],
+    AttributeDefinitions=[
+        {"AttributeName": "customer_id", "AttributeType": "S"},
+        {"AttributeName": "order_id", "AttributeType": "N"},
+        {"AttributeName": "status", "AttributeType": "S"},
+        {"AttributeName": "created_at", "AttributeType": "S"},
+        {"AttributeName": "total", "AttributeType": "N"},
+    ],
+    GlobalSecondaryIndexes=[{
+        "IndexName": "by_status",
+        "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}, {"AttributeName": "created_at", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["total"]},
+    }],
+    LocalSecondaryIndexes=[{
+        "IndexName": "by_total",
+        "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}, {"AttributeName": "total", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }],
+)
+for i in range(1, 31):
+    item = {
+        "customer_id": {"S": f"cust-{i % 7:03d}"},
+        "order_id": {"N": str(1000 + i)},
+        "created_at": {"S": f"2024-01-{(i % 28) + 1:02d}T10:00:00Z"},
+        "total": {"N": f"{i * 3}.{i:02d}"},
+        "qty": {"N": str(i)},
+        "paid": {"BOOL": i % 2 == 0},
+        "address": {"M": {"city": {"S": "Oslo"}, "zip": {"S": f"{i:04d}"},
+                          "geo": {"M": {"lat": {"N": "59.91"}, "lon": {"N": "10.75"}}}}},
+        "tags": {"SS": ["new", f"t{i}"]},
+        "lines": {"L": [{"M": {"sku": {"S": "a"}, "n": {"N": "1"}}}, {"S": "gift"}]},
+        "receipt": {"B": b"hello world"},
+    }
+    if i % 3 != 0:
+        item["status"] = {"S": "open" if i % 2 else "shipped"}
+    if i % 5 == 0:
+        item["note"] = {"NULL": True}
+    if i == 7:
+        item["coupon"] = {"S": "SPRING"}
+    ddb.put_item(TableName="orders", Item=item)
+
+ddb.create_table(
+    TableName="users",
+    BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}, {"AttributeName": "email", "AttributeType": "S"}],
+    GlobalSecondaryIndexes=[{"IndexName": "by_email", "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+                             "Projection": {"ProjectionType": "ALL"}}],
+)
+for i in range(5):
+    ddb.put_item(TableName="users", Item={"user_id": {"S": f"u{i}"}, "email": {"S": f"u{i}@example.com"}, "age": {"N": str(20 + i)}})
+
+ddb.create_table(
+    TableName="blobs",
+    BillingMode="PROVISIONED",
+    ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+    KeySchema=[{"AttributeName": "digest", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "digest", "AttributeType": "B"}],
+)
+for i in range(int(os.environ.get("PAGED_TABLES", "0"))):
+    ddb.create_table(
+        TableName=f"paged_{i:03d}", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
+
+policy = lambda actions: json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+keys = {}
+for user, actions in [("reader", ["dynamodb:*"]), ("lister", ["dynamodb:ListTables"])]:
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=policy(actions))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    keys[user] = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+# Temporary credentials: moto checks their session token exactly.
+iam.create_role(RoleName="reader-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]}))
+iam.put_role_policy(RoleName="reader-role", PolicyName="p", PolicyDocument=policy(["dynamodb:*"]))
+session = boto3.client("sts", **kw).assume_role(
+    RoleArn="arn:aws:iam::123456789012:role/reader-role", RoleSessionName="inlet")["Credentials"]
+keys["session"] = {"access_key_id": session["AccessKeyId"], "secret_access_key": session["SecretAccessKey"],
+                   "session_token": session["SessionToken"]}
+
+# From here on moto checks every request's signature and IAM permissions.
+urllib.request.urlopen(urllib.request.Request(
+    endpoint + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})).read()
+print(json.dumps(keys))
+"#;
+
+fn ready() -> bool {
+    tool_available("moto_server") && tool_available("python3")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// A moto server with the fixture, stopped when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+    keys: Value,
+}
+
+impl Moto {
+    fn start(paged_tables: usize) -> Moto {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}"), keys: Value::Null };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(moto.child.try_wait().expect("moto_server status").is_none(), "moto_server exited");
+            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let output = Command::new("python3")
+            .arg("-c")
+            .arg(FIXTURE)
+            .arg(&moto.url)
+            .env("PAGED_TABLES", paged_tables.to_string())
+            .output()
+            .expect("run the fixture");
+        assert!(output.status.success(), "fixture failed: {}", String::from_utf8_lossy(&output.stderr));
+        moto.keys = serde_json::from_slice(&output.stdout).expect("fixture keys");
+        moto
+    }
+
+    fn config(&self, user: &str, extra: Value) -> Value {
+        let mut config =
+            json!({"region": REGION, "endpoint_url": self.url, "access_key_id": self.keys[user]["access_key_id"]});
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        config
+    }
+
+    fn secrets(&self, user: &str) -> Value {
+        json!({"secret_access_key": self.keys[user]["secret_access_key"]})
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(config: &Value, secrets: &Value, command: &str, extra: &[&str]) -> ExecOutcome {
+    exec(&plugin_dir("dynamodb"), "dynamodb", config, Some(secrets), command, extra)
+}
+
+fn step_names(outcome: &ExecOutcome) -> Vec<&str> {
+    outcome.json["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect()
+}
+
+fn object_names(outcome: &ExecOutcome) -> Vec<&str> {
+    tables(outcome, REGION).iter().filter_map(|t| t["name"].as_str()).collect()
+}
+
+/// (name, data_type, native_type, nullable) of every column, in order.
+fn columns(table: &Value) -> Vec<(String, String, String, bool)> {
+    table["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+            (text("name"), text("data_type"), text("native_type"), c["nullable"] == true)
+        })
+        .collect()
+}
+
+fn col(name: &str, data_type: &str, native: &str, nullable: bool) -> (String, String, String, bool) {
+    (name.to_owned(), data_type.to_owned(), native.to_owned(), nullable)
+}
+
+#[test]
+fn test_signs_lists_describes_and_scans() {
+    if !ready() {
+        return;
+    }
+    let moto = Moto::start(0);
+    let outcome = run(&moto.config("reader", json!({})), &moto.secrets("reader"), "test", &[]);
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(outcome.json["server_version"], "DynamoDB API 2012-08-10");
+    assert_eq!(step_names(&outcome), ["configure", "list tables", "describe table", "scan access"]);
+    assert!(outcome.json["steps"].as_array().expect("steps").iter().all(|s| s["passed"] == true), "{}", outcome.json);
+    let configure = step(&outcome, "configure")["message"].as_str().expect("message").to_owned();
+    assert!(configure.starts_with(&format!("{}/, region us-east-1, key AKIA…", moto.url)), "{configure}");
+    assert_eq!(step(&outcome, "list tables")["message"], "signed request accepted; first table orders");
+    assert_eq!(step(&outcome, "describe table")["message"], "orders: ACTIVE, about 30 items");
+    assert_eq!(step(&outcome, "scan access")["message"], "orders: read 1 item(s)");
+    // A prefix that matches nothing still proves the signature.
+    let none = run(&moto.config("reader", json!({"table_prefix": "nothing_"})), &moto.secrets("reader"), "test", &[]);
+    assert!(none.success, "{none:?}");
+    assert_eq!(step_names(&none), ["configure", "list tables"]);
+    assert_eq!(step(&none, "list tables")["message"], "signed request accepted; no table named nothing_… found");
+}
+
+#[test]
+fn discover_describes_keys_indexes_and_sampled_attributes() {
+    if !ready() {
+        return;
+    }
+    let moto = Moto::start(0);
+    let outcome = run(&moto.config("reader", json!({})), &moto.secrets("reader"), "discover", &[]);
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(outcome.json["pages"], 1);
+    assert_eq!(
+        object_names(&outcome),
+        ["orders", "orders/by_status", "orders/by_total", "users", "users/by_email", "blobs"]
+    );
+
+    let orders = table(&outcome, REGION, "orders");
+    assert_eq!(orders["kind"], "table");
+    assert_eq!(orders["row_estimate"], 30);
+    assert_eq!(
+        columns(orders),
+        [
+            col("customer_id", "string", "S", false),
+            col("order_id", "int64", "N", false),
+            col("status", "string", "S", true),
+            col("created_at", "timestamp-tz", "S", false),
+            col("total", "decimal", "N", false),
+            col("address.city", "string", "S", false),
+            col("address.geo.lat", "decimal", "N", false),
+            col("address.geo.lon", "decimal", "N", false),
+            col("address.zip", "string", "S", false),
+            col("coupon", "string", "S", true),
+            col("lines", "array", "L", false),
+            col("note", "string", "NULL", true),
+            col("paid", "boolean", "BOOL", false),
+            col("qty", "int64", "N", false),
+            col("receipt", "binary", "B", false),
+            col("tags", "array", "SS", false),
+        ]
+    );
+    let ordinals: Vec<u64> =
+        orders["columns"].as_array().expect("columns").iter().filter_map(|c| c["ordinal"].as_u64()).collect();
+    assert_eq!(ordinals, (1..=16).collect::<Vec<u64>>());
+    assert_eq!(column(orders, "customer_id")["comment"], "partition key; partition key of local index by_total");
+    assert_eq!(column(orders, "customer_id")["max_length"], 8);
+    assert_eq!(column(orders, "order_id")["comment"], "sort key");
+    assert_eq!(column(orders, "status")["comment"], "partition key of global index by_status");
+    assert_eq!(column(orders, "status")["max_length"], 7);
+    assert_eq!(column(orders, "created_at")["comment"], "sort key of global index by_status");
+    // 3.01 … 90.30: two integer digits, two decimals.
+    assert_eq!(
+        (column(orders, "total")["precision"].clone(), column(orders, "total")["scale"].clone()),
+        (json!(4), json!(2))
+    );
+    assert_eq!(column(orders, "receipt")["max_length"], 11);
+    assert_eq!(column(orders, "lines")["comment"], "list of S|M; at most 2 elements in the sample");
+    assert_eq!(column(orders, "tags")["comment"], "string set; at most 2 elements in the sample");
+    assert_eq!(column(orders, "note")["comment"], "NULL in every sampled item");
+    let constraints = orders["constraints"].as_array().expect("constraints");
+    assert_eq!(constraints.len(), 1, "{constraints:?}");
+    assert_eq!(constraints[0]["kind"], "primary_key");
+    assert_eq!(constraints[0]["columns"], json!(["customer_id", "order_id"]));
+    let comment = orders["comment"].as_str().expect("comment");
+    for part in [
+        "DynamoDB table, ACTIVE",
+        "key customer_id (HASH), order_id (RANGE)",
+        "billing PAY_PER_REQUEST",
+        "1 global secondary index (by_status)",
+        "1 local secondary index (by_total)",
+        "attributes from a Scan sample of 30 items of about 30, the whole table",
+    ] {
+        assert!(comment.contains(part), "{part:?} not in {comment}");
+    }
+
+    let by_status = table(&outcome, REGION, "orders/by_status");
+    assert_eq!(by_status["kind"], "index");
+    assert_eq!(
+        columns(by_status),
+        [
+            col("status", "string", "S", false),
+            col("created_at", "timestamp-tz", "S", false),
+            col("customer_id", "string", "S", false),
+            col("order_id", "int64", "N", false),
+            col("total", "decimal", "N", false),
+        ]
+    );
+    assert_eq!(column(by_status, "status")["comment"], "partition key of this index");
+    assert_eq!(column(by_status, "customer_id")["comment"], "table partition key");
+    assert!(
+        by_status["comment"]
+            .as_str()
+            .expect("comment")
+            .starts_with("global secondary index of orders; key status (HASH), created_at (RANGE); projection INCLUDE")
+    );
+    let by_total = table(&outcome, REGION, "orders/by_total");
+    assert_eq!(
+        columns(by_total),
+        [
+            col("customer_id", "string", "S", false),
+            col("total", "decimal", "N", false),
+            col("order_id", "int64", "N", false)
+        ]
+    );
+    assert!(by_total["comment"].as_str().expect("comment").contains("projection KEYS_ONLY"));
+
+    let users = table(&outcome, REGION, "users");
+    // email is a GSI key: nullable unless every sampled item has it (all do).
+    assert_eq!(
+        columns(users),
+        [col("user_id", "string", "S", false), col("email", "string", "S", false), col("age", "int64", "N", false)]
+    );
+    let by_email = table(&outcome, REGION, "users/by_email");
+    let names: Vec<String> = columns(by_email).into_iter().map(|c| c.0).collect();
+    assert_eq!(names, ["email", "user_id", "age"], "projection ALL");
+
+    let blobs = table(&outcome, REGION, "blobs");
+    assert_eq!(columns(blobs), [col("digest", "binary", "B", false)]);
+    assert_eq!(blobs["row_estimate"], 0);
+    assert!(blobs["comment"].as_str().expect("comment").contains("a Scan sample of 0 items"));
+}
+
+#[test]
+fn discover_pages_through_many_tables_and_splits_indexes_across_pages() {
+    if !ready() {
+        return;
+    }
+    let moto = Moto::start(45);
+    let secrets = moto.secrets("reader");
+    // 45 tables of one object each, four per page, found among 48.
+    let paged =
+        run(&moto.config("reader", json!({"table_prefix": "paged_"})), &secrets, "discover", &["--page-size", "4"]);
+    assert!(paged.success, "{paged:?}");
+    assert_eq!(paged.json["pages"], 12);
+    let expected: Vec<String> = (0..45).map(|i| format!("paged_{i:03}")).collect();
+    assert_eq!(object_names(&paged), expected);
+
+    // Two objects per page: tables and their indexes straddle pages, nothing twice.
+    let all = run(&moto.config("reader", json!({"sample_size": 5})), &secrets, "discover", &[]);
+    assert!(all.success, "{all:?}");
+    let small = run(&moto.config("reader", json!({"sample_size": 5})), &secrets, "discover", &["--page-size", "2"]);
+    assert!(small.success, "{small:?}");
+    assert_eq!(object_names(&small), object_names(&all));
+    assert_eq!(object_names(&all).len(), 51);
+    assert!(small.json["pages"].as_u64().expect("pages") >= 26, "{}", small.json["pages"]);
+    let sampled = table(&all, REGION, "orders")["comment"].as_str().expect("comment").to_owned();
+    assert!(sampled.contains("a Scan sample of 5 items of about 30;"), "{sampled}");
+}
+
+#[test]
+fn refused_credentials_are_auth_and_missing_permissions_are_permission() {
+    if !ready() {
+        return;
+    }
+    let moto = Moto::start(0);
+    let wrong_secret =
+        run(&moto.config("reader", json!({})), &json!({"secret_access_key": "not-the-secret"}), "test", &[]);
+    assert!(!wrong_secret.success, "{wrong_secret:?}");
+    assert_eq!(wrong_secret.error_kind(), Some("auth"), "{}", wrong_secret.json);
+    assert!(wrong_secret.json["error"]["message"].as_str().expect("message").contains("SignatureDoesNotMatch"));
+    assert_eq!(step_names(&wrong_secret), ["configure", "list tables"]);
+    assert_eq!(step(&wrong_secret, "list tables")["passed"], false);
+    assert!(!wrong_secret.json.to_string().contains("not-the-secret"));
+
+    let unknown = json!({"region": REGION, "endpoint_url": moto.url, "access_key_id": "AKIAUNKNOWNKEY000000"});
+    let unknown = run(&unknown, &moto.secrets("reader"), "test", &[]);
+    assert_eq!(unknown.error_kind(), Some("auth"), "{}", unknown.json);
+    assert!(unknown.json["error"]["message"].as_str().expect("message").contains("InvalidClientTokenId"));
+
+    let lister = run(&moto.config("lister", json!({})), &moto.secrets("lister"), "test", &[]);
+    assert_eq!(lister.error_kind(), Some("permission"), "{}", lister.json);
+    assert_eq!(step_names(&lister), ["configure", "list tables", "describe table"]);
+    assert_eq!(step(&lister, "list tables")["passed"], true);
+    let discover = run(&moto.config("lister", json!({})), &moto.secrets("lister"), "discover", &[]);
+    assert_eq!(discover.error_kind(), Some("permission"), "{}", discover.json);
+
+    let wrong_discover = run(&moto.config("reader", json!({})), &json!({"secret_access_key": "x"}), "discover", &[]);
+    assert_eq!(wrong_discover.error_kind(), Some("auth"), "{}", wrong_discover.json);
+}
+
+#[test]
+fn temporary_credentials_send_and_sign_their_session_token() {
+    if !ready() {
+        return;
+    }
+    let moto = Moto::start(0);
+    let config = moto.config("session", json!({}));
+    let session = &moto.keys["session"];
+    let secrets = |token: Option<&str>| {
+        let mut secrets = json!({"secret_access_key": session["secret_access_key"]});
+        if let Some(token) = token {
+            secrets["session_token"] = json!(token);
+        }
+        secrets
+    };
+    let token = session["session_token"].as_str().expect("session token");
+    let outcome = run(&config, &secrets(Some(token)), "test", &[]);
+    assert!(outcome.success, "{outcome:?}");
+    assert!(step(&outcome, "configure")["message"].as_str().expect("message").ends_with(", session token"));
+    assert!(!outcome.json.to_string().contains(token));
+    let discovered = run(&config, &secrets(Some(token)), "discover", &[]);
+    assert!(discovered.success, "{discovered:?}");
+    assert_eq!(object_names(&discovered).len(), 6);
+
+    let wrong = run(&config, &secrets(Some("not-the-token")), "test", &[]);
+    assert_eq!(wrong.error_kind(), Some("auth"), "{}", wrong.json);
+    let without = run(&config, &secrets(None), "test", &[]);
+    assert_eq!(without.error_kind(), Some("auth"), "{}", without.json);
+}
+
+#[test]
+fn a_closed_port_is_unreachable_and_a_missing_secret_is_config() {
+    let config = json!({"region": REGION, "endpoint_url": format!("http://127.0.0.1:{}", free_port()), "access_key_id": "AKIDEXAMPLE"});
+    let closed = run(&config, &json!({"secret_access_key": "s"}), "test", &[]);
+    assert!(!closed.success, "{closed:?}");
+    assert_eq!(closed.error_kind(), Some("unreachable"), "{}", closed.json);
+    assert_eq!(step(&closed, "list tables")["passed"], false);
+
+    let missing = run(&config, &json!({}), "test", &[]);
+    assert_eq!(missing.error_kind(), Some("config"), "{}", missing.json);
+    assert!(missing.json["error"]["message"].as_str().expect("message").contains("secret_access_key"));
+}
