@@ -165,6 +165,25 @@ fn a_rediscovery_reports_the_schema_diff() {
     assert_eq!(changed[0]["column"], "public.orders.total");
     assert!(changed[0]["before"].as_str().is_some_and(|b| b.ends_with(" NULL") && !b.contains("NOT NULL")), "{diff}");
     assert!(changed[0]["after"].as_str().is_some_and(|a| a.contains("NOT NULL")), "{diff}");
+
+    // The cached catalog is the new one at once, and pages and filters like the database did.
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"].as_array().expect("items").iter().map(|t| t["name"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    assert_eq!(names(&second), ["lines", "orders"], "{second}");
+    assert_eq!(second["schemas"], json!([{ "name": "public", "table_count": 2 }]));
+    let before = api.get(&format!("{DS}/metrics")).expect(200).json()["schema_cache"].clone();
+    let page_two = api.get(&format!("{DS}/{id}/schemas?page_size=1&page=2")).expect(200).json();
+    assert_eq!((names(&page_two), page_two["total"].as_i64()), (vec!["orders".to_owned()], Some(2)));
+    let search = api.get(&format!("{DS}/{id}/schemas?search=ORD&schema=public")).expect(200).json();
+    assert_eq!((names(&search), search["total"].as_i64()), (vec!["orders".to_owned()], Some(1)));
+    let elsewhere = api.get(&format!("{DS}/{id}/schemas?schema=other")).expect(200).json();
+    assert_eq!(elsewhere["total"], 0);
+    let after = api.get(&format!("{DS}/metrics")).expect(200).json()["schema_cache"].clone();
+    let hits = |m: &serde_json::Value| m["hits"].as_u64().unwrap_or(0);
+    assert_eq!(hits(&after), hits(&before) + 3, "served from the cache: {before} -> {after}");
+    assert_eq!(after["misses"], before["misses"], "{after}");
+    assert!(after["entries"].as_u64() >= Some(1) && after["weight_bytes"].as_u64() > Some(0), "{after}");
 }
 
 /// With `schema_refresh.auto`, the scheduler rediscovers an active data
