@@ -161,14 +161,20 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The data source's timeouts: connect from `connect_timeout_ms`, the
-    /// waits for response bytes from `query_timeout_ms` (zero: no bound of our own).
+    /// The data source's timeouts, each cut to 90% so that a silent server
+    /// fails the step that waited (with its name) before the host's deadline
+    /// for the whole call: the waits for response bytes from
+    /// `query_timeout_ms`, connecting from `connect_timeout_ms` but never
+    /// longer than the query timeout (requests run inside `test` and
+    /// `discover`, whose deadline that is). Zero: no bound of our own.
     pub fn from_request(request: &ConnectRequest) -> Self {
-        let bound = |d: Duration| Some(d).filter(|d| !d.is_zero());
+        let bound = |d: Duration| Some(d * 9 / 10).filter(|d| !d.is_zero());
+        let query = request.query_timeout();
+        let connect = if query.is_zero() { request.connect_timeout() } else { request.connect_timeout().min(query) };
         Self {
-            connect_timeout: bound(request.connect_timeout()),
-            first_byte_timeout: bound(request.query_timeout()),
-            between_bytes_timeout: bound(request.query_timeout()),
+            connect_timeout: bound(connect),
+            first_byte_timeout: bound(query),
+            between_bytes_timeout: bound(query),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
@@ -787,8 +793,13 @@ mod tests {
         request.connect_timeout_ms = 2000;
         request.query_timeout_ms = 0;
         let limits = Limits::from_request(&request);
-        assert_eq!(limits.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(limits.connect_timeout, Some(Duration::from_millis(1800)));
         assert_eq!(limits.first_byte_timeout, None);
+        request.query_timeout_ms = 1000;
+        let limits = Limits::from_request(&request);
+        assert_eq!(limits.connect_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(limits.first_byte_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(limits.between_bytes_timeout, Some(Duration::from_millis(900)));
         assert_eq!(limits.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
         assert_eq!(limits.max_response_bytes(10).max_response_bytes, 10);
     }
