@@ -6,6 +6,7 @@
 //! timeouts; the sandbox settings decide what the connector may reach.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,7 +123,7 @@ impl Connectors {
     /// Connects and runs the connector's checks, on a connection of its own.
     pub async fn test(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> TestOutcome {
         let started = Instant::now();
-        let result = match self.open(type_id, config, secrets, timeouts).await {
+        let result = match self.open(type_id, config, secrets, timeouts, None).await {
             Ok(mut session) => {
                 let steps = session.connect_steps.clone();
                 let result = run_checks(&mut session, steps).await;
@@ -143,24 +144,26 @@ impl Connectors {
         timeouts: Timeouts,
         request: DiscoverRequest,
     ) -> Result<(Vec<Schema>, u32), Failure> {
-        let mut session = self.open(type_id, config, secrets, timeouts).await?;
+        let mut session = self.open(type_id, config, secrets, timeouts, None).await?;
         let result = discover_all(&mut session, request).await;
         session.close().await;
         result
     }
 
-    /// Validates, resolves and connects.
+    /// Validates, resolves and connects; through the local end of an SSH
+    /// tunnel when `via` is set.
     pub async fn open(
         &self,
         type_id: &str,
         config: &Value,
         secrets: &Secrets,
         timeouts: Timeouts,
+        via: Option<SocketAddr>,
     ) -> Result<Session, Failure> {
         let (plugin, spec) = self.source_type(type_id).ok_or_else(|| {
             Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{type_id}`"), false)
         })?;
-        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts).await
+        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts, via).await
     }
 }
 
@@ -212,8 +215,9 @@ pub async fn open_session(
     secrets: &Secrets,
     sandbox: &SandboxSettings,
     timeouts: Timeouts,
+    via: Option<SocketAddr>,
 ) -> Result<Session, Failure> {
-    let mut prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect).await?;
+    let mut prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect, via).await?;
     if let Some(http) = &mut prepared.grants.http {
         http.io_timeout = timeouts.query;
     }

@@ -113,7 +113,7 @@ async fn connect(
         )
     })?;
     let timeouts = Timeouts { connect: options.connect_timeout, query: options.query_timeout };
-    connectors::open_session(plugin, spec, config, secrets, &settings.sandbox, timeouts).await
+    connectors::open_session(plugin, spec, config, secrets, &settings.sandbox, timeouts, None).await
 }
 
 async fn test(session: &mut Session, started: Instant) -> ExecOutcome {

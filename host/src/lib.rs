@@ -21,4 +21,5 @@ pub mod runtime;
 pub mod sandbox;
 pub mod settings;
 pub mod source;
+pub mod tunnel;
 pub mod vault;

@@ -33,6 +33,9 @@ pub struct Settings {
     pub pool_max_idle: usize,
     /// `INLET_SCHEMA_CACHE_MIB` (64): memory for cached schema snapshots.
     pub schema_cache_mib: u64,
+    /// `INLET_SSH_TRUST_ON_FIRST_USE=allow|deny` (deny): whether a tunnel
+    /// without a pinned host key may learn (and then pin) the first one seen.
+    pub ssh_trust_on_first_use: bool,
 }
 
 #[derive(Debug, Error)]
@@ -73,6 +76,7 @@ impl Settings {
             health: health_settings()?,
             pool_max_idle: positive("INLET_POOL_MAX_IDLE", 1000)? as usize,
             schema_cache_mib: positive("INLET_SCHEMA_CACHE_MIB", 64)?,
+            ssh_trust_on_first_use: allow_deny("INLET_SSH_TRUST_ON_FIRST_USE", false)?,
             data_dir,
         })
     }

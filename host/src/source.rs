@@ -48,29 +48,47 @@ impl Default for SandboxSettings {
     }
 }
 
-/// Validates and resolves one data source for a connect.
+/// The server a network type's config names: its host and port.
+pub fn network_target(source_type: &SourceType, config: &Value) -> Result<(String, u16), Failure> {
+    let Some(network) = &source_type.network else {
+        return Err(Failure::new(ErrorKind::Config, "this type does not connect to a server", false));
+    };
+    let host = config.get(&network.host_field).and_then(Value::as_str).ok_or_else(|| {
+        Failure::new(ErrorKind::Config, format!("`{}` must name the server", network.host_field), false)
+    })?;
+    let port = match config.get(&network.port_field) {
+        None | Some(Value::Null) => network.default_port,
+        Some(value) => value.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0).ok_or_else(|| {
+            Failure::new(ErrorKind::Config, format!("`{}` must be a port number", network.port_field), false)
+        })?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// Validates and resolves one data source for a connect. `via` is the local
+/// end of an SSH tunnel the connection must take instead of the network.
 pub async fn prepare(
     source_type: &SourceType,
     config: &Value,
     secrets: &Secrets,
     sandbox: &SandboxSettings,
     resolve_timeout: Duration,
+    via: Option<SocketAddr>,
 ) -> Result<Prepared, Failure> {
     source_type.validate(config, secrets).map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
     let mut config = config.clone();
     let mut grants = Grants::default();
     let mut endpoint = None;
-    if let Some(network) = &source_type.network {
-        let host = config.get(&network.host_field).and_then(Value::as_str).ok_or_else(|| {
-            Failure::new(ErrorKind::Config, format!("`{}` must name the server", network.host_field), false)
-        })?;
-        let port = match config.get(&network.port_field) {
-            None | Some(Value::Null) => network.default_port,
-            Some(value) => value.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0).ok_or_else(|| {
-                Failure::new(ErrorKind::Config, format!("`{}` must be a port number", network.port_field), false)
-            })?,
+    if source_type.network.is_some() {
+        let allowed = match via {
+            // Through a tunnel: the connector may reach its local end only;
+            // the bastion connects to the server named in the config.
+            Some(local) => vec![local],
+            None => {
+                let (host, port) = network_target(source_type, &config)?;
+                sandbox.egress.resolve(&host, port, resolve_timeout).await.map_err(egress_failure)?
+            }
         };
-        let allowed = sandbox.egress.resolve(host, port, resolve_timeout).await.map_err(egress_failure)?;
         endpoint = allowed.first().copied();
         grants.tcp = allowed;
     }

@@ -128,6 +128,7 @@ pub fn fixture_dir(name: &str) -> PathBuf {
 }
 pub mod catalog;
 pub mod server;
+pub mod sshd;
 
 /// Polls `what` until `done` holds for it and returns that value; panics
 /// with the last value after `limit`.

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use crate::connectors::{TestOutcome, Timeouts, discover_all, run_checks};
 use crate::db::DataSourceRow;
 use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure, Schema};
-use crate::plugin::Secrets;
+use crate::plugin::{SSH_SECRET_FIELDS, Secrets};
 use crate::pool::{Fingerprint, Lease, PoolSettings, Want};
 use crate::vault::{self, SecretAad};
 
@@ -128,12 +128,32 @@ impl AppState {
         let fingerprint = fingerprint(&plugin.sha256, row, &sealed);
         let config: Value =
             serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let tunnel = super::tunnels::enabled_tunnel(row)?;
         let open = async || {
-            let secrets = self.open_sealed(row, &sealed).await.map_err(|error| {
+            let mut secrets = self.open_sealed(row, &sealed).await.map_err(|error| {
                 Failure::new(ErrorKind::Internal, format!("cannot open the stored secrets: {}", error.message), false)
             })?;
+            // The tunnel's credentials stay with the host.
+            let ssh = secrets.split_off(&SSH_SECRET_FIELDS);
+            let (via, ssh_steps) = match &tunnel {
+                Some(tunnel) => {
+                    let (local, steps) = self.tunnel_for(row, tunnel, &config, &ssh, &settings).await?;
+                    (Some(local), steps)
+                }
+                None => (None, Vec::new()),
+            };
+            drop(ssh);
             super::metrics::Counters::add(&self.counters.connections_opened);
-            self.connectors.open(&row.source_type, &config, &secrets, timeouts(&settings)).await
+            match self.connectors.open(&row.source_type, &config, &secrets, timeouts(&settings), via).await {
+                Ok(mut session) => {
+                    session.connect_steps.splice(0..0, ssh_steps);
+                    Ok(session)
+                }
+                Err(mut failure) => {
+                    failure.steps.splice(0..0, ssh_steps);
+                    Err(failure)
+                }
+            }
         };
         Ok(self.pools.checkout(&row.id, &row.organization_id, fingerprint, pool_settings(&settings), want, open).await)
     }

@@ -16,7 +16,7 @@ use super::{AppState, CheckOrigin};
 use crate::auth::Principal;
 use crate::connectors::TestOutcome;
 use crate::db::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey, new_id, now};
-use crate::plugin::{ConfigError, Secrets};
+use crate::plugin::{ConfigError, SSH_SECRET_FIELDS, Secrets, SourceType};
 
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 4000;
@@ -115,25 +115,64 @@ fn check_refresh(state: &AppState, refresh: &SchemaRefresh) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_tunnel(tunnel: &Option<SshTunnel>) -> ApiResult<()> {
+/// A tunnel's settings, and when it is enabled, that this type can use one,
+/// that its host key is pinned (or the server trusts on first use) and that
+/// the credentials its authentication needs are there.
+fn check_tunnel(state: &AppState, spec: &SourceType, tunnel: &Option<SshTunnel>, ssh: &Secrets) -> ApiResult<()> {
     let Some(tunnel) = tunnel else { return Ok(()) };
     if tunnel.host.trim().is_empty() || tunnel.username.trim().is_empty() {
         return Err(invalid("/ssh_tunnel", "host and username are required"));
     }
-    if let Some(fingerprint) = &tunnel.host_key_fingerprint
-        && !fingerprint.starts_with("SHA256:")
-    {
-        return Err(invalid("/ssh_tunnel/host_key_fingerprint", "use the SHA256:… form"));
+    if tunnel.port == 0 {
+        return Err(invalid("/ssh_tunnel/port", "must be a port number"));
     }
-    if tunnel.enabled {
-        // Honest refusal until tunnels are built: storing an enabled tunnel
-        // that is silently ignored would send traffic the user meant to protect.
-        return Err(ApiError::unprocessable(
-            "unsupported",
-            "SSH tunnels cannot be enabled yet on this server; store them with enabled=false",
+    if let Some(fingerprint) = &tunnel.host_key_fingerprint
+        && !is_sha256_fingerprint(fingerprint)
+    {
+        return Err(invalid("/ssh_tunnel/host_key_fingerprint", "use the SHA256:… form that ssh-keygen -lf prints"));
+    }
+    if !tunnel.enabled {
+        return Ok(());
+    }
+    if spec.network.is_none() {
+        return Err(invalid("/ssh_tunnel", "only data sources reached over TCP can use an SSH tunnel"));
+    }
+    if tunnel.host_key_fingerprint.is_none() && !state.ssh_trust_on_first_use {
+        return Err(invalid(
+            "/ssh_tunnel/host_key_fingerprint",
+            "is required: this server does not trust host keys on first use (INLET_SSH_TRUST_ON_FIRST_USE)",
         ));
     }
+    let needed = match tunnel.auth {
+        SshAuth::Password => "ssh_password",
+        SshAuth::PrivateKey => "ssh_private_key",
+    };
+    if !ssh.contains(needed) {
+        return Err(invalid(&format!("/credentials/{needed}"), "is required by the tunnel's authentication"));
+    }
     Ok(())
+}
+
+/// `SHA256:` and 43 characters of unpadded base64: a SHA-256 digest.
+fn is_sha256_fingerprint(text: &str) -> bool {
+    text.strip_prefix("SHA256:").is_some_and(|digest| {
+        digest.len() == 43 && digest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    })
+}
+
+/// Splits credentials into the connector's and the tunnel's; SSH fields are
+/// accepted only for types that can use a tunnel.
+fn split_credentials(spec: &SourceType, mut secrets: Secrets) -> ApiResult<(Secrets, Secrets)> {
+    let ssh = secrets.split_off(&SSH_SECRET_FIELDS);
+    if spec.network.is_none()
+        && let Some(field) = ssh.names().next()
+    {
+        return Err(invalid(
+            &format!("/credentials/{field}"),
+            "only data sources reached over TCP have SSH credentials",
+        ));
+    }
+    Ok((secrets, ssh))
 }
 
 fn config_error(error: ConfigError) -> ApiError {
@@ -303,11 +342,16 @@ pub async fn create(
     let name = check_name(&body.name)?;
     let description = check_description(body.description)?;
     let spec = known_type(&state, &body.source_type)?;
-    let secrets = secrets_from(body.credentials.unwrap_or_default())?;
-    spec.validate(&body.config, &secrets).map_err(config_error)?;
+    let (connector_secrets, ssh_secrets) =
+        split_credentials(spec, secrets_from(body.credentials.unwrap_or_default())?)?;
+    spec.validate(&body.config, &connector_secrets).map_err(config_error)?;
     let settings = body.connection_settings.unwrap_or_default();
     check_settings(&settings)?;
-    check_tunnel(&body.ssh_tunnel)?;
+    check_tunnel(&state, spec, &body.ssh_tunnel, &ssh_secrets)?;
+    let mut secrets = connector_secrets;
+    for (field, value) in ssh_secrets.iter() {
+        secrets.insert(field, value);
+    }
     let refresh = body.schema_refresh.unwrap_or_default();
     check_refresh(&state, &refresh)?;
     let interval = check_interval(&state, body.health_check_interval_s.unwrap_or(60))?;
@@ -418,20 +462,22 @@ pub async fn update(
     }
     let config_changed =
         body.config.as_ref().is_some_and(|c| serde_json::from_str::<Value>(&row.config).ok().as_ref() != Some(c));
-    if let Some(config) = &body.config {
+    if body.config.is_some() || body.ssh_tunnel.is_some() {
         let spec = known_type(&state, &row.source_type)?;
         // The secrets already set count toward the schema's required fields.
-        let secrets = state.open_secrets(&row).await?;
-        spec.validate(config, &secrets).map_err(config_error)?;
-        row.config = config.to_string();
+        let (connector_secrets, ssh_secrets) = split_credentials(spec, state.open_secrets(&row).await?)?;
+        if let Some(config) = &body.config {
+            spec.validate(config, &connector_secrets).map_err(config_error)?;
+            row.config = config.to_string();
+        }
+        if let Some(tunnel) = &body.ssh_tunnel {
+            check_tunnel(&state, spec, tunnel, &ssh_secrets)?;
+            row.ssh_tunnel = tunnel.as_ref().map(to_json).transpose()?;
+        }
     }
     if let Some(settings) = &body.connection_settings {
         check_settings(settings)?;
         row.connection_settings = to_json(settings)?;
-    }
-    if let Some(tunnel) = &body.ssh_tunnel {
-        check_tunnel(tunnel)?;
-        row.ssh_tunnel = tunnel.as_ref().map(to_json).transpose()?;
     }
     if let Some(refresh) = &body.schema_refresh {
         check_refresh(&state, refresh)?;
@@ -449,8 +495,10 @@ pub async fn update(
     let mut row = state.db.update_data_source(&row, tags.as_deref(), body.shared_with_workspaces.as_deref()).await?;
     let stops_use = matches!(body.status, Some(SettableStatus::Inactive | SettableStatus::Maintenance));
     if config_changed || body.connection_settings.is_some() || body.ssh_tunnel.is_some() || stops_use {
-        // Close the pooled connections now rather than at their next use.
+        // Close the pooled connections (and the tunnel they used) now rather
+        // than at their next use.
         state.pools.invalidate(&row.id).await;
+        state.tunnels.close(&row.id).await;
     }
     if let Some(status) = body.status {
         let status = match status {
@@ -500,7 +548,8 @@ pub async fn update_credentials(
     let mut remove = Vec::new();
     let mut after = Secrets::new();
     for (field, value) in &body.credentials {
-        if !spec.is_secret(field) {
+        let ssh_field = spec.network.is_some() && SSH_SECRET_FIELDS.contains(&field.as_str());
+        if !spec.is_secret(field) && !ssh_field {
             return Err(invalid(&format!("/credentials/{field}"), "is not a secret field of this type"));
         }
         match value {
@@ -519,12 +568,21 @@ pub async fn update_credentials(
     merged = after;
     let config: Value =
         serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
-    spec.validate(&config, &merged).map_err(config_error)?;
-    drop(merged);
+    let (connector_secrets, ssh_secrets) = split_credentials(spec, merged)?;
+    spec.validate(&config, &connector_secrets).map_err(config_error)?;
+    let tunnel: Option<SshTunnel> = row
+        .ssh_tunnel
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::internal("stored tunnel settings are not valid", e))?;
+    check_tunnel(&state, spec, &tunnel, &ssh_secrets)?;
+    drop((connector_secrets, ssh_secrets));
     let sealed = state.seal_secrets(&row.organization_id, &row.id, &set).await?;
     drop(set);
     state.db.replace_secrets(&row.organization_id, &row.id, &sealed, &remove).await?;
     state.pools.invalidate(&row.id).await;
+    state.tunnels.close(&row.id).await;
     let mut row = visible_row(&state, &principal, &id).await?;
     if row.status != "inactive" && row.status != "maintenance" {
         state.db.set_status(&row.organization_id, &row.id, Status::Testing.as_str(), None, None).await?;
@@ -565,6 +623,7 @@ pub async fn delete(
         }
     }
     state.pools.invalidate(&id).await;
+    state.tunnels.close(&id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -729,6 +788,7 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
         checks_skipped_breaker_open: C::get(&c.checks_skipped_open),
         pools: state.pools.stats((principal.role != crate::auth::Role::PlatformAdmin).then_some(org_id)),
         idle_connections_total: state.pools.idle_total(),
+        ssh_tunnels: state.tunnels.stats(),
         schema_cache: state.schemas.stats(),
         plugin_instances_live: runtime.instances_live.load(Ordering::Relaxed),
         plugin_instances_created: runtime.instances_created.load(Ordering::Relaxed),

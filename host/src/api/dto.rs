@@ -486,6 +486,9 @@ pub struct Metrics {
     pub pools: Vec<crate::pool::PoolStats>,
     /// Idle pooled connections on this server, over every organization.
     pub idle_connections_total: usize,
+    /// SSH tunnels on this server: open now, forwarded channels, reconnects, failures.
+    #[schema(value_type = Object)]
+    pub ssh_tunnels: crate::tunnel::TunnelsStats,
     pub schema_cache: super::schema_cache::SchemaCacheStats,
     /// Connector stores alive now (pooled connections and calls in flight).
     pub plugin_instances_live: i64,

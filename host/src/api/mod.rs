@@ -20,6 +20,7 @@ mod read_cache;
 mod scheduler;
 mod schema_cache;
 mod state;
+mod tunnels;
 
 pub use discovery_worker::spawn_discovery_worker;
 pub use error::{ApiError, ApiResult};

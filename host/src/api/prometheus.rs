@@ -62,6 +62,17 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     family(&mut out, "inlet_plugins_loaded", "gauge", "Connector plugins loaded.");
     let _ = writeln!(out, "inlet_plugins_loaded {}", state.connectors.plugins().len());
     pools(&mut out, &state);
+    let tunnels = state.tunnels.stats();
+    gauge(&mut out, "inlet_ssh_tunnels", "SSH tunnels open.", tunnels.tunnels_open);
+    gauge(&mut out, "inlet_ssh_channels", "Connections forwarded through SSH tunnels now.", tunnels.channels_open);
+    counter(&mut out, "inlet_ssh_channels_total", "Connections forwarded through SSH tunnels.", tunnels.channels_total);
+    counter(&mut out, "inlet_ssh_reconnects_total", "SSH sessions reopened after a drop.", tunnels.reconnects);
+    counter(
+        &mut out,
+        "inlet_ssh_failures_total",
+        "SSH tunnel opens, reconnects and channels that failed.",
+        tunnels.failures,
+    );
     let cache = state.schemas.stats();
     gauge(&mut out, "inlet_schema_cache_entries", "Catalogs in the schema cache.", cache.entries);
     gauge(&mut out, "inlet_schema_cache_bytes", "Bytes of catalog JSON in the schema cache.", cache.weight_bytes);

@@ -84,6 +84,10 @@ pub struct AppStateInner {
     pub pools: Arc<Pools>,
     /// Discovered catalogs, parsed, by data source.
     pub schemas: SchemaCache,
+    /// Whether a tunnel without a pinned host key learns the first one.
+    pub ssh_trust_on_first_use: bool,
+    /// Open SSH tunnels, one per data source that uses one.
+    pub tunnels: crate::tunnel::Tunnels,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -115,6 +119,8 @@ impl AppState {
             reads,
             pools,
             schemas: SchemaCache::new(settings.schema_cache_mib << 20),
+            ssh_trust_on_first_use: settings.ssh_trust_on_first_use,
+            tunnels: crate::tunnel::Tunnels::new(),
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))

@@ -473,6 +473,23 @@ impl Db {
         Ok(())
     }
 
+    /// Replaces the tunnel settings if they are still `before` (the host
+    /// pinning a host key it learned); false when they changed meanwhile.
+    pub async fn replace_tunnel(&self, org_id: &str, id: &str, before: &str, after: &str) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "UPDATE data_sources SET ssh_tunnel = $1, version = version + 1 \
+             WHERE id = $2 AND organization_id = $3 AND ssh_tunnel = $4",
+        )
+        .bind(after)
+        .bind(id)
+        .bind(org_id)
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        self.changed(org_id);
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Moves the breaker alone (to half-open, when a probe starts).
     pub async fn set_breaker_state(&self, org_id: &str, id: &str, state: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE data_sources SET breaker_state = $1 WHERE id = $2 AND organization_id = $3")

@@ -37,6 +37,22 @@ impl Secrets {
         self.0.iter().map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
+    /// Moves the named fields out into their own set (e.g. the host's SSH
+    /// credentials, which the connector never sees).
+    pub fn split_off(&mut self, names: &[&str]) -> Secrets {
+        let mut taken = Secrets::new();
+        for name in names {
+            if let Some((name, value)) = self.0.remove_entry(*name) {
+                taken.0.insert(name, value);
+            }
+        }
+        taken
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// Parses a JSON object of string values (the `credentials` body, a secrets file).
     pub fn from_json(value: Value) -> Result<Self, ConfigError> {
         let Value::Object(map) = value else {

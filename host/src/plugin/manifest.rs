@@ -199,6 +199,9 @@ impl SourceType {
             .ok_or_else(|| context("config_schema must be an object schema with properties".into()))?;
         let mut secret_fields = Vec::new();
         for (name, property) in properties {
+            if crate::plugin::SSH_SECRET_FIELDS.contains(&name.as_str()) {
+                return Err(context(format!("`{name}` is reserved for the host's SSH tunnel")));
+            }
             if property.get("writeOnly").and_then(Value::as_bool) == Some(true) {
                 if property.get("type").and_then(Value::as_str) != Some("string") {
                     return Err(context(format!("secret field `{name}` must be a string")));

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::sandbox::HttpGrant;
@@ -72,6 +73,16 @@ impl WasiHttpHooks for HttpEgress {
                 None => Err(Error::HttpRequestDenied),
             }
         })
+    }
+
+    /// A certificate the client refuses is worth telling apart from a
+    /// garbled handshake: it is what users most often have to fix.
+    fn p2_error_from_tls(&mut self, error: &std::io::Error) -> ErrorCode {
+        let certificate = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|inner| matches!(inner, rustls::Error::InvalidCertificate(_)));
+        if certificate { ErrorCode::TlsCertificateError } else { ErrorCode::TlsProtocolError }
     }
 }
 
