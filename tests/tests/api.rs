@@ -739,9 +739,16 @@ fn error_statuses(backend: Backend) {
         let error = api.post(DS, &body).expect_error(422, "validation_failed");
         assert_eq!(field_of(&error), [field], "{error}");
     }
-    // An enabled SSH tunnel is refused honestly.
+    // A file type cannot use an SSH tunnel, nor carry SSH credentials.
     let tunnel = json!({ "enabled": true, "host": "bastion", "username": "u", "auth": "password" });
-    api.post(DS, &with("ssh_tunnel", tunnel)).expect_error(422, "unsupported");
+    let error = api.post(DS, &with("ssh_tunnel", tunnel)).expect_error(422, "validation_failed");
+    assert_eq!(field_of(&error), ["/ssh_tunnel"], "{error}");
+    let error =
+        api.post(DS, &with("credentials", json!({ "ssh_password": "x" }))).expect_error(422, "validation_failed");
+    assert_eq!(field_of(&error), ["/credentials/ssh_password"], "{error}");
+    let bad_pin = json!({ "enabled": false, "host": "b", "username": "u", "auth": "password", "host_key_fingerprint": "SHA256:short" });
+    let error = api.post(DS, &with("ssh_tunnel", bad_pin)).expect_error(422, "validation_failed");
+    assert_eq!(field_of(&error), ["/ssh_tunnel/host_key_fingerprint"], "{error}");
     // PATCH validates too.
     let error = api
         .patch(&format!("{DS}/{id}"), &json!({ "config": { "file_path": "" } }))
