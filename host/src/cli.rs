@@ -195,7 +195,8 @@ async fn serve() -> anyhow::Result<ExitCode> {
     let jwt = jwt_config()?;
     let runtime = Runtime::new(settings.runtime_config())?;
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
-    let state = AppState::new(db, keyring, connectors, jwt, &settings);
+    let files = inlet::storage::FileStore::local(&settings.storage_dir(), settings.storage_max_upload_bytes)?;
+    let state = AppState::new(db, keyring, connectors, jwt, &settings, files);
     api::spawn_scheduler(state.clone());
     api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
     let listener = tokio::net::TcpListener::bind(&settings.bind)
@@ -397,9 +398,15 @@ async fn shutdown_signal() {
 
 /// Logs go to stderr (stdout is for command output), filtered by `RUST_LOG`
 /// (default `info`); `INLET_LOG_FORMAT=json` for machine-readable lines.
+/// russh is held at `warn` whatever `RUST_LOG` says: at trace level it logs
+/// decrypted packets, passwords and tunnelled traffic included.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = match inlet::tunnel::RUSSH_LOG_DIRECTIVE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("INLET_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();

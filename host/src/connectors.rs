@@ -6,7 +6,6 @@
 //! timeouts; the sandbox settings decide what the connector may reach.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use serde_json::Value;
 use crate::model::{CheckStep, ConnectorError, DiscoverRequest, ErrorKind, Failure, Schema};
 use crate::plugin::{Secrets, SourceType};
 use crate::runtime::{CallError, ConnectInput, LoadedPlugin, Runtime, Session};
-use crate::source::{self, SandboxSettings};
+use crate::source::{self, Route, SandboxSettings};
 
 /// Pages a connector may return in one discovery, so that a page token that
 /// never ends cannot run forever.
@@ -123,7 +122,7 @@ impl Connectors {
     /// Connects and runs the connector's checks, on a connection of its own.
     pub async fn test(&self, type_id: &str, config: &Value, secrets: &Secrets, timeouts: Timeouts) -> TestOutcome {
         let started = Instant::now();
-        let result = match self.open(type_id, config, secrets, timeouts, None).await {
+        let result = match self.open(type_id, config, secrets, timeouts, &Route::default()).await {
             Ok(mut session) => {
                 let steps = session.connect_steps.clone();
                 let result = run_checks(&mut session, steps).await;
@@ -144,26 +143,26 @@ impl Connectors {
         timeouts: Timeouts,
         request: DiscoverRequest,
     ) -> Result<(Vec<Schema>, u32), Failure> {
-        let mut session = self.open(type_id, config, secrets, timeouts, None).await?;
+        let mut session = self.open(type_id, config, secrets, timeouts, &Route::default()).await?;
         let result = discover_all(&mut session, request).await;
         session.close().await;
         result
     }
 
-    /// Validates, resolves and connects; through the local end of an SSH
-    /// tunnel when `via` is set.
+    /// Validates, resolves and connects, the way `route` says (an SSH
+    /// tunnel, a stored file).
     pub async fn open(
         &self,
         type_id: &str,
         config: &Value,
         secrets: &Secrets,
         timeouts: Timeouts,
-        via: Option<SocketAddr>,
+        route: &Route,
     ) -> Result<Session, Failure> {
         let (plugin, spec) = self.source_type(type_id).ok_or_else(|| {
             Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{type_id}`"), false)
         })?;
-        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts, via).await
+        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts, route).await
     }
 }
 
@@ -215,9 +214,9 @@ pub async fn open_session(
     secrets: &Secrets,
     sandbox: &SandboxSettings,
     timeouts: Timeouts,
-    via: Option<SocketAddr>,
+    route: &Route,
 ) -> Result<Session, Failure> {
-    let mut prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect, via).await?;
+    let mut prepared = source::prepare(spec, config, secrets, sandbox, timeouts.connect, route).await?;
     if let Some(http) = &mut prepared.grants.http {
         http.io_timeout = timeouts.query;
     }

@@ -113,7 +113,16 @@ async fn connect(
         )
     })?;
     let timeouts = Timeouts { connect: options.connect_timeout, query: options.query_timeout };
-    connectors::open_session(plugin, spec, config, secrets, &settings.sandbox, timeouts, None).await
+    connectors::open_session(
+        plugin,
+        spec,
+        config,
+        secrets,
+        &settings.sandbox,
+        timeouts,
+        &crate::source::Route::default(),
+    )
+    .await
 }
 
 async fn test(session: &mut Session, started: Instant) -> ExecOutcome {

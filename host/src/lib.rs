@@ -21,5 +21,6 @@ pub mod runtime;
 pub mod sandbox;
 pub mod settings;
 pub mod source;
+pub mod storage;
 pub mod tunnel;
 pub mod vault;

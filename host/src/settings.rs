@@ -36,6 +36,8 @@ pub struct Settings {
     /// `INLET_SSH_TRUST_ON_FIRST_USE=allow|deny` (deny): whether a tunnel
     /// without a pinned host key may learn (and then pin) the first one seen.
     pub ssh_trust_on_first_use: bool,
+    /// `INLET_STORAGE_MAX_UPLOAD_MIB` (1024): the largest upload accepted.
+    pub storage_max_upload_bytes: u64,
 }
 
 #[derive(Debug, Error)]
@@ -77,8 +79,14 @@ impl Settings {
             pool_max_idle: positive("INLET_POOL_MAX_IDLE", 1000)? as usize,
             schema_cache_mib: positive("INLET_SCHEMA_CACHE_MIB", 64)?,
             ssh_trust_on_first_use: allow_deny("INLET_SSH_TRUST_ON_FIRST_USE", false)?,
+            storage_max_upload_bytes: positive("INLET_STORAGE_MAX_UPLOAD_MIB", 1024)? << 20,
             data_dir,
         })
+    }
+
+    /// Where uploaded files are kept.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_dir.join("storage")
     }
 
     /// The database URL to use.

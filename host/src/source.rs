@@ -5,6 +5,7 @@
 //! It resolves names and checks files, but never runs plugin code.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -65,22 +66,32 @@ pub fn network_target(source_type: &SourceType, config: &Value) -> Result<(Strin
     Ok((host.to_owned(), port))
 }
 
-/// Validates and resolves one data source for a connect. `via` is the local
-/// end of an SSH tunnel the connection must take instead of the network.
+/// What the host resolved for a connection before the sandbox decides.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// The local end of the SSH tunnel the connection must take instead of
+    /// the network.
+    pub tunnel: Option<SocketAddr>,
+    /// A stored file (`storage://…`) the host resolved within the data
+    /// source's organization: granted as is, in its own folder.
+    pub stored_file: Option<PathBuf>,
+}
+
+/// Validates and resolves one data source for a connect.
 pub async fn prepare(
     source_type: &SourceType,
     config: &Value,
     secrets: &Secrets,
     sandbox: &SandboxSettings,
     resolve_timeout: Duration,
-    via: Option<SocketAddr>,
+    route: &Route,
 ) -> Result<Prepared, Failure> {
     source_type.validate(config, secrets).map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
     let mut config = config.clone();
     let mut grants = Grants::default();
     let mut endpoint = None;
     if source_type.network.is_some() {
-        let allowed = match via {
+        let allowed = match route.tunnel {
             // Through a tunnel: the connector may reach its local end only;
             // the bastion connects to the server named in the config.
             Some(local) => vec![local],
@@ -109,7 +120,10 @@ pub async fn prepare(
             .get(&file.path_field)
             .and_then(Value::as_str)
             .ok_or_else(|| Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false))?;
-        let grant = files::grant(path, sandbox.files_root.as_deref(), &sandbox.denied_paths).map_err(file_failure)?;
+        let grant = match &route.stored_file {
+            Some(stored) => files::grant_stored(stored).map_err(file_failure)?,
+            None => files::grant(path, sandbox.files_root.as_deref(), &sandbox.denied_paths).map_err(file_failure)?,
+        };
         config[&file.path_field] = Value::String(grant.guest_path.clone());
         grants.file = Some(grant);
     }

@@ -158,6 +158,42 @@ impl Sshd {
         self.spawn();
     }
 
+    /// Gives the server a new host key and restarts it (a rebuilt bastion, or an impostor).
+    pub fn rotate_host_key(&mut self) {
+        self.stop();
+        let key = self.dir.path().join("host_ed25519");
+        let _ = std::fs::remove_file(&key);
+        let _ = std::fs::remove_file(key.with_extension("pub"));
+        keygen(&key, "ed25519", None, "");
+        self.host_key_fingerprint = fingerprint(&key.with_extension("pub"));
+        self.spawn();
+    }
+
+    /// Freezes (SIGSTOP) every session process, the listener excepted: the connections stay
+    /// open but nothing answers on them, as with a bastion that vanished from the network.
+    /// New connections are still served. [`resume_sessions`](Self::resume_sessions) undoes it.
+    pub fn pause_sessions(&self) -> usize {
+        self.signal_sessions("-STOP")
+    }
+
+    /// Lets the frozen session processes run again.
+    pub fn resume_sessions(&self) -> usize {
+        self.signal_sessions("-CONT")
+    }
+
+    fn signal_sessions(&self, signal: &str) -> usize {
+        let Some(child) = self.child.as_ref() else { return 0 };
+        let sessions = descendants(child.id());
+        if !sessions.is_empty() {
+            let _ = Command::new("kill")
+                .arg(signal)
+                .args(sessions.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
+        sessions.len()
+    }
+
     /// Stops the server and its sessions; [`restart`](Self::restart) starts it again.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };

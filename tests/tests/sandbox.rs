@@ -39,7 +39,9 @@ async fn run_test(
     let source_type_spec = plugin.manifest.source_type(source_type).expect("type");
     let sandbox = SandboxSettings { egress: OPEN, ..SandboxSettings::default() };
     let secrets = Secrets::new();
-    let prepared = source::prepare(source_type_spec, &config, &secrets, &sandbox, Duration::from_secs(5), None).await?;
+    let prepared =
+        source::prepare(source_type_spec, &config, &secrets, &sandbox, Duration::from_secs(5), &Default::default())
+            .await?;
     let input = ConnectInput {
         source_type,
         config: &prepared.config,
@@ -76,8 +78,9 @@ async fn an_infinite_loop_in_connect_is_stopped_by_the_connect_deadline() {
     let secrets = Secrets::new();
     let config = json!({ "behavior": "spin-connect" });
     let spec = h.plugin.manifest.source_type("hostile").expect("type");
-    let prepared =
-        source::prepare(spec, &config, &secrets, &sandbox, Duration::from_secs(1), None).await.expect("prepare");
+    let prepared = source::prepare(spec, &config, &secrets, &sandbox, Duration::from_secs(1), &Default::default())
+        .await
+        .expect("prepare");
     let input = ConnectInput {
         source_type: "hostile",
         config: &prepared.config,
@@ -163,7 +166,7 @@ async fn metadata_addresses_are_refused_before_any_plugin_code_runs() {
     };
     let spec = h.plugin.manifest.source_type("hostile-net").expect("type");
     let config = json!({ "behavior": "ok", "host": "localhost", "port": 5432 });
-    let failure = source::prepare(spec, &config, &Secrets::new(), &strict, Duration::from_secs(5), None)
+    let failure = source::prepare(spec, &config, &Secrets::new(), &strict, Duration::from_secs(5), &Default::default())
         .await
         .expect_err("refused");
     assert_eq!(failure.error.kind, ErrorKind::Permission);

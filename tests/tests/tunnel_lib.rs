@@ -336,3 +336,95 @@ async fn registry_reuses_and_replaces() {
     tunnels.close_all().await;
     assert_eq!(tunnels.stats().tunnels_open, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_detect_a_silent_bastion() {
+    if !ready() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let mut spec = spec(&sshd, password(&sshd));
+    spec.keepalive = Duration::from_millis(500);
+    let (tunnel, _) = open(spec).await;
+    assert_eq!(ping(tunnel.local_addr()).await.expect("ping"), "+PONG");
+    assert!(tunnel.stats().connected);
+
+    // The session stops answering (no FIN, no RST): only keepalives can tell.
+    assert!(sshd.pause_sessions() > 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tunnel.stats().connected {
+        assert!(tokio::time::Instant::now() < deadline, "the dead session was not noticed: {:?}", tunnel.stats());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The listener still serves new sessions: the next connection reconnects.
+    assert_eq!(ping(tunnel.local_addr()).await.expect("ping after the keepalive timeout"), "+PONG");
+    assert_eq!(tunnel.stats().reconnects, 1, "{:?}", tunnel.stats());
+    sshd.resume_sessions();
+    tunnel.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_cross_the_channel_window() {
+    if !ready() {
+        return;
+    }
+    let sshd = Sshd::start();
+    let (tunnel, _) = open(spec(&sshd, key_auth(&sshd.rsa))).await;
+    // 8 MiB: several times russh's 2 MiB channel window, in both directions.
+    let value: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let key = format!("inlet:tunnel_lib:{}", std::process::id());
+    let mut stream = TcpStream::connect(tunnel.local_addr()).await.expect("connect");
+    let mut command = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n", key.len(), value.len()).into_bytes();
+    command.extend_from_slice(&value);
+    command.extend_from_slice(format!("\r\n*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).as_bytes());
+    command.extend_from_slice(format!("*2\r\n$3\r\nDEL\r\n${}\r\n{key}\r\n", key.len()).as_bytes());
+    stream.write_all(&command).await.expect("send");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.expect("SET reply");
+    assert_eq!(line, "+OK\r\n");
+    line.clear();
+    reader.read_line(&mut line).await.expect("GET header");
+    assert_eq!(line, format!("${}\r\n", value.len()));
+    let mut got = vec![0u8; value.len() + 2];
+    tokio::time::timeout(Duration::from_secs(30), tokio::io::AsyncReadExt::read_exact(&mut reader, &mut got))
+        .await
+        .expect("the value within 30 s")
+        .expect("read the value");
+    assert!(got[..value.len()] == value[..], "the value came back changed");
+    line.clear();
+    reader.read_line(&mut line).await.expect("DEL reply");
+    assert_eq!(line, ":1\r\n");
+    tunnel.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_host_key_is_refused_on_reconnect() {
+    if !ready() {
+        return;
+    }
+    let mut sshd = Sshd::start();
+    let mut spec = spec(&sshd, password(&sshd));
+    // Even a key learned on first use is pinned for the tunnel's reconnects.
+    spec.host_key = HostKeyCheck::TrustOnFirstUse;
+    let (tunnel, _) = open(spec).await;
+    let original = sshd.host_key_fingerprint().to_owned();
+    assert_eq!(tunnel.host_key_fingerprint(), original);
+    assert_eq!(ping(tunnel.local_addr()).await.expect("ping"), "+PONG");
+
+    sshd.rotate_host_key();
+    assert_ne!(sshd.host_key_fingerprint(), original);
+    assert!(ping(tunnel.local_addr()).await.is_err(), "traffic must not flow to a bastion with another key");
+    let failure = tunnel.check().await.expect_err("the new key is refused");
+    match &failure.error {
+        TunnelError::HostKeyMismatch { expected, presented } => {
+            assert_eq!(expected, &original);
+            assert_eq!(presented, sshd.host_key_fingerprint());
+        }
+        other => panic!("expected a host key mismatch, got {other:?}"),
+    }
+    assert_eq!(failure.steps.last().map(|step| step.name.as_str()), Some(STEP_CONNECT));
+    assert_eq!(tunnel.stats().reconnects, 0);
+    assert_eq!(sshd.log().matches("Accepted password").count(), 1, "no credentials went to the new key");
+    tunnel.close().await;
+}

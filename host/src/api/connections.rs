@@ -22,6 +22,7 @@ use crate::db::DataSourceRow;
 use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure, Schema};
 use crate::plugin::{SSH_SECRET_FIELDS, Secrets};
 use crate::pool::{Fingerprint, Lease, PoolSettings, Want};
+use crate::source::Route;
 use crate::vault::{self, SecretAad};
 
 /// One operation on a lent connection (boxed: the future borrows the lease,
@@ -143,8 +144,9 @@ impl AppState {
                 None => (None, Vec::new()),
             };
             drop(ssh);
+            let route = Route { tunnel: via, stored_file: self.stored_file_of(row, &config).await? };
             super::metrics::Counters::add(&self.counters.connections_opened);
-            match self.connectors.open(&row.source_type, &config, &secrets, timeouts(&settings), via).await {
+            match self.connectors.open(&row.source_type, &config, &secrets, timeouts(&settings), &route).await {
                 Ok(mut session) => {
                     session.connect_steps.splice(0..0, ssh_steps);
                     Ok(session)
@@ -156,6 +158,32 @@ impl AppState {
             }
         };
         Ok(self.pools.checkout(&row.id, &row.organization_id, fingerprint, pool_settings(&settings), want, open).await)
+    }
+
+    /// Where a file type's `storage://` reference lives, looked up within
+    /// the data source's organization only.
+    pub(super) async fn stored_file_of(
+        &self,
+        row: &DataSourceRow,
+        config: &Value,
+    ) -> Result<Option<std::path::PathBuf>, Failure> {
+        let reference = self
+            .connectors
+            .source_type(&row.source_type)
+            .and_then(|(_, spec)| spec.file.as_ref())
+            .and_then(|file| config.get(&file.path_field))
+            .and_then(Value::as_str)
+            .filter(|path| path.starts_with(crate::storage::SCHEME));
+        let Some(reference) = reference else { return Ok(None) };
+        let not_found = || Failure::new(ErrorKind::NotFound, format!("no stored file `{reference}`"), false);
+        let id = crate::storage::reference_id(reference).ok_or_else(not_found)?;
+        let file = self
+            .db
+            .stored_file(&row.organization_id, id)
+            .await
+            .map_err(|error| Failure::new(ErrorKind::Internal, format!("cannot look up a stored file: {error}"), true))?
+            .ok_or_else(not_found)?;
+        Ok(Some(self.files.local_path(&row.organization_id, &file.id, &file.name)))
     }
 
     /// Opens sealed secret fields of a data source.

@@ -160,6 +160,40 @@ fn is_sha256_fingerprint(text: &str) -> bool {
     })
 }
 
+/// A file type's config that names a stored file by the deprecated
+/// `storage_file_id`: rewritten to `file_path: storage://<id>`. True when it
+/// did, so the answer can carry a deprecation notice.
+fn migrate_storage_file_id(spec: &SourceType, config: &mut Value) -> bool {
+    let (Some(file), Value::Object(fields)) = (&spec.file, config) else { return false };
+    let Some(Value::String(id)) = fields.get("storage_file_id").cloned() else { return false };
+    fields.remove("storage_file_id");
+    fields.entry(file.path_field.clone()).or_insert_with(|| Value::String(format!("{}{id}", crate::storage::SCHEME)));
+    true
+}
+
+/// A `storage://` file path must name a file of the caller's organization.
+async fn check_stored_file(state: &AppState, org_id: &str, spec: &SourceType, config: &Value) -> ApiResult<()> {
+    let Some(file) = &spec.file else { return Ok(()) };
+    let Some(path) = config.get(&file.path_field).and_then(Value::as_str) else { return Ok(()) };
+    if !path.starts_with(crate::storage::SCHEME) {
+        return Ok(());
+    }
+    let field = format!("/config/{}", file.path_field);
+    let id = crate::storage::reference_id(path).ok_or_else(|| invalid(&field, "use storage://<file id>"))?;
+    if state.db.stored_file(org_id, id).await?.is_none() {
+        return Err(invalid(&field, format!("no stored file `{id}` in this organization")));
+    }
+    Ok(())
+}
+
+/// The notice on answers to requests that used `storage_file_id`.
+fn deprecation_headers() -> [(axum::http::HeaderName, &'static str); 2] {
+    [
+        (axum::http::HeaderName::from_static("deprecation"), "true"),
+        (axum::http::header::WARNING, "299 - \"config.storage_file_id is deprecated: use file_path (storage://<id>)\""),
+    ]
+}
+
 /// Splits credentials into the connector's and the tunnel's; SSH fields are
 /// accepted only for types that can use a tunnel.
 fn split_credentials(spec: &SourceType, mut secrets: Secrets) -> ApiResult<(Secrets, Secrets)> {
@@ -335,16 +369,18 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiJson(body): ApiJson<CreateDataSource>,
+    ApiJson(mut body): ApiJson<CreateDataSource>,
 ) -> ApiResult<Response> {
     require_write(&principal)?;
     let org_id = org_of(&principal)?.to_owned();
     let name = check_name(&body.name)?;
     let description = check_description(body.description)?;
     let spec = known_type(&state, &body.source_type)?;
+    let deprecated = migrate_storage_file_id(spec, &mut body.config);
     let (connector_secrets, ssh_secrets) =
         split_credentials(spec, secrets_from(body.credentials.unwrap_or_default())?)?;
     spec.validate(&body.config, &connector_secrets).map_err(config_error)?;
+    check_stored_file(&state, &org_id, spec, &body.config).await?;
     let settings = body.connection_settings.unwrap_or_default();
     check_settings(&settings)?;
     check_tunnel(&state, spec, &body.ssh_tunnel, &ssh_secrets)?;
@@ -412,8 +448,13 @@ pub async fn create(
         .await?;
     state.spawn_test(row.clone(), CheckOrigin::Create);
     let dto = one_dto(&state, row).await?;
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto))
-        .into_response())
+    let mut response =
+        (StatusCode::CREATED, [(axum::http::header::LOCATION, format!("/api/v1/data-sources/{id}"))], Json(dto))
+            .into_response();
+    if deprecated {
+        response.headers_mut().extend(deprecation_headers().map(|(k, v)| (k, axum::http::HeaderValue::from_static(v))));
+    }
+    Ok(response)
 }
 
 /// Our own settings as stored JSON.
@@ -449,11 +490,15 @@ pub async fn update(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<UpdateDataSource>,
-) -> ApiResult<Json<DataSource>> {
+    ApiJson(mut body): ApiJson<UpdateDataSource>,
+) -> ApiResult<Response> {
     require_write(&principal)?;
     let mut row = visible_row(&state, &principal, &id).await?;
     let org_id = row.organization_id.clone();
+    let deprecated = match (&mut body.config, state.connectors.source_type(&row.source_type)) {
+        (Some(config), Some((_, spec))) => migrate_storage_file_id(spec, config),
+        _ => false,
+    };
     if let Some(name) = &body.name {
         row.name = check_name(name)?;
     }
@@ -468,6 +513,7 @@ pub async fn update(
         let (connector_secrets, ssh_secrets) = split_credentials(spec, state.open_secrets(&row).await?)?;
         if let Some(config) = &body.config {
             spec.validate(config, &connector_secrets).map_err(config_error)?;
+            check_stored_file(&state, &org_id, spec, config).await?;
             row.config = config.to_string();
         }
         if let Some(tunnel) = &body.ssh_tunnel {
@@ -523,7 +569,11 @@ pub async fn update(
         row.status_reason = None;
         state.spawn_test(row.clone(), CheckOrigin::Update);
     }
-    Ok(Json(one_dto(&state, row).await?))
+    let mut response = Json(one_dto(&state, row).await?).into_response();
+    if deprecated {
+        response.headers_mut().extend(deprecation_headers().map(|(k, v)| (k, axum::http::HeaderValue::from_static(v))));
+    }
+    Ok(response)
 }
 
 #[utoipa::path(patch, path = "/api/v1/data-sources/{data_source_id}/credentials", request_body = UpdateCredentials, tag = "data-sources",

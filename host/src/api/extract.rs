@@ -108,3 +108,29 @@ impl ApiError {
         self
     }
 }
+
+/// A `multipart/form-data` body; any other content type is 415.
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl FromRequest<AppState> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_multipart = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the file as multipart/form-data",
+            ));
+        }
+        axum::extract::Multipart::from_request(request, state).await.map(Self).map_err(|rejection| {
+            ApiError::bad_request(format!("the multipart body is malformed: {}", rejection.body_text()))
+                .with_code("invalid_body")
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! Presigned URLs for file-based data sources: an HMAC-SHA256 signature over
 //! (organization, data source, expiry), checked in constant time, served by
-//! this host. Full object storage is its own module (issue 8).
+//! this host. The file is the data source's: a stored file
+//! (`storage://…`) of its organization, or a path inside the files root.
 
 use axum::Json;
 use axum::body::Body;
@@ -82,22 +83,22 @@ pub async fn download(
     if !bool::from(expected.ct_eq(&given)) {
         return Err(denied());
     }
-    let configured = state
+    let path_field = state
         .connectors
         .source_type(&row.source_type)
         .and_then(|(_, spec)| spec.file.as_ref())
-        .and_then(|file| {
-            serde_json::from_str::<serde_json::Value>(&row.config)
-                .ok()?
-                .get(&file.path_field)?
-                .as_str()
-                .map(str::to_owned)
-        })
+        .map(|file| file.path_field.clone())
         .ok_or_else(|| ApiError::not_found("file"))?;
-    // The same rule as for connectors: inside the files root, never the data dir.
+    let config: serde_json::Value = serde_json::from_str(&row.config).map_err(|_| ApiError::not_found("file"))?;
+    let configured = config.get(&path_field).and_then(|v| v.as_str()).ok_or_else(|| ApiError::not_found("file"))?;
+    // The same rules as for connectors: a stored file of the data source's
+    // own organization, or a path inside the files root, never the data dir.
     let sandbox = state.connectors.sandbox();
-    let grant = crate::sandbox::files::grant(&configured, sandbox.files_root.as_deref(), &sandbox.denied_paths)
-        .map_err(|_| denied())?;
+    let grant = match state.stored_file_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))? {
+        Some(stored) => crate::sandbox::files::grant_stored(&stored),
+        None => crate::sandbox::files::grant(configured, sandbox.files_root.as_deref(), &sandbox.denied_paths),
+    }
+    .map_err(|_| denied())?;
     let name = grant.guest_path.rsplit('/').next().unwrap_or_default().to_owned();
     if grant.guest_path == crate::sandbox::files::GUEST_DATA_DIR || name.is_empty() {
         return Err(ApiError::conflict("not_a_file", "the data source names a directory, not a file"));

@@ -20,6 +20,7 @@ mod read_cache;
 mod scheduler;
 mod schema_cache;
 mod state;
+mod storage;
 mod tunnels;
 
 pub use discovery_worker::spawn_discovery_worker;
@@ -72,6 +73,8 @@ async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Nex
 }
 
 pub fn router(state: AppState) -> Router {
+    // The file itself is capped while it streams; this bounds the rest of the form.
+    let upload_limit = usize::try_from(state.files.max_upload_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
     let api = Router::new()
         .route("/data-sources", get(data_sources::list).post(data_sources::create))
         .route("/data-sources/metrics", get(data_sources::metrics))
@@ -87,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/data-sources/{data_source_id}/file-url", get(files::file_url))
         .route("/files/{data_source_id}", get(files::download))
         .route("/data-source-types", get(data_sources::types))
+        .route("/storage/files", get(storage::list).post(storage::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/storage/files/{file_id}", get(storage::get).delete(storage::delete))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -88,6 +88,8 @@ pub struct AppStateInner {
     pub ssh_trust_on_first_use: bool,
     /// Open SSH tunnels, one per data source that uses one.
     pub tunnels: crate::tunnel::Tunnels,
+    /// Uploaded files (`/api/v1/storage`).
+    pub files: crate::storage::FileStore,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -101,7 +103,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, keyring: Keyring, connectors: Connectors, jwt: Option<JwtConfig>, settings: &Settings) -> Self {
+    pub fn new(
+        db: Db,
+        keyring: Keyring,
+        connectors: Connectors,
+        jwt: Option<JwtConfig>,
+        settings: &Settings,
+        files: crate::storage::FileStore,
+    ) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
         let reads = ReadCache::new(&db);
         let pools = Arc::new(Pools::new(settings.pool_max_idle));
@@ -121,6 +130,7 @@ impl AppState {
             schemas: SchemaCache::new(settings.schema_cache_mib << 20),
             ssh_trust_on_first_use: settings.ssh_trust_on_first_use,
             tunnels: crate::tunnel::Tunnels::new(),
+            files,
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))

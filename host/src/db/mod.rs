@@ -10,11 +10,13 @@ mod discovery;
 mod generations;
 mod health;
 mod orgs;
+mod storage;
 
 pub use data_sources::{BreakerColumns, DataSourceRow, ListFilter, NewDataSource, Outcome, SideData, SortKey};
 pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
 pub use health::{HealthCheckRow, HealthStats};
 pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};
+pub use storage::StoredFileRow;
 
 use std::path::Path;
 use std::str::FromStr;

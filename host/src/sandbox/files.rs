@@ -35,6 +35,20 @@ pub enum FileGrantError {
     Forbidden { path: String },
 }
 
+/// Grants a stored file the host itself resolved (within the data source's
+/// organization): its folder holds that file alone, so it is granted without
+/// the root and data-dir rules meant for paths users type.
+pub fn grant_stored(path: &Path) -> Result<FileGrant, FileGrantError> {
+    let shown = || path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(FileGrantError::Unreadable { path: shown(), reason: "not a stored file".into() });
+    };
+    if !path.is_file() {
+        return Err(FileGrantError::NotFound(shown()));
+    }
+    Ok(FileGrant { host_dir: dir.to_path_buf(), guest_path: format!("{GUEST_DATA_DIR}/{name}") })
+}
+
 /// Grants the file or directory at `configured`, resolved against `root`
 /// when relative. With a root, the resolved path must stay inside it
 /// (symlinks and `..` included). Nothing inside `denied` (the server's data

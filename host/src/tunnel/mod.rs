@@ -44,6 +44,11 @@ pub const STEP_AUTHENTICATE: &str = "ssh authenticate";
 /// The name of the step that opens (and closes) a probe channel to the target.
 pub const STEP_OPEN_CHANNEL: &str = "ssh open channel";
 
+/// A tracing filter directive that logging setup should always add (after `RUST_LOG`):
+/// russh logs decrypted packets at trace level, which would put passwords, keys being
+/// offered and the tunnelled database traffic into the log.
+pub const RUSSH_LOG_DIRECTIVE: &str = "russh=warn";
+
 /// How many keepalives may go unanswered before the session is considered dead.
 const KEEPALIVE_MAX: usize = 3;
 

@@ -1,0 +1,217 @@
+//! `/api/v1/storage/files`: upload (streaming multipart, field `file`),
+//! list, metadata and delete of an organization's files. An upload answers
+//! the `file_path` (`storage://<id>`) that file-based data sources reference.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiMultipart, ApiPath, ApiQuery, Auth};
+use crate::db::{StoredFileRow, new_id, now};
+use crate::storage::{SCHEME, StorageError, safe_name};
+
+/// A stored file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredFile {
+    pub id: String,
+    /// What a file-based data source's `file_path` takes to read this file.
+    pub file_path: String,
+    pub name: String,
+    pub size: i64,
+    /// Hex SHA-256 of the bytes, as received.
+    pub sha256: String,
+    pub content_type: Option<String>,
+    pub created_at: String,
+    pub created_by: Option<String>,
+}
+
+impl From<StoredFileRow> for StoredFile {
+    fn from(row: StoredFileRow) -> Self {
+        Self {
+            file_path: format!("{SCHEME}{}", row.id),
+            id: row.id,
+            name: row.name,
+            size: row.size,
+            sha256: row.sha256,
+            content_type: row.content_type,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredFileList {
+    pub items: Vec<StoredFile>,
+    pub total: i64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StoredFileParams {
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<u32>,
+}
+
+/// The multipart body of an upload (for the OpenAPI document).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+fn org_of(principal: &crate::auth::Principal) -> ApiResult<&str> {
+    principal
+        .org_id
+        .as_deref()
+        .ok_or_else(|| ApiError::forbidden("this token belongs to no organization; use an organization token"))
+}
+
+#[utoipa::path(post, path = "/api/v1/storage/files", tag = "storage",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = StoredFile), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiMultipart(mut form): ApiMultipart,
+) -> ApiResult<Response> {
+    if !principal.can_write() {
+        return Err(ApiError::forbidden("viewers cannot upload files"));
+    }
+    let org_id = org_of(&principal)?.to_owned();
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("the multipart body is malformed: {}", e.body_text())).with_code("invalid_body")
+    };
+    loop {
+        let Some(mut field) = form.next_field().await.map_err(malformed)? else {
+            return Err(
+                ApiError::bad_request("send the file in a multipart field named `file`").with_code("invalid_body")
+            );
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let id = new_id();
+        let name = safe_name(field.file_name());
+        let content_type = field.content_type().map(|t| t.chars().take(200).collect::<String>());
+        let mut upload = state.files.upload(&org_id, &id, &name);
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(error) => {
+                    upload.abort().await;
+                    return Err(malformed(error));
+                }
+            };
+            if let Err(error) = upload.write(chunk).await {
+                upload.abort().await;
+                return Err(storage_error(error));
+            }
+        }
+        let (size, sha256) = upload.finish().await.map_err(storage_error)?;
+        let row = StoredFileRow {
+            id,
+            organization_id: org_id,
+            name,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256,
+            content_type,
+            created_at: now(),
+            created_by: Some(principal.actor.clone()),
+        };
+        if let Err(error) = state.db.insert_stored_file(&row).await {
+            let _ = state.files.delete(&row.organization_id, &row.id, &row.name).await;
+            return Err(error.into());
+        }
+        tracing::info!(file = %row.id, size, "file uploaded");
+        let location = format!("/api/v1/storage/files/{}", row.id);
+        return Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], Json(StoredFile::from(row)))
+            .into_response());
+    }
+}
+
+fn storage_error(error: StorageError) -> ApiError {
+    match error {
+        StorageError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error.to_string())
+        }
+        other => ApiError::internal("cannot store the file", other),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/storage/files", tag = "storage", params(StoredFileParams),
+    responses((status = 200, body = StoredFileList), (status = 401, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<StoredFileParams>,
+) -> ApiResult<Json<StoredFileList>> {
+    let org_id = org_of(&principal)?;
+    let page = params.page.unwrap_or(1);
+    let page_size = params.page_size.unwrap_or(20);
+    if page == 0 || !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request("page starts at 1; page_size is 1-100").with_code("invalid_query"));
+    }
+    let (rows, total) =
+        state.db.stored_files(org_id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size)).await?;
+    Ok(Json(StoredFileList { items: rows.into_iter().map(StoredFile::from).collect(), total, page, page_size }))
+}
+
+#[utoipa::path(get, path = "/api/v1/storage/files/{file_id}", tag = "storage",
+    params(("file_id" = String, Path)),
+    responses((status = 200, body = StoredFile), (status = 401, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<StoredFile>> {
+    let org_id = org_of(&principal)?;
+    let row = state.db.stored_file(org_id, &id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    Ok(Json(row.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/storage/files/{file_id}", tag = "storage",
+    params(("file_id" = String, Path)),
+    responses((status = 204), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    if !principal.can_write() {
+        return Err(ApiError::forbidden("viewers cannot delete files"));
+    }
+    let org_id = org_of(&principal)?;
+    let row = state.db.stored_file(org_id, &id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let users = state.db.data_sources_using(org_id, &format!("{SCHEME}{id}")).await?;
+    if !users.is_empty() {
+        return Err(ApiError::conflict(
+            "file_in_use",
+            format!("data sources still read this file: {}; change or delete them first", users.join(", ")),
+        ));
+    }
+    if state.db.delete_stored_file(org_id, &id).await? {
+        state
+            .files
+            .delete(org_id, &id, &row.name)
+            .await
+            .map_err(|e| ApiError::internal("cannot delete the file", e))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

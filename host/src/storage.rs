@@ -1,0 +1,170 @@
+//! Uploaded files: bytes in an object store (a local directory under the
+//! data dir), one folder per file (`<organization>/<id>/<name>`), so that
+//! granting a connector the file's folder grants that file and nothing else.
+//!
+//! Data sources name a stored file as `storage://<id>`; the host resolves it
+//! within the data source's organization, never across.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+
+/// How a data source's config names a stored file.
+pub const SCHEME: &str = "storage://";
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("cannot open the file store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("the file is larger than the {limit_mib} MiB upload limit")]
+    TooLarge { limit_mib: u64 },
+    #[error("the file store failed: {0}")]
+    Store(String),
+}
+
+/// The file store and its limits.
+pub struct FileStore {
+    store: Arc<LocalFileSystem>,
+    root: PathBuf,
+    pub max_upload_bytes: u64,
+}
+
+/// An upload in progress: the bytes stream to the store while their size
+/// and digest are counted; nothing is visible until [`Upload::finish`].
+pub struct Upload {
+    writer: BufWriter,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+}
+
+impl FileStore {
+    /// A store in `root` (created if missing).
+    pub fn local(root: &Path, max_upload_bytes: u64) -> Result<Self, StorageError> {
+        let open = |reason: String| StorageError::Open { path: root.display().to_string(), reason };
+        std::fs::create_dir_all(root).map_err(|e| open(e.to_string()))?;
+        let store = LocalFileSystem::new_with_prefix(root).map_err(|e| open(e.to_string()))?;
+        Ok(Self { store: Arc::new(store), root: root.to_path_buf(), max_upload_bytes })
+    }
+
+    pub fn upload(&self, org_id: &str, id: &str, name: &str) -> Upload {
+        let writer = BufWriter::new(self.store.clone(), object_path(org_id, id, name));
+        Upload { writer, hasher: Sha256::new(), size: 0, limit: self.max_upload_bytes }
+    }
+
+    /// Where a stored file lives on this host (for grants and downloads).
+    pub fn local_path(&self, org_id: &str, id: &str, name: &str) -> PathBuf {
+        self.root.join(org_id).join(id).join(name)
+    }
+
+    /// Removes a stored file and its folder.
+    pub async fn delete(&self, org_id: &str, id: &str, name: &str) -> Result<(), StorageError> {
+        match self.store.delete(&object_path(org_id, id, name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(StorageError::Store(error.to_string())),
+        }
+        // The folder held only this file; a leftover empty folder is harmless.
+        let _ = tokio::fs::remove_dir(self.root.join(org_id).join(id)).await;
+        Ok(())
+    }
+}
+
+impl Upload {
+    /// Appends a chunk; refuses (and discards the upload) past the limit.
+    pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), StorageError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(StorageError::TooLarge { limit_mib: self.limit >> 20 });
+        }
+        self.hasher.update(&chunk);
+        self.writer.put(chunk).await.map_err(|e| StorageError::Store(e.to_string()))
+    }
+
+    /// Completes the upload: answers its size and SHA-256 (hex).
+    pub async fn finish(mut self) -> Result<(u64, String), StorageError> {
+        self.writer.shutdown().await.map_err(|e| StorageError::Store(e.to_string()))?;
+        Ok((self.size, hex::encode(self.hasher.finalize())))
+    }
+
+    /// Drops what was written so far.
+    pub async fn abort(mut self) {
+        if let Err(error) = self.writer.abort().await {
+            tracing::warn!(%error, "cannot discard an aborted upload");
+        }
+    }
+}
+
+fn object_path(org_id: &str, id: &str, name: &str) -> ObjectPath {
+    ObjectPath::from_iter([org_id, id, name])
+}
+
+/// The id in a `storage://<id>` reference.
+pub fn reference_id(path: &str) -> Option<&str> {
+    path.strip_prefix(SCHEME).map(|rest| rest.trim_end_matches('/')).filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// A file name as uploaded, made safe to be one path segment: the last
+/// component, no control characters, at most 200 bytes.
+pub fn safe_name(uploaded: Option<&str>) -> String {
+    let base = uploaded.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
+    let mut name: String = base.chars().filter(|c| !c.is_control()).collect();
+    while name.len() > 200 {
+        name.pop();
+    }
+    let name = name.trim().trim_start_matches('.').to_owned();
+    if name.is_empty() { "upload".to_owned() } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploaded_names_become_one_safe_segment() {
+        assert_eq!(safe_name(Some("report.csv")), "report.csv");
+        assert_eq!(safe_name(Some("../../etc/passwd")), "passwd");
+        assert_eq!(safe_name(Some("C:\\\\Users\\\\x\\\\data.xlsx")), "data.xlsx");
+        assert_eq!(safe_name(Some("..")), "upload");
+        assert_eq!(safe_name(Some(".hidden")), "hidden");
+        assert_eq!(safe_name(Some("a\u{0}b\nc.json")), "abc.json");
+        assert_eq!(safe_name(None), "upload");
+        assert!(safe_name(Some(&"é".repeat(300))).len() <= 200);
+    }
+
+    #[test]
+    fn references_name_one_id() {
+        assert_eq!(reference_id("storage://0192-abc"), Some("0192-abc"));
+        assert_eq!(reference_id("storage://0192-abc/"), Some("0192-abc"));
+        assert_eq!(reference_id("storage://"), None);
+        assert_eq!(reference_id("storage://a/b"), None);
+        assert_eq!(reference_id("/tmp/a.csv"), None);
+    }
+
+    #[tokio::test]
+    async fn an_upload_streams_counts_and_digests_and_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::local(dir.path(), 10).unwrap();
+        let mut upload = store.upload("org", "id1", "a.txt");
+        upload.write(bytes::Bytes::from_static(b"hello")).await.unwrap();
+        let (size, sha) = upload.finish().await.unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(std::fs::read(store.local_path("org", "id1", "a.txt")).unwrap(), b"hello");
+
+        let mut big = store.upload("org", "id2", "b.txt");
+        big.write(bytes::Bytes::from_static(b"0123456789")).await.unwrap();
+        assert!(matches!(big.write(bytes::Bytes::from_static(b"x")).await, Err(StorageError::TooLarge { .. })));
+        big.abort().await;
+        assert!(!store.local_path("org", "id2", "b.txt").exists(), "an aborted upload leaves nothing");
+
+        store.delete("org", "id1", "a.txt").await.unwrap();
+        assert!(!store.local_path("org", "id1", "a.txt").exists());
+    }
+}
