@@ -299,3 +299,110 @@ fn a_directory_is_a_config_error() {
     assert!(!outcome.success, "{}", outcome.json);
     assert_eq!(outcome.error_kind(), Some("config"), "{}", outcome.json);
 }
+
+/// gzip made by Python's gzip module (two members, as `cat a.gz b.gz`
+/// makes), read as it streams whatever the file is called.
+#[test]
+fn gzip_files_are_discovered_like_plain_ones() {
+    if !inlet_tests::tool_available("python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("events.csv.gz");
+    let script = r#"
+import csv, gzip, io, sys
+def member(rows):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row)
+    return gzip.compress(text.getvalue().encode())
+head = [("id", "kind", "score")] + [(i, "click" if i % 2 else "view", i / 4) for i in range(60000)]
+tail = [(i, "view", i / 4) for i in range(60000, 100000)]
+open(sys.argv[1], "wb").write(member(head) + member(tail))
+"#;
+    let status = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).status().expect("python3");
+    assert!(status.success());
+    for extra in [json!({}), json!({ "compression": "gzip" })] {
+        let mut config = json!({ "file_path": path.to_str().expect("UTF-8 path") });
+        config.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        let outcome = run("discover", &config);
+        assert!(outcome.success, "{}\n{}", outcome.json, outcome.stderr);
+        let table = &outcome.json["schemas"][0]["tables"][0];
+        assert_eq!(table["name"], "events");
+        assert_eq!(table["row_estimate"], 100_000, "both members are read: {table}");
+        let types: Vec<&str> =
+            table["columns"].as_array().expect("columns").iter().filter_map(|c| c["data_type"].as_str()).collect();
+        assert_eq!(types, ["int64", "string", "decimal"], "{table}");
+    }
+    let mut plain = json!({ "file_path": path.to_str().expect("UTF-8 path"), "compression": "none" });
+    let outcome = run("test", &plain);
+    assert!(!outcome.success, "gzip bytes read as text must fail: {}", outcome.json);
+    plain["compression"] = json!("zip");
+    assert!(!run("test", &plain).success, "an unknown compression is refused");
+}
+
+/// A 1 GiB file is counted exactly while the whole `inlet plugin exec`
+/// process (host and connector) stays within a small, fixed memory budget:
+/// the file is streamed, never held.
+#[test]
+fn a_gigabyte_csv_is_counted_in_bounded_memory() {
+    if !inlet_tests::tool_available("python3") {
+        return;
+    }
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.csv");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).expect("create"));
+    let header = "id,customer,amount,placed_at,note\n";
+    out.write_all(header.as_bytes()).expect("write");
+    let mut rows = 0u64;
+    let mut written = header.len() as u64;
+    while written < 1 << 30 {
+        let line = format!(
+            "{rows},customer-{:06},{}.{:02},2026-11-27T10:{:02}:00Z,\"note, {rows}\"\n",
+            rows % 997_331,
+            rows % 10_000,
+            rows % 100,
+            rows % 60
+        );
+        out.write_all(line.as_bytes()).expect("write");
+        written += line.len() as u64;
+        rows += 1;
+    }
+    out.flush().expect("flush");
+    drop(out);
+
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, json!({ "file_path": path.to_str().expect("UTF-8 path") }).to_string())
+        .expect("config");
+    // Python reports the child's peak resident memory (ru_maxrss, KiB).
+    let measure = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n\
+        sys.stdout.write(r.stdout.decode())\n\
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+        sys.exit(r.returncode)";
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(measure)
+        .arg(inlet_tests::inlet_bin())
+        .args(["plugin", "exec"])
+        .arg(plugin_dir("csv"))
+        .args(["--type", "csv", "--config"])
+        .arg(&config_path)
+        .arg("discover")
+        .env("INLET_DATA_DIR", workspace_root().join("target/test-data"))
+        .output()
+        .expect("run python3");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "discover failed: {}\n{stderr}", String::from_utf8_lossy(&output.stdout));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let table = &json["schemas"][0]["tables"][0];
+    assert_eq!(table["row_estimate"], rows, "every row counted: {table}");
+    assert_eq!(table["size_bytes"], written, "{table}");
+    let peak_kib: u64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).expect("peak RSS");
+    eprintln!("1 GiB CSV: {rows} rows in {elapsed:?}, peak RSS {} MiB", peak_kib >> 10);
+    assert!(peak_kib < 200 << 10, "peak RSS {} MiB: the file must be streamed", peak_kib >> 10);
+}

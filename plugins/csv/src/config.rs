@@ -30,6 +30,19 @@ struct RawConfig {
     sample_rows: u64,
     #[serde(default = "default_null_values")]
     null_values: Vec<String>,
+    #[serde(default)]
+    compression: Compression,
+}
+
+/// Whether the file is compressed. `auto` looks at its first bytes (the
+/// gzip magic number), not at its name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Auto,
+    None,
+    Gzip,
 }
 
 fn default_delimiter() -> String {
@@ -63,6 +76,7 @@ pub struct Config {
     pub encoding: Encoding,
     pub sample_rows: u64,
     pub null_values: HashSet<String>,
+    pub compression: Compression,
 }
 
 impl Config {
@@ -91,6 +105,7 @@ impl Config {
             encoding: raw.encoding,
             sample_rows: raw.sample_rows,
             null_values: raw.null_values.into_iter().collect(),
+            compression: raw.compression,
         })
     }
 

@@ -77,12 +77,15 @@ fn plural(count: u64, noun: &str) -> String {
     if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
-fn open_file(config: &Config) -> Result<std::fs::File, ConnectorError> {
-    scan::open(config).map(|(file, _)| file)
+fn open_file(config: &Config) -> Result<Box<dyn std::io::Read>, ConnectorError> {
+    let (file, _) = scan::open(config)?;
+    scan::decompressed(config, file)
 }
 
-/// The object is named after the file without its extension.
+/// The object is named after the file without its extension (`.csv.gz`
+/// counts as one).
 fn table_name(path: &str) -> String {
+    let path = path.strip_suffix(".gz").or_else(|| path.strip_suffix(".GZ")).unwrap_or(path);
     Path::new(path)
         .file_stem()
         .and_then(|stem| stem.to_str())
@@ -166,6 +169,43 @@ mod tests {
         assert_eq!(table.size_bytes, Some(55));
         let types: Vec<_> = table.columns.iter().map(|c| (c.ordinal, c.data_type.as_str(), c.nullable)).collect();
         assert_eq!(types, [(1, "int64", false), (2, "decimal", true), (3, "timestamp", false)]);
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_read_as_it_streams_whatever_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two gzip members back to back, as `cat a.gz b.gz` makes.
+        let mut bytes = gzip(b"id,name\n1,ada\n");
+        bytes.extend(gzip(b"2,grace\n3,linus\n"));
+        for name in ["people.csv.gz", "people.data"] {
+            let path = write_file(dir.path(), name, &bytes);
+            let mut connection =
+                Csv::connect(&request(serde_json::json!({ "file_path": path })), &mut Steps::new()).unwrap();
+            let page = connection.discover(&discover_request(None, &[])).unwrap();
+            let table = &page.schemas[0].tables[0];
+            assert_eq!(table.name, "people", "{name}");
+            assert_eq!(table.row_estimate, Some(3), "{name}");
+            assert_eq!(table.size_bytes, Some(bytes.len() as u64), "the size on disk");
+            let columns: Vec<_> = table.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+            assert_eq!(columns, [("id", "int64"), ("name", "string")]);
+        }
+        // Told it is plain text, the same bytes are not CSV text.
+        let path = write_file(dir.path(), "x.csv", &bytes);
+        let plain = serde_json::json!({ "file_path": path, "compression": "none" });
+        assert!(Csv::connect(&request(plain), &mut Steps::new()).is_err());
+        // A truncated gzip stream is an error, not a short count.
+        let path = write_file(dir.path(), "cut.csv.gz", &bytes[..bytes.len() / 2]);
+        let cut = serde_json::json!({ "file_path": path, "compression": "gzip" });
+        match Csv::connect(&request(cut), &mut Steps::new()) {
+            Err(_) => {}
+            Ok(mut connection) => assert!(connection.discover(&discover_request(None, &[])).is_err()),
+        }
     }
 
     #[test]

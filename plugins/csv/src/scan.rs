@@ -4,12 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 
+use flate2::read::MultiGzDecoder;
 use inlet_infer::ColumnStats;
 use inlet_sdk::ConnectorError;
 
-use crate::config::Config;
+use crate::config::{Compression, Config};
 use crate::decode::{DecodingReader, Encoding};
 
 /// A column as the header (or its absence) names it.
@@ -53,6 +54,25 @@ pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
     }
     Ok((file, metadata.len()))
 }
+
+/// The file's bytes as text to parse: gunzipped when it is gzip (by config,
+/// or under `auto` by its magic number), streamed either way, so a file of
+/// any size is read in bounded memory.
+pub fn decompressed(config: &Config, file: File) -> Result<Box<dyn Read>, ConnectorError> {
+    let mut reader = BufReader::with_capacity(64 << 10, file);
+    let gzip = match config.compression {
+        Compression::Gzip => true,
+        Compression::None => false,
+        Compression::Auto => reader
+            .fill_buf()
+            .map(|start| start.starts_with(&GZIP_MAGIC))
+            .map_err(|error| file_error(&error, &format!("read {}", config.file_name())))?,
+    };
+    Ok(if gzip { Box::new(BufReader::with_capacity(64 << 10, MultiGzDecoder::new(reader))) } else { Box::new(reader) })
+}
+
+/// The first two bytes of every gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Reads only the header (or, without one, the first record) for its columns.
 /// `open` yields the input from its start; it is called again only to find
