@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const DATA_SOURCES: usize = 25;
 
 /// Kills the child process when dropped, so a failed run leaves no server behind.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -141,11 +141,11 @@ fn wrk(port: u16, path: &str, token: Option<&str>, seconds: u32) -> Result<Figur
     })
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_for(port: u16, path: &str) -> Result<()> {
+pub(crate) fn wait_for(port: u16, path: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if matches!(request(port, "GET", path, None, None), Ok((200, _))) {
@@ -157,7 +157,13 @@ fn wait_for(port: u16, path: &str) -> Result<()> {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; the body as JSON (or null).
-fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Value)> {
+pub(crate) fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.map(Value::to_string).unwrap_or_default();

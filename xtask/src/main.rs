@@ -7,11 +7,14 @@
 //!   connector authors iterating on a plugin.
 //! - serve: build, then `inlet serve` on 127.0.0.1:8080 with data in `.inlet/`.
 //! - test: build, then the whole test suite (in release, sharing one build).
-//! - bench: build, then the criterion benchmarks.
+//! - bench: build, then the criterion benchmarks; `bench scale` (or only
+//!   `bench discovery` / `bench scheduler`) instead runs the benchmarks at
+//!   scale after `cargo xtask build` and prints markdown tables (see scale.rs).
 //! - lint: rustfmt check and clippy (host side and wasm side).
 //! - load: the API throughput figures under wrk, after build (see load.rs).
 
 mod load;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,13 +47,18 @@ fn main() -> Result<()> {
             build(&root)?;
             test(&root, &args[1..])
         }
-        Some("bench") => {
-            build(&root)?;
-            run(Command::new("cargo").args(["bench", "-p", "inlet"]).args(&args[1..]))
-        }
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some(which @ ("scale" | "discovery" | "scheduler")) => {
+                scale::scale(&root, &scale::Options::parse(which, &args[2..])?)
+            }
+            _ => {
+                build(&root)?;
+                run(Command::new("cargo").args(["bench", "-p", "inlet"]).args(&args[1..]))
+            }
+        },
         Some("lint") => lint(&root),
         Some("load") => load::load(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask build|plugins|serve|test|bench|lint|load"),
+        _ => bail!("usage: cargo xtask build|plugins|serve|test|bench [scale|discovery|scheduler]|lint|load"),
     }
 }
 

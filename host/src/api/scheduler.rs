@@ -39,35 +39,53 @@ pub fn spawn_scheduler(state: AppState) {
                 prune(&state, config.retention).await;
             }
             queue_due_discoveries(&state).await;
-            // Claim only what can start now, so a claimed check is not left waiting.
-            let free = permits.available_permits().min(config.batch as usize);
-            if free == 0 {
-                continue;
-            }
-            let now = OffsetDateTime::now_utc();
-            let claimed = state
-                .db
-                .claim_due_checks(&format_time(now), free as i64, |interval_s| {
-                    format_time(next_check_at(now, interval_s, rand::random::<f64>()))
-                })
-                .await;
-            let rows = match claimed {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::warn!(%error, "health scheduler cannot claim due checks");
-                    continue;
-                }
-            };
-            for row in rows {
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    check(&state, row).await;
-                    drop(permit);
-                });
-            }
+            run_due_checks(&state, &permits, config.batch as usize).await;
         }
     });
+}
+
+/// Claims and starts due checks until none are left. Claims only what can
+/// start now, so a claimed check never waits; as checks finish, more are
+/// claimed at once rather than at the next tick, so throughput follows how
+/// fast checks complete (not concurrency ÷ tick).
+async fn run_due_checks(state: &AppState, permits: &Arc<Semaphore>, batch: usize) {
+    loop {
+        let Ok(first) = permits.clone().acquire_owned().await else { return };
+        let free = (1 + permits.available_permits()).min(batch.max(1));
+        let now = OffsetDateTime::now_utc();
+        let claimed = state
+            .db
+            .claim_due_checks(&format_time(now), free as i64, |interval_s| {
+                format_time(next_check_at(now, interval_s, rand::random::<f64>()))
+            })
+            .await;
+        let rows = match claimed {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "health scheduler cannot claim due checks");
+                return;
+            }
+        };
+        let drained = rows.len() < free;
+        let mut first = Some(first);
+        for row in rows {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match permits.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                check(&state, row).await;
+                drop(permit);
+            });
+        }
+        if drained {
+            return;
+        }
+    }
 }
 
 /// One scheduled check, as the data source's breaker allows.
