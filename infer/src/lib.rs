@@ -7,12 +7,16 @@
 //!   kinds as values arrive ([`Kind::widen`]), tracks nulls, the longest
 //!   value and decimal digits, and ends in an [`Inferred`] column type (the
 //!   SDK's portable data type plus a native spelling).
+//! - [`json`] — what the JSON connectors (files, HTTP APIs) share: the JSON
+//!   types a key held, numbers fed to the stats, a key's values described
+//!   as a column.
 //!
-//! What is format-specific (CSV null markers, JSON nesting and arrays) stays
-//! in the connectors.
+//! What is format-specific (CSV null markers, how JSON records are walked and
+//! how their arrays are described) stays in the connectors.
 
 pub mod classify;
 pub mod column;
+pub mod json;
 mod kind;
 
 pub use classify::{MAX_DECIMAL_PRECISION, classify_text};

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use inlet_infer::{ColumnStats, Kind};
+use inlet_infer::ColumnStats;
+use inlet_infer::json::{JsonTypes, add_note, describe_values, observe_number};
 use inlet_sdk::data_type;
 use inlet_sdk::prelude::*;
 
@@ -15,43 +16,15 @@ pub const MAX_COLUMNS: usize = 1000;
 /// Records of a nested table observed, per record sampled from the endpoint.
 const CHILD_RECORDS_PER_PARENT: u64 = 10;
 
-/// JSON types seen in one field.
+/// JSON types seen in one field, and what kinds of arrays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Types {
-    string: bool,
-    number: bool,
-    boolean: bool,
+    /// `ARRAY` for any of the arrays below; `OBJECT`, an object deeper than
+    /// `max_depth`.
+    json: JsonTypes,
     record_array: bool,
     scalar_array: bool,
     mixed_array: bool,
-    empty_array: bool,
-    deep_object: bool,
-}
-
-impl Types {
-    fn names(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.record_array || self.scalar_array || self.mixed_array || self.empty_array {
-            names.push("array");
-        }
-        if self.boolean {
-            names.push("boolean");
-        }
-        if self.number {
-            names.push("number");
-        }
-        if self.deep_object {
-            names.push("object");
-        }
-        if self.string {
-            names.push("string");
-        }
-        names
-    }
-
-    fn scalars_only(&self) -> bool {
-        self.names().iter().all(|name| matches!(*name, "boolean" | "number" | "string"))
-    }
 }
 
 #[derive(Debug, Default)]
@@ -126,17 +99,17 @@ impl Shape {
             Json::Null => field.nulls = true,
             Json::Bool(b) => {
                 field.values += 1;
-                field.types.boolean = true;
+                field.types.json.insert(JsonTypes::BOOLEAN);
                 field.scalars.observe_boolean(*b);
             }
             Json::Number(n) => {
                 field.values += 1;
-                field.types.number = true;
+                field.types.json.insert(JsonTypes::NUMBER);
                 observe_number(&mut field.scalars, n);
             }
             Json::String(s) => {
                 field.values += 1;
-                field.types.string = true;
+                field.types.json.insert(JsonTypes::STRING);
                 field.scalars.observe_string(s);
             }
             Json::Object(entries) if depth < self.max_depth => {
@@ -145,12 +118,13 @@ impl Shape {
             }
             Json::Object(_) => {
                 field.values += 1;
-                field.types.deep_object = true;
+                field.types.json.insert(JsonTypes::OBJECT);
             }
             Json::Array(items, _) => {
                 field.values += 1;
+                field.types.json.insert(JsonTypes::ARRAY);
                 if items.is_empty() {
-                    field.types.empty_array = true;
+                    // Only an array: neither scalars nor records.
                 } else if items.iter().all(|item| matches!(item, Json::Object(_))) {
                     field.types.record_array = true;
                     let budget = self.max_records.saturating_mul(CHILD_RECORDS_PER_PARENT);
@@ -256,82 +230,37 @@ impl Shape {
     fn describe(&self, field: &Field, table: &str) -> Option<Column> {
         let name = field.name.as_str();
         let nullable = field.values < self.records;
-        let column = |data_type: &str, native: String, comment: Option<String>| {
-            ColumnBuilder::new(name, 0, data_type, native).nullable(nullable).comment(comment)
-        };
         let types = field.types;
-        let builder = if field.values == 0 {
+        let mut column = if field.values == 0 {
             if field.objects > 0 {
                 // Only objects (and nulls): the children are the columns.
                 return None;
             }
-            column(data_type::STRING, "null".to_owned(), Some("null in every sampled record".to_owned())).nullable(true)
-        } else if types.scalars_only() {
-            let inferred = field.scalars.infer();
-            let names = types.names();
-            let (native, comment) = if names.len() > 1 {
-                let comment = format!("mixed JSON types ({}), widened to {}", names.join(", "), inferred.data_type);
-                (names.join("|"), Some(comment))
-            } else {
-                (native_type(inferred.kind).to_owned(), None)
+            let comment = Some("null in every sampled record".to_owned());
+            ColumnBuilder::new(name, 0, data_type::STRING, "null").nullable(true).comment(comment).build()
+        } else if types.json == JsonTypes::ARRAY {
+            let column = |data_type, comment| {
+                ColumnBuilder::new(name, 0, data_type, "array").nullable(nullable).comment(Some(comment)).build()
             };
-            column(inferred.data_type, native, comment)
-                .max_length(inferred.max_length)
-                .precision_scale(inferred.precision, inferred.scale)
-        } else if types.names() == ["array"] {
             if types.record_array && !types.scalar_array && !types.mixed_array {
-                let comment = format!("array of records: see table `{table}.{name}`");
-                column(data_type::JSON, "array".to_owned(), Some(comment))
+                column(data_type::JSON, format!("array of records: see table `{table}.{name}`"))
             } else if !types.record_array && !types.mixed_array {
                 let comment = match field.elements.kind() {
                     Some(_) => format!("array of {}", field.elements.infer().data_type),
                     None if field.elements.has_nulls() => "array of nulls".to_owned(),
                     None => "array, empty in every sampled record".to_owned(),
                 };
-                column(data_type::ARRAY, "array".to_owned(), Some(comment))
+                column(data_type::ARRAY, comment)
             } else {
-                let comment = "array of arrays or of mixed values, kept as JSON".to_owned();
-                column(data_type::JSON, "array".to_owned(), Some(comment))
+                column(data_type::JSON, "array of arrays or of mixed values, kept as JSON".to_owned())
             }
-        } else if types.names() == ["object"] {
-            let comment = format!("an object nested deeper than max_depth ({}), kept as JSON", self.max_depth);
-            column(data_type::JSON, "object".to_owned(), Some(comment))
         } else {
-            let names = types.names();
-            let comment = format!("mixed JSON types ({}), kept as JSON", names.join(", "));
-            column(data_type::JSON, names.join("|"), Some(comment))
+            describe_values(name, types.json, &field.scalars, nullable, self.max_depth)
         };
-        let mut built = builder.build();
         if field.objects > 0 {
-            let note = format!("an object in some records, flattened into `{name}.…`");
-            built.comment = Some(match built.comment {
-                Some(comment) => format!("{comment}; {note}"),
-                None => note,
-            });
+            add_note(&mut column, &format!("an object in some records, flattened into `{name}.…`"));
         }
-        Some(built)
-    }
-}
-
-fn observe_number(stats: &mut ColumnStats, number: &serde_json::Number) {
-    if let Some(i) = number.as_i64() {
-        stats.observe_integer(i128::from(i));
-    } else if let Some(u) = number.as_u64() {
-        stats.observe_integer(i128::from(u));
-    } else {
-        stats.observe_float(number.as_f64().unwrap_or(f64::NAN));
-    }
-}
-
-/// JSON's own name for a scalar of `kind` (dates are strings in JSON).
-fn native_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Int64 | Kind::Decimal => "integer",
-        Kind::Float64 => "number",
-        Kind::Boolean => "boolean",
-        Kind::Date => "string (date)",
-        Kind::Timestamp | Kind::TimestampTz => "string (date-time)",
-        Kind::String => "string",
+        Some(column)
     }
 }
 

@@ -3,24 +3,12 @@
 
 use std::collections::HashSet;
 
-use inlet_infer::{ColumnStats, Inferred, Kind};
+use inlet_infer::json::{JsonTypes, add_note, describe_values, json_column, scalar_column};
+use inlet_infer::{ColumnStats, Kind};
 use inlet_sdk::data_type;
 use inlet_sdk::prelude::*;
 
-use crate::shape::{ArrayStats, Field, Fields, JsonTypes, Shape};
-
-/// A column before names are made unique and ordinals assigned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Described {
-    name: String,
-    data_type: &'static str,
-    native_type: String,
-    nullable: bool,
-    max_length: Option<u32>,
-    precision: Option<u32>,
-    scale: Option<u32>,
-    comment: Option<String>,
-}
+use crate::shape::{ArrayStats, Field, Fields, Shape};
 
 /// The table's columns, depth first in the order keys were first seen.
 pub fn columns(shape: &Shape) -> Vec<Column> {
@@ -32,27 +20,17 @@ pub fn columns(shape: &Shape) -> Vec<Column> {
         .enumerate()
         .map(|(i, column)| {
             let ordinal = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let column = unique(column, ordinal, &mut used);
-            ColumnBuilder::new(column.name, ordinal, column.data_type, column.native_type)
-                .nullable(column.nullable)
-                .max_length(column.max_length)
-                .precision_scale(column.precision, column.scale)
-                .comment(column.comment)
-                .build()
+            Column { ordinal, ..unique(column, ordinal, &mut used) }
         })
         .collect()
 }
 
-fn flatten(fields: &Fields, prefix: &str, shape: &Shape, out: &mut Vec<Described>) {
+fn flatten(fields: &Fields, prefix: &str, shape: &Shape, out: &mut Vec<Column>) {
     for field in &fields.entries {
         let name = format!("{prefix}{}", field.key);
         if let Some(mut column) = describe(field, &name, shape) {
             if !field.children.entries.is_empty() {
-                let note = format!("an object in some rows, flattened into `{name}.…`");
-                column.comment = Some(match column.comment {
-                    Some(comment) => format!("{comment}; {note}"),
-                    None => note,
-                });
+                add_note(&mut column, &format!("an object in some rows, flattened into `{name}.…`"));
             }
             out.push(column);
         }
@@ -62,90 +40,35 @@ fn flatten(fields: &Fields, prefix: &str, shape: &Shape, out: &mut Vec<Described
 
 /// The key's own column, when it has one: a key that only ever held objects
 /// (flattened into its children) or nulls beside them has none.
-fn describe(field: &Field, name: &str, shape: &Shape) -> Option<Described> {
+fn describe(field: &Field, name: &str, shape: &Shape) -> Option<Column> {
     let stats = &field.stats;
     let missing = stats.values < shape.records;
     let nullable = stats.scalars.has_nulls() || missing;
-    let json = |native: &str, comment: String| Described {
-        name: name.to_owned(),
-        data_type: data_type::JSON,
-        native_type: native.to_owned(),
-        nullable,
-        max_length: None,
-        precision: None,
-        scale: None,
-        comment: Some(comment),
-    };
     let types = stats.types;
     if types.is_empty() {
         if stats.objects > 0 && field.children.entries.is_empty() {
-            let empty = Described {
-                nullable: stats.scalars.has_nulls() || stats.objects < shape.records,
-                ..json("object", "an empty object in every sampled row".to_owned())
-            };
-            return Some(empty);
+            let nullable = stats.scalars.has_nulls() || stats.objects < shape.records;
+            return Some(json_column(name, "object", nullable, "an empty object in every sampled row".to_owned()));
         }
         if stats.objects > 0 || !stats.scalars.has_nulls() {
             return None;
         }
         let inferred = stats.scalars.infer();
-        return Some(Described {
+        return Some(Column {
             native_type: "null".to_owned(),
             comment: Some("null in every sampled row".to_owned()),
-            ..scalar(name, &inferred, true)
+            ..scalar_column(name, &inferred, true)
         });
-    }
-    let structured = types.contains(JsonTypes::ARRAY) as u32 + types.contains(JsonTypes::OBJECT) as u32;
-    if types.count() > 1 && structured > 0 {
-        let names = types.names();
-        return Some(json(&names.join("|"), format!("mixed JSON types ({}), kept as JSON", names.join(", "))));
-    }
-    if types == JsonTypes::OBJECT {
-        let depth = shape.max_depth;
-        return Some(json("object", format!("an object nested deeper than max_depth ({depth}), kept as JSON")));
     }
     if let (JsonTypes::ARRAY, Some(arrays)) = (types, &stats.arrays) {
         return Some(array(name, arrays, nullable));
     }
-    let inferred = stats.scalars.infer();
-    let mut column = scalar(name, &inferred, nullable);
-    if types.count() > 1 {
-        let names = types.names();
-        column.native_type = names.join("|");
-        column.comment = Some(format!("mixed JSON types ({}), widened to {}", names.join(", "), inferred.data_type));
-    }
-    Some(column)
-}
-
-fn scalar(name: &str, inferred: &Inferred, nullable: bool) -> Described {
-    Described {
-        name: name.to_owned(),
-        data_type: inferred.data_type,
-        native_type: native_type(inferred.kind).to_owned(),
-        nullable,
-        max_length: inferred.max_length,
-        precision: inferred.precision,
-        scale: inferred.scale,
-        comment: None,
-    }
-}
-
-/// JSON's own name for a scalar of `kind` (dates are strings in JSON).
-fn native_type(kind: Kind) -> &'static str {
-    match kind {
-        // Decimals come only from integers beyond i64.
-        Kind::Int64 | Kind::Decimal => "integer",
-        Kind::Float64 => "number",
-        Kind::Boolean => "boolean",
-        Kind::Date => "string (date)",
-        Kind::Timestamp | Kind::TimestampTz => "string (date-time)",
-        Kind::String => "string",
-    }
+    Some(describe_values(name, types, &stats.scalars, nullable, shape.max_depth))
 }
 
 /// Arrays of scalars are `array` columns; arrays holding objects or arrays
 /// are JSON.
-fn array(name: &str, arrays: &ArrayStats, nullable: bool) -> Described {
+fn array(name: &str, arrays: &ArrayStats, nullable: bool) -> Column {
     let scalars = arrays.elements.kind().is_some();
     let (data_type, comment) = match (scalars, arrays.objects, arrays.arrays) {
         (false, false, false) => (data_type::ARRAY, "array, empty in every sampled row".to_owned()),
@@ -154,16 +77,7 @@ fn array(name: &str, arrays: &ArrayStats, nullable: bool) -> Described {
         (false, false, true) => (data_type::JSON, "array of arrays".to_owned()),
         _ => (data_type::JSON, "array of mixed values".to_owned()),
     };
-    Described {
-        name: name.to_owned(),
-        data_type,
-        native_type: "array".to_owned(),
-        nullable,
-        max_length: None,
-        precision: None,
-        scale: None,
-        comment: Some(comment),
-    }
+    ColumnBuilder::new(name, 0, data_type, "array").nullable(nullable).comment(Some(comment)).build()
 }
 
 fn element_type(elements: &ColumnStats) -> String {
@@ -176,7 +90,7 @@ fn element_type(elements: &ColumnStats) -> String {
 
 /// A name no earlier column has: an empty key becomes `column_<n>`, and a
 /// dotted name that collides (a key holding a dot) gets `_2`, `_3`, ….
-fn unique(mut column: Described, ordinal: u32, used: &mut HashSet<String>) -> Described {
+fn unique(mut column: Column, ordinal: u32, used: &mut HashSet<String>) -> Column {
     let original = column.name.clone();
     let base = if original.is_empty() { format!("column_{ordinal}") } else { original.clone() };
     let mut candidate = base.clone();
@@ -191,10 +105,7 @@ fn unique(mut column: Described, ordinal: u32, used: &mut HashSet<String>) -> De
         } else {
             format!("renamed: another column is already named {original:?}")
         };
-        column.comment = Some(match column.comment {
-            Some(comment) => format!("{comment}; {note}"),
-            None => note,
-        });
+        add_note(&mut column, &note);
     }
     used.insert(candidate.clone());
     column.name = candidate;

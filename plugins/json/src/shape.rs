@@ -6,51 +6,12 @@
 use std::collections::HashMap;
 
 use inlet_infer::ColumnStats;
+/// JSON's value types, as a set of bits (shared with the HTTP API connector).
+pub use inlet_infer::json::JsonTypes;
 
 /// The most keys (at all levels) a file may have: each one is a column with
 /// its own statistics. Past this an object is probably a map keyed by ids.
 pub const MAX_COLUMNS: usize = 16_384;
-
-/// JSON's value types, as a set of bits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct JsonTypes(u8);
-
-impl JsonTypes {
-    pub const BOOLEAN: JsonTypes = JsonTypes(1);
-    pub const NUMBER: JsonTypes = JsonTypes(2);
-    pub const STRING: JsonTypes = JsonTypes(4);
-    pub const ARRAY: JsonTypes = JsonTypes(8);
-    /// An object kept whole (deeper than `max_depth`).
-    pub const OBJECT: JsonTypes = JsonTypes(16);
-    const NAMES: [(JsonTypes, &'static str); 5] = [
-        (Self::ARRAY, "array"),
-        (Self::BOOLEAN, "boolean"),
-        (Self::NUMBER, "number"),
-        (Self::OBJECT, "object"),
-        (Self::STRING, "string"),
-    ];
-
-    pub fn insert(&mut self, other: JsonTypes) {
-        self.0 |= other.0;
-    }
-
-    pub fn contains(self, other: JsonTypes) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn count(self) -> u32 {
-        self.0.count_ones()
-    }
-
-    /// The names of the types present, alphabetically.
-    pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES.iter().filter(|(t, _)| self.contains(*t)).map(|(_, name)| *name).collect()
-    }
-}
 
 /// What was seen inside a key's arrays.
 #[derive(Debug, Clone, Default)]
