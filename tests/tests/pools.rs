@@ -72,10 +72,7 @@ fn watch_connections(role: &str, most_seen: &AtomicU64, samples: &AtomicU64, rea
                 .await
                 .expect("watcher connection");
         tokio::spawn(connection);
-        let query = client
-            .prepare("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
-            .await
-            .expect("prepare");
+        let query = client.prepare("SELECT count(*) FROM pg_stat_activity WHERE usename = $1").await.expect("prepare");
         ready.store(true, Ordering::Release);
         while !done.load(Ordering::Acquire) {
             let count: i64 = client.query_one(&query, &[&role]).await.expect("count").get(0);
