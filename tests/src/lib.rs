@@ -127,6 +127,7 @@ pub fn fixture_dir(name: &str) -> PathBuf {
     path
 }
 pub mod catalog;
+pub mod file_connector;
 pub mod server;
 pub mod sshd;
 

@@ -6,60 +6,34 @@
 
 use std::path::PathBuf;
 
-use inlet_tests::{ExecOutcome, exec, plugin_dir, workspace_root};
+use inlet_tests::file_connector::{self, Col, FileConnector, assert_columns, col, file_size};
+use inlet_tests::{ExecOutcome, plugin_dir, workspace_root};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
     workspace_root().join("tests/fixtures/csv").join(name)
 }
 
+const CSV: FileConnector =
+    FileConnector { plugin: "csv", source_type: "csv", table_kind: "file", empty_constraints: true };
+
 /// A config for the fixture, with `extra` options merged in.
 fn config(name: &str, extra: Value) -> Value {
-    let mut config = json!({ "file_path": fixture(name).to_str().expect("UTF-8 path") });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    config
+    file_connector::config(&workspace_root().join("tests/fixtures/csv"), name, extra)
 }
 
 fn run(command: &str, config: &Value) -> ExecOutcome {
-    exec(&plugin_dir("csv"), "csv", config, None, command, &[])
+    CSV.run(command, config)
 }
 
-/// Runs `discover` and returns the one table, after checking the envelope.
+/// Runs `discover` and returns the one table, after checking the envelope
+/// (one page) and its size.
 fn discover_table(name: &str, extra: Value) -> Value {
-    let outcome = run("discover", &config(name, extra));
-    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
-    let json = &outcome.json;
-    assert_eq!(json["ok"], true, "{json}");
-    assert_eq!(json["pages"], 1, "{json}");
-    let schemas = json["schemas"].as_array().expect("schemas");
-    assert_eq!(schemas.len(), 1, "{json}");
-    assert_eq!(schemas[0]["name"], "default");
-    let tables = schemas[0]["tables"].as_array().expect("tables");
-    assert_eq!(tables.len(), 1, "{json}");
-    let table = tables[0].clone();
-    assert_eq!(table["kind"], "file");
-    assert_eq!(table["constraints"], json!([]));
-    let size = std::fs::metadata(fixture(name)).expect("fixture").len();
-    assert_eq!(table["size_bytes"], size, "size_bytes");
+    let outcome = CSV.discover(&config(name, extra));
+    assert_eq!(outcome.json["pages"], 1, "{}", outcome.json);
+    let table = file_connector::only_table(&outcome);
+    assert_eq!(table["size_bytes"], file_size(&fixture(name)), "size_bytes");
     table
-}
-
-/// The column fields the connector fills in (besides name and ordinal).
-struct Col {
-    name: &'static str,
-    data_type: &'static str,
-    native_type: &'static str,
-    nullable: bool,
-    max_length: Option<u32>,
-    precision: Option<u32>,
-    scale: Option<u32>,
-    comment: Option<&'static str>,
-}
-
-const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
-    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
 }
 
 const fn text(name: &'static str, nullable: bool, max_length: Option<u32>) -> Col {
@@ -70,42 +44,15 @@ const fn decimal(name: &'static str, native_type: &'static str, precision: u32, 
     Col { precision: Some(precision), scale: Some(scale), ..col(name, "decimal", native_type, false) }
 }
 
-/// Compares every field of every column, naming the column and field that differ.
-fn assert_columns(table: &Value, expected: &[Col]) {
-    let columns = table["columns"].as_array().expect("columns");
-    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
-    assert_eq!(names, wanted, "column names");
-    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
-        let fields = [
-            ("ordinal", json!(i + 1)),
-            ("data_type", json!(want.data_type)),
-            ("native_type", json!(want.native_type)),
-            ("nullable", json!(want.nullable)),
-            ("default_value", Value::Null),
-            ("max_length", json!(want.max_length)),
-            ("precision", json!(want.precision)),
-            ("scale", json!(want.scale)),
-            ("comment", json!(want.comment)),
-        ];
-        for (field, value) in fields {
-            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
-            assert_eq!(got, &value, "column {} field {field}", want.name);
-        }
-    }
-}
-
 #[test]
 fn test_parses_the_sample_and_passes_every_step() {
-    let outcome = run("test", &config("mixed.csv", json!({})));
+    let outcome = CSV.test_passes(&config("mixed.csv", json!({})));
     let json = &outcome.json;
-    assert!(outcome.success, "{json}\n{}", outcome.stderr);
     assert_eq!(outcome.code, Some(0));
     assert_eq!(json["ok"], true);
     assert_eq!(json["server_version"], Value::Null);
     assert!(json["duration_ms"].is_u64(), "{json}");
     let steps = json["steps"].as_array().expect("steps");
-    assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
     let last = steps.last().expect("a step");
     assert_eq!(last["name"], "parse sample");
     assert_eq!(last["message"], "4 rows of 13 columns parsed");

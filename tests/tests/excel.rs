@@ -7,11 +7,12 @@
 //! Needs `target/release/inlet`, `target/plugins/excel` (`cargo xtask build`),
 //! `python3` with openpyxl, xlwt and odfpy (`.ci/run` installs them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use inlet_tests::catalog::table;
-use inlet_tests::{ExecOutcome, exec, plugin_dir, tool_available, workspace_root};
+use inlet_tests::file_connector::{self, Col, FileConnector, assert_columns, col, config, noted};
+use inlet_tests::{ExecOutcome, tool_available, workspace_root};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -40,55 +41,20 @@ fn fixtures() -> Option<TempDir> {
     Some(dir)
 }
 
-fn path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
-}
-
-/// A config for the fixture, with `extra` options merged in.
-fn config(dir: &Path, name: &str, extra: Value) -> Value {
-    let mut config = json!({ "file_path": path(dir, name).to_str().expect("UTF-8 path") });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    config
-}
+const EXCEL: FileConnector =
+    FileConnector { plugin: "excel", source_type: "excel", table_kind: "table", empty_constraints: true };
 
 fn run(command: &str, config: &Value) -> ExecOutcome {
-    exec(&plugin_dir("excel"), "excel", config, None, command, &[])
+    EXCEL.run(command, config)
 }
 
 /// Runs `discover`, checks the envelope, and returns it.
 fn discover(dir: &Path, name: &str, extra: Value) -> ExecOutcome {
-    let outcome = run("discover", &config(dir, name, extra));
-    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
-    let json = &outcome.json;
-    assert_eq!(json["ok"], true, "{json}");
-    let schemas = json["schemas"].as_array().expect("schemas");
-    assert_eq!(schemas.len(), 1, "{json}");
-    assert_eq!(schemas[0]["name"], "default");
-    for table in schemas[0]["tables"].as_array().expect("tables") {
-        assert_eq!(table["kind"], "table", "{table}");
-        assert_eq!(table["constraints"], json!([]), "{table}");
-    }
-    outcome
+    EXCEL.discover(&config(dir, name, extra))
 }
 
 fn sheet_names(outcome: &ExecOutcome) -> Vec<&str> {
     outcome.json["schemas"][0]["tables"].as_array().expect("tables").iter().filter_map(|t| t["name"].as_str()).collect()
-}
-
-/// The column fields the connector fills in (besides name and ordinal).
-struct Col {
-    name: &'static str,
-    data_type: &'static str,
-    native_type: &'static str,
-    nullable: bool,
-    max_length: Option<u32>,
-    comment: Option<&'static str>,
-}
-
-const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
-    Col { name, data_type, native_type, nullable, max_length: None, comment: None }
 }
 
 const fn int(name: &'static str, nullable: bool) -> Col {
@@ -103,42 +69,10 @@ const fn text(name: &'static str, nullable: bool, max_length: u32) -> Col {
     Col { max_length: Some(max_length), ..col(name, "string", "text", nullable) }
 }
 
-const fn noted(column: Col, comment: &'static str) -> Col {
-    Col { comment: Some(comment), ..column }
-}
-
-/// Compares every field of every column, naming the column and field that differ.
-fn assert_columns(table: &Value, expected: &[Col]) {
-    let columns = table["columns"].as_array().expect("columns");
-    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
-    assert_eq!(names, wanted, "column names of {}", table["name"]);
-    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
-        let fields = [
-            ("ordinal", json!(i + 1)),
-            ("data_type", json!(want.data_type)),
-            ("native_type", json!(want.native_type)),
-            ("nullable", json!(want.nullable)),
-            ("default_value", Value::Null),
-            ("max_length", json!(want.max_length)),
-            ("precision", Value::Null),
-            ("scale", Value::Null),
-            ("comment", json!(want.comment)),
-        ];
-        for (field, value) in fields {
-            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
-            assert_eq!(got, &value, "column {} field {field}", want.name);
-        }
-    }
-}
-
+/// A failed run also answers `ok: false`.
 fn assert_fails(outcome: &ExecOutcome, kind: &str, message_part: &str) {
-    assert!(!outcome.success, "expected a failure: {}", outcome.json);
-    assert_eq!(outcome.code, Some(1), "{}", outcome.json);
     assert_eq!(outcome.json["ok"], false, "{}", outcome.json);
-    assert_eq!(outcome.error_kind(), Some(kind), "{}", outcome.json);
-    let message = outcome.json.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
-    assert!(message.contains(message_part), "message {message:?} lacks {message_part:?}");
+    file_connector::assert_fails(outcome, kind, message_part);
 }
 
 #[test]
@@ -149,12 +83,10 @@ fn test_reads_the_workbook_and_its_first_sheet() {
         ("people.ods", "ods: sheet \"People\", 3 rows of 6 columns"),
         ("stock.xls", "xls: sheet \"Stock\", 3 rows of 5 columns"),
     ] {
-        let outcome = run("test", &config(dir.path(), name, json!({})));
+        let outcome = EXCEL.test_passes(&config(dir.path(), name, json!({})));
         let json = &outcome.json;
-        assert!(outcome.success, "{json}\n{}", outcome.stderr);
         assert_eq!(json["server_version"], Value::Null);
         let steps = json["steps"].as_array().expect("steps");
-        assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
         let last = steps.last().expect("a step");
         assert_eq!(last["name"], "read first sheet");
         assert_eq!(last["message"], message);

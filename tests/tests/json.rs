@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use inlet_tests::{ExecOutcome, exec, plugin_dir, tool_available, workspace_root};
+use inlet_tests::file_connector::{Col, FileConnector, assert_columns, assert_fails, col, config, file_size, noted};
+use inlet_tests::{ExecOutcome, tool_available, workspace_root};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -31,108 +32,35 @@ fn fixtures(large_rows: Option<u64>) -> Option<TempDir> {
     Some(dir)
 }
 
+const JSON: FileConnector =
+    FileConnector { plugin: "json", source_type: "json", table_kind: "file", empty_constraints: false };
+
 fn path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A config for the fixture, with `extra` options merged in.
-fn config(dir: &Path, name: &str, extra: Value) -> Value {
-    let mut config = json!({ "file_path": path(dir, name).to_str().expect("UTF-8 path") });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    config
-}
-
 fn run(command: &str, config: &Value) -> ExecOutcome {
-    exec(&plugin_dir("json"), "json", config, None, command, &[])
+    JSON.run(command, config)
 }
 
-/// Runs `discover` and returns the one table, after checking the envelope.
+/// Runs `discover` and returns the one table, after checking the envelope
+/// and its size.
 fn discover_table(dir: &Path, name: &str, extra: Value) -> Value {
-    let outcome = run("discover", &config(dir, name, extra));
-    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
-    let json = &outcome.json;
-    assert_eq!(json["ok"], true, "{json}");
-    let schemas = json["schemas"].as_array().expect("schemas");
-    assert_eq!(schemas.len(), 1, "{json}");
-    assert_eq!(schemas[0]["name"], "default");
-    let tables = schemas[0]["tables"].as_array().expect("tables");
-    assert_eq!(tables.len(), 1, "{json}");
-    let table = tables[0].clone();
-    assert_eq!(table["kind"], "file");
-    let size = std::fs::metadata(path(dir, name)).expect("fixture").len();
-    assert_eq!(table["size_bytes"], size, "size_bytes");
-    table
-}
-
-/// The column fields the connector fills in (besides name and ordinal).
-struct Col {
-    name: &'static str,
-    data_type: &'static str,
-    native_type: &'static str,
-    nullable: bool,
-    max_length: Option<u32>,
-    precision: Option<u32>,
-    scale: Option<u32>,
-    comment: Option<&'static str>,
-}
-
-const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
-    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
+    JSON.discover_one(&config(dir, name, extra), Some(file_size(&path(dir, name))))
 }
 
 const fn text(name: &'static str, nullable: bool, max_length: u32) -> Col {
     Col { max_length: Some(max_length), ..col(name, "string", "string", nullable) }
 }
 
-const fn noted(column: Col, comment: &'static str) -> Col {
-    Col { comment: Some(comment), ..column }
-}
-
-/// Compares every field of every column, naming the column and field that differ.
-fn assert_columns(table: &Value, expected: &[Col]) {
-    let columns = table["columns"].as_array().expect("columns");
-    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
-    assert_eq!(names, wanted, "column names");
-    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
-        let fields = [
-            ("ordinal", json!(i + 1)),
-            ("data_type", json!(want.data_type)),
-            ("native_type", json!(want.native_type)),
-            ("nullable", json!(want.nullable)),
-            ("default_value", Value::Null),
-            ("max_length", json!(want.max_length)),
-            ("precision", json!(want.precision)),
-            ("scale", json!(want.scale)),
-            ("comment", json!(want.comment)),
-        ];
-        for (field, value) in fields {
-            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
-            assert_eq!(got, &value, "column {} field {field}", want.name);
-        }
-    }
-}
-
-fn assert_fails(outcome: &ExecOutcome, kind: &str, message_part: &str) {
-    assert!(!outcome.success, "expected a failure: {}", outcome.json);
-    assert_eq!(outcome.code, Some(1), "{}", outcome.json);
-    assert_eq!(outcome.error_kind(), Some(kind), "{}", outcome.json);
-    let message = outcome.json.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
-    assert!(message.contains(message_part), "message {message:?} lacks {message_part:?}");
-}
-
 #[test]
 fn test_detects_the_format_and_parses_the_first_record() {
     let Some(dir) = fixtures(None) else { return };
     for (name, layout, keys) in [("people.json", "JSON array", 8), ("events.ndjson", "NDJSON", 5)] {
-        let outcome = run("test", &config(dir.path(), name, json!({})));
+        let outcome = JSON.test_passes(&config(dir.path(), name, json!({})));
         let json = &outcome.json;
-        assert!(outcome.success, "{json}\n{}", outcome.stderr);
         assert_eq!(json["server_version"], Value::Null);
         let steps = json["steps"].as_array().expect("steps");
-        assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
         let names: Vec<&str> = steps.iter().filter_map(|s| s["name"].as_str()).collect();
         let last = steps.last().expect("a step");
         assert_eq!(last["name"], "parse first record");

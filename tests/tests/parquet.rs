@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use inlet_tests::{ExecOutcome, exec, inlet_bin, plugin_dir, tool_available, workspace_root};
+use inlet_tests::file_connector::{Col, FileConnector, assert_columns, assert_fails, col, config, file_size, noted};
+use inlet_tests::{ExecOutcome, inlet_bin, plugin_dir, tool_available, workspace_root};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -40,112 +41,35 @@ fn fixtures(big_mib: Option<u32>) -> Option<TempDir> {
     Some(dir)
 }
 
+const PARQUET: FileConnector =
+    FileConnector { plugin: "parquet", source_type: "parquet", table_kind: "file", empty_constraints: true };
+
 fn path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A config for the fixture, with `extra` options merged in.
-fn config(dir: &Path, name: &str, extra: Value) -> Value {
-    let mut config = json!({ "file_path": path(dir, name).to_str().expect("UTF-8 path") });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    config
-}
-
 fn run(command: &str, config: &Value) -> ExecOutcome {
-    exec(&plugin_dir("parquet"), "parquet", config, None, command, &[])
+    PARQUET.run(command, config)
 }
 
 /// Runs `discover` and returns the one table, after checking the envelope.
 fn discover_table(dir: &Path, name: &str, extra: Value) -> Value {
-    let outcome = run("discover", &config(dir, name, extra));
-    assert!(outcome.success, "discover failed: {}\n{}", outcome.json, outcome.stderr);
-    let json = &outcome.json;
-    assert_eq!(json["ok"], true, "{json}");
-    let schemas = json["schemas"].as_array().expect("schemas");
-    assert_eq!(schemas.len(), 1, "{json}");
-    assert_eq!(schemas[0]["name"], "default");
-    let tables = schemas[0]["tables"].as_array().expect("tables");
-    assert_eq!(tables.len(), 1, "{json}");
-    let table = tables[0].clone();
-    assert_eq!(table["kind"], "file");
-    assert_eq!(table["constraints"], json!([]));
-    table
-}
-
-/// The column fields the connector fills in (besides name and ordinal).
-struct Col {
-    name: &'static str,
-    data_type: &'static str,
-    native_type: &'static str,
-    nullable: bool,
-    max_length: Option<u32>,
-    precision: Option<u32>,
-    scale: Option<u32>,
-    comment: Option<&'static str>,
-}
-
-const fn col(name: &'static str, data_type: &'static str, native_type: &'static str, nullable: bool) -> Col {
-    Col { name, data_type, native_type, nullable, max_length: None, precision: None, scale: None, comment: None }
-}
-
-const fn noted(column: Col, comment: &'static str) -> Col {
-    Col { comment: Some(comment), ..column }
+    PARQUET.discover_one(&config(dir, name, extra), None)
 }
 
 const fn decimal(column: Col, precision: u32, scale: u32) -> Col {
     Col { precision: Some(precision), scale: Some(scale), ..column }
 }
 
-/// Compares every field of every column, naming the column and field that differ.
-fn assert_columns(table: &Value, expected: &[Col]) {
-    let columns = table["columns"].as_array().expect("columns");
-    let names: Vec<&str> = columns.iter().filter_map(|c| c["name"].as_str()).collect();
-    let wanted: Vec<&str> = expected.iter().map(|c| c.name).collect();
-    assert_eq!(names, wanted, "column names");
-    for (i, (actual, want)) in columns.iter().zip(expected).enumerate() {
-        let fields = [
-            ("ordinal", json!(i + 1)),
-            ("data_type", json!(want.data_type)),
-            ("native_type", json!(want.native_type)),
-            ("nullable", json!(want.nullable)),
-            ("default_value", Value::Null),
-            ("max_length", json!(want.max_length)),
-            ("precision", json!(want.precision)),
-            ("scale", json!(want.scale)),
-            ("comment", json!(want.comment)),
-        ];
-        for (field, value) in fields {
-            let got = actual.get(field).unwrap_or_else(|| panic!("column {} has no `{field}`: {actual}", want.name));
-            assert_eq!(got, &value, "column {} field {field}", want.name);
-        }
-    }
-}
-
-fn assert_fails(outcome: &ExecOutcome, kind: &str, message_part: &str) {
-    assert!(!outcome.success, "expected a failure: {}", outcome.json);
-    assert_eq!(outcome.code, Some(1), "{}", outcome.json);
-    assert_eq!(outcome.error_kind(), Some(kind), "{}", outcome.json);
-    let message = outcome.json.pointer("/error/message").and_then(Value::as_str).unwrap_or_default();
-    assert!(message.contains(message_part), "message {message:?} lacks {message_part:?}");
-}
-
-fn file_size(path: &Path) -> u64 {
-    std::fs::metadata(path).expect("fixture").len()
-}
-
 #[test]
 fn test_reads_the_first_footer_only() {
     let Some(dir) = fixtures(None) else { return };
-    let outcome = run("test", &config(dir.path(), "types.parquet", json!({})));
+    let outcome = PARQUET.test_passes(&config(dir.path(), "types.parquet", json!({})));
     let json = &outcome.json;
-    assert!(outcome.success, "{json}\n{}", outcome.stderr);
     // The writer stands in for a server version.
     let writer = json["server_version"].as_str().expect("created_by");
     assert!(writer.starts_with("parquet-cpp-arrow version "), "{writer}");
     let steps = json["steps"].as_array().expect("steps");
-    assert!(steps.iter().all(|s| s["passed"] == true && s["duration_us"].is_u64()), "{json}");
     let last = steps.last().expect("a step");
     assert_eq!(last["name"], "read footer");
     let message = last["message"].as_str().expect("message");
