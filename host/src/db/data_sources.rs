@@ -513,7 +513,7 @@ impl Db {
         next_at: impl Fn(i64) -> String,
     ) -> Result<Vec<DataSourceRow>, DbError> {
         let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_claim().await?;
         let rows: Vec<DataSourceRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM data_sources WHERE deleted_at IS NULL \
              AND status NOT IN ('inactive', 'maintenance', 'testing') \
@@ -547,7 +547,7 @@ impl Db {
         next_at: impl Fn(&DataSourceRow) -> Option<String>,
     ) -> Result<Vec<DataSourceRow>, DbError> {
         let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_claim().await?;
         let rows: Vec<DataSourceRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM data_sources WHERE deleted_at IS NULL AND status = 'active' \
              AND (next_discovery_at IS NULL OR next_discovery_at <= $1) \

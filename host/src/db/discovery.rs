@@ -76,7 +76,7 @@ impl Db {
     pub async fn claim_discovery_jobs(&self, limit: i64) -> Result<Vec<DiscoveryJobRow>, DbError> {
         let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_claim().await?;
         let mut jobs: Vec<DiscoveryJobRow> = sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM discovery_jobs WHERE status = 'queued' ORDER BY requested_at, id LIMIT $1{lock}"
         ))

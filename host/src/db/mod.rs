@@ -69,6 +69,19 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migration
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 impl Db {
+    /// A transaction that reads rows and then claims them (moves their
+    /// schedule or status). On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred one that reads first fails with
+    /// "database is locked" (BUSY_SNAPSHOT) whenever another connection
+    /// wrote meanwhile, instead of waiting its turn. PostgreSQL locks the
+    /// claimed rows with `FOR UPDATE SKIP LOCKED` instead.
+    pub(crate) async fn begin_claim(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The embedded default: `<data dir>/inlet.db`.
     pub fn sqlite_url(data_dir: &Path) -> String {
         format!("sqlite://{}?mode=rwc", data_dir.join("inlet.db").display())
