@@ -33,7 +33,11 @@ fn answers_conform_to_the_openapi_document() {
         .arg(format!("http://127.0.0.1:{}/api/openapi.json", inlet.port))
         .args(["--header", &format!("Authorization: Bearer {}", token.secret)])
         .args(["--checks", CHECKS])
-        .args(["--max-examples", "30", "--seed", "20261127", "--workers", "2"])
+        // One worker: with two, hypothesis parses lambda sources on two
+        // threads at once, and CPython 3.11.7's `ast.parse` can then fail with
+        // "AST constructor recursion depth mismatch" (seen in CI), an error
+        // inside the tool that says nothing about the server.
+        .args(["--max-examples", "30", "--seed", "20261127", "--workers", "1"])
         .args(["--generation-database", "none", "--request-timeout", "30", "--no-color"])
         .arg("--report-dir")
         .arg(report.path())
