@@ -18,6 +18,7 @@ pub mod classify;
 pub mod column;
 pub mod json;
 mod kind;
+pub mod names;
 
 pub use classify::{MAX_DECIMAL_PRECISION, classify_text};
 pub use column::{ColumnStats, Inferred};

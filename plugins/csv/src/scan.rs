@@ -2,7 +2,6 @@
 //! inferred from, and the streaming row count. Records are read into one
 //! reused buffer, so memory depends on the widest record, not the file size.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
@@ -14,12 +13,8 @@ use crate::config::{Compression, Config};
 use crate::decode::{DecodingReader, Encoding};
 
 /// A column as the header (or its absence) names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderColumn {
-    pub name: String,
-    /// Why the name differs from the header, when it does.
-    pub comment: Option<String>,
-}
+pub type HeaderColumn = inlet_infer::names::Named;
+pub use inlet_infer::names::unique_names;
 
 /// What one pass over the file found.
 #[derive(Debug)]
@@ -333,46 +328,6 @@ fn not_utf8(config: &Config, record: &csv::ByteRecord, field: usize) -> Failure 
         byte: record.position().map_or(0, csv::Position::byte),
         message: format!("field {} is not valid UTF-8{hint}", field + 1),
     }
-}
-
-/// Names from the header, made unique: an empty name becomes `column_<n>`,
-/// a repeated one `<name>_2`, `<name>_3`, …, never taking a name that
-/// another column's header holds.
-pub fn unique_names(header: &[&str]) -> Vec<HeaderColumn> {
-    let reserved: HashSet<&str> = header.iter().copied().filter(|name| !name.is_empty()).collect();
-    let mut used: HashSet<String> = HashSet::new();
-    // The next suffix to try per base name, so that a header of thousands of
-    // equal names costs linear time, not quadratic.
-    let mut next_suffix: HashMap<String, u64> = HashMap::new();
-    let mut columns = Vec::with_capacity(header.len());
-    for (i, &name) in header.iter().enumerate() {
-        if !name.is_empty() && !used.contains(name) {
-            used.insert(name.to_owned());
-            columns.push(HeaderColumn { name: name.to_owned(), comment: None });
-            continue;
-        }
-        let (base, comment) = if name.is_empty() {
-            (format!("column_{}", i + 1), "the header is empty".to_owned())
-        } else {
-            let comment = format!("renamed from the duplicate header {name:?}");
-            (name.to_owned(), comment)
-        };
-        let mut candidate = base.clone();
-        // `column_<n>` is tried as it is first; a duplicate starts at `_2`.
-        if !name.is_empty() || used.contains(&candidate) || reserved.contains(candidate.as_str()) {
-            let suffix = next_suffix.entry(base.clone()).or_insert(2);
-            loop {
-                candidate = format!("{base}_{suffix}");
-                *suffix += 1;
-                if !used.contains(&candidate) && !reserved.contains(candidate.as_str()) {
-                    break;
-                }
-            }
-        }
-        used.insert(candidate.clone());
-        columns.push(HeaderColumn { name: candidate, comment: Some(comment) });
-    }
-    columns
 }
 
 fn csv_error(config: &Config, error: &csv::Error) -> Failure {

@@ -4,7 +4,7 @@
 //! so memory holds a few look-ahead rows and a few numbers per column, not
 //! the sheet.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use inlet_infer::ColumnStats;
 use inlet_sdk::{ConnectorError, data_type};
@@ -513,50 +513,7 @@ pub fn cell_ref((row, column): (u32, u32)) -> String {
     format!("{}{}", excel_column(column), u64::from(row) + 1)
 }
 
-/// A column as the header names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Named {
-    pub name: String,
-    /// Why the name differs from the header, when it does.
-    pub comment: Option<String>,
-}
-
-/// Names from the header, made unique: an empty name becomes `column_<n>`
-/// (its position in the table), a repeated one `<name>_2`, `<name>_3`, …,
-/// never taking a name that another column's header holds. (The rule the
-/// CSV connector follows.)
-pub fn unique_names(header: &[&str]) -> Vec<Named> {
-    let reserved: HashSet<&str> = header.iter().copied().filter(|name| !name.is_empty()).collect();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut next_suffix: HashMap<String, u64> = HashMap::new();
-    let mut columns = Vec::with_capacity(header.len());
-    for (i, &name) in header.iter().enumerate() {
-        if !name.is_empty() && !used.contains(name) {
-            used.insert(name.to_owned());
-            columns.push(Named { name: name.to_owned(), comment: None });
-            continue;
-        }
-        let (base, comment) = if name.is_empty() {
-            (format!("column_{}", i + 1), "the header is empty".to_owned())
-        } else {
-            (name.to_owned(), format!("renamed from the duplicate header {name:?}"))
-        };
-        let mut candidate = base.clone();
-        if !name.is_empty() || used.contains(&candidate) || reserved.contains(candidate.as_str()) {
-            let suffix = next_suffix.entry(base.clone()).or_insert(2);
-            loop {
-                candidate = format!("{base}_{suffix}");
-                *suffix += 1;
-                if !used.contains(&candidate) && !reserved.contains(candidate.as_str()) {
-                    break;
-                }
-            }
-        }
-        used.insert(candidate.clone());
-        columns.push(Named { name: candidate, comment: Some(comment) });
-    }
-    columns
-}
+pub use inlet_infer::names::unique_names;
 
 #[cfg(test)]
 mod tests {
