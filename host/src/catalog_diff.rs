@@ -26,7 +26,31 @@ pub struct ColumnChange {
     pub after: String,
 }
 
+/// How many names an event's summary lists per change; the counts are whole.
+const SUMMARY_NAMES: usize = 20;
+
 impl SchemaDiff {
+    /// Counts of every change and the first names of each, small enough
+    /// for an event or a webhook whatever the catalog's size.
+    pub fn summary(&self) -> serde_json::Value {
+        let first = |names: &[String]| names.iter().take(SUMMARY_NAMES).cloned().collect::<Vec<_>>();
+        let changed: Vec<String> = self.columns_changed.iter().map(|c| c.column.clone()).collect();
+        serde_json::json!({
+            "tables_added": self.tables_added.len(),
+            "tables_removed": self.tables_removed.len(),
+            "columns_added": self.columns_added.len(),
+            "columns_removed": self.columns_removed.len(),
+            "columns_changed": self.columns_changed.len(),
+            "examples": {
+                "tables_added": first(&self.tables_added),
+                "tables_removed": first(&self.tables_removed),
+                "columns_added": first(&self.columns_added),
+                "columns_removed": first(&self.columns_removed),
+                "columns_changed": first(&changed),
+            },
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tables_added.is_empty()
             && self.tables_removed.is_empty()

@@ -11,6 +11,7 @@ use crate::health::{BreakerPolicy, HealthSettings, SchedulerConfig};
 use crate::runtime::RuntimeConfig;
 use crate::sandbox::EgressPolicy;
 use crate::source::SandboxSettings;
+use crate::storage::{Backend, S3Settings};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -38,6 +39,8 @@ pub struct Settings {
     pub ssh_trust_on_first_use: bool,
     /// `INLET_STORAGE_MAX_UPLOAD_MIB` (1024): the largest upload accepted.
     pub storage_max_upload_bytes: u64,
+    /// `INLET_STORAGE_BACKEND=local|s3` (local): where uploaded files live.
+    pub storage_backend: Backend,
 }
 
 #[derive(Debug, Error)]
@@ -80,13 +83,14 @@ impl Settings {
             schema_cache_mib: positive("INLET_SCHEMA_CACHE_MIB", 64)?,
             ssh_trust_on_first_use: allow_deny("INLET_SSH_TRUST_ON_FIRST_USE", false)?,
             storage_max_upload_bytes: positive("INLET_STORAGE_MAX_UPLOAD_MIB", 1024)? << 20,
+            storage_backend: storage_backend(&data_dir)?,
             data_dir,
         })
     }
 
-    /// Where uploaded files are kept.
-    pub fn storage_dir(&self) -> PathBuf {
-        self.data_dir.join("storage")
+    /// Where local copies of a bucket's files are kept.
+    pub fn storage_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache/storage")
     }
 
     /// The database URL to use.
@@ -96,6 +100,28 @@ impl Settings {
 
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig { cache_dir: self.data_dir.join("cache/components"), memory_cap_mib: self.memory_cap_mib }
+    }
+}
+
+fn storage_backend(data_dir: &std::path::Path) -> Result<Backend, SettingsError> {
+    match var("INLET_STORAGE_BACKEND").as_deref() {
+        None | Some("local") => Ok(Backend::Local(data_dir.join("storage"))),
+        Some("s3") => Ok(Backend::S3(S3Settings {
+            bucket: var("INLET_STORAGE_S3_BUCKET").ok_or(SettingsError {
+                name: "INLET_STORAGE_S3_BUCKET",
+                reason: "required when INLET_STORAGE_BACKEND=s3".into(),
+            })?,
+            region: var("INLET_STORAGE_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            endpoint: var("INLET_STORAGE_S3_ENDPOINT"),
+            prefix: var("INLET_STORAGE_S3_PREFIX"),
+            access_key_id: var("INLET_STORAGE_S3_ACCESS_KEY_ID"),
+            secret_access_key: var("INLET_STORAGE_S3_SECRET_ACCESS_KEY"),
+            session_token: var("INLET_STORAGE_S3_SESSION_TOKEN"),
+        })),
+        Some(other) => Err(SettingsError {
+            name: "INLET_STORAGE_BACKEND",
+            reason: format!("`{other}` is neither `local` nor `s3`"),
+        }),
     }
 }
 

@@ -18,7 +18,7 @@ use super::AppState;
 use super::dto::ConnectionSettings;
 use super::error::ApiError;
 use crate::connectors::{TestOutcome, Timeouts, discover_all, run_checks};
-use crate::db::DataSourceRow;
+use crate::db::{DataSourceRow, StoredFileRow};
 use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure, Schema};
 use crate::plugin::{SSH_SECRET_FIELDS, Secrets};
 use crate::pool::{Fingerprint, Lease, PoolSettings, Want};
@@ -160,13 +160,13 @@ impl AppState {
         Ok(self.pools.checkout(&row.id, &row.organization_id, fingerprint, pool_settings(&settings), want, open).await)
     }
 
-    /// Where a file type's `storage://` reference lives, looked up within
-    /// the data source's organization only.
-    pub(super) async fn stored_file_of(
+    /// The stored file a file type's `storage://` reference names, looked
+    /// up within the data source's organization only.
+    pub(super) async fn stored_file_row_of(
         &self,
         row: &DataSourceRow,
         config: &Value,
-    ) -> Result<Option<std::path::PathBuf>, Failure> {
+    ) -> Result<Option<StoredFileRow>, Failure> {
         let reference = self
             .connectors
             .source_type(&row.source_type)
@@ -177,13 +177,28 @@ impl AppState {
         let Some(reference) = reference else { return Ok(None) };
         let not_found = || Failure::new(ErrorKind::NotFound, format!("no stored file `{reference}`"), false);
         let id = crate::storage::reference_id(reference).ok_or_else(not_found)?;
-        let file = self
-            .db
+        self.db
             .stored_file(&row.organization_id, id)
             .await
             .map_err(|error| Failure::new(ErrorKind::Internal, format!("cannot look up a stored file: {error}"), true))?
-            .ok_or_else(not_found)?;
-        Ok(Some(self.files.local_path(&row.organization_id, &file.id, &file.name)))
+            .ok_or_else(not_found)
+            .map(Some)
+    }
+
+    /// Where a file type's `storage://` reference can be read on this host.
+    pub(super) async fn stored_file_of(
+        &self,
+        row: &DataSourceRow,
+        config: &Value,
+    ) -> Result<Option<std::path::PathBuf>, Failure> {
+        let Some(file) = self.stored_file_row_of(row, config).await? else { return Ok(None) };
+        let path = self.files.local_file(file_ref(&file)).await.map_err(|error| match error {
+            crate::storage::StorageError::Missing => {
+                Failure::new(ErrorKind::NotFound, format!("stored file `{}` is missing from the store", file.id), false)
+            }
+            other => Failure::new(ErrorKind::Internal, format!("cannot read stored file `{}`: {other}", file.id), true),
+        })?;
+        Ok(Some(path))
     }
 
     /// Opens sealed secret fields of a data source.
@@ -233,6 +248,17 @@ fn reused_step(age: Duration) -> CheckStep {
         passed: true,
         duration_us: 0,
         message: Some(format!("reused a connection opened {} s ago", age.as_secs())),
+    }
+}
+
+/// How the file store addresses a stored file.
+pub(super) fn file_ref(file: &StoredFileRow) -> crate::storage::FileRef<'_> {
+    crate::storage::FileRef {
+        org_id: &file.organization_id,
+        id: &file.id,
+        name: &file.name,
+        size: u64::try_from(file.size).unwrap_or_default(),
+        sha256: &file.sha256,
     }
 }
 

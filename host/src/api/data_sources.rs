@@ -27,7 +27,7 @@ const MAX_HEALTH_INTERVAL_S: u32 = 86_400;
 
 /// The caller's organization; platform admins without one cannot use
 /// organization-scoped endpoints.
-fn org_of(principal: &Principal) -> ApiResult<&str> {
+pub(super) fn org_of(principal: &Principal) -> ApiResult<&str> {
     principal
         .org_id
         .as_deref()

@@ -2,6 +2,8 @@
 //! (organization, data source, expiry), checked in constant time, served by
 //! this host. The file is the data source's: a stored file
 //! (`storage://…`) of its organization, or a path inside the files root.
+//! With a bucket as the file store, a stored file's link is the bucket's
+//! own presigned URL (SigV4 query signing), and the bytes never pass here.
 
 use axum::Json;
 use axum::body::Body;
@@ -55,6 +57,20 @@ pub async fn file_url(
             .with_code("invalid_query"));
     }
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(expires_in));
+    // A stored file in a bucket is fetched from the bucket itself, by a URL
+    // its credentials sign; anything else through this host.
+    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+    let stored = state.stored_file_row_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))?;
+    if let Some(file) = stored {
+        let signed = state
+            .files
+            .presigned_url(super::connections::file_ref(&file), std::time::Duration::from_secs(u64::from(expires_in)))
+            .await
+            .map_err(|error| ApiError::internal("cannot sign a link to the stored file", error))?;
+        if let Some(url) = signed {
+            return Ok(Json(FileUrl { url, expires_at: crate::db::format_time(expires_at) }));
+        }
+    }
     let expires = expires_at.unix_timestamp();
     let sig = hex::encode(signature(&state.file_url_key, &row.organization_id, &row.id, expires));
     Ok(Json(FileUrl {

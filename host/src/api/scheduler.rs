@@ -151,4 +151,11 @@ async fn prune(state: &AppState, retention: Duration) {
         Ok(pruned) => tracing::info!(pruned, "pruned old health checks"),
         Err(error) => tracing::warn!(%error, "cannot prune health checks"),
     }
+    // Events live as long as health history: a client resuming a stream
+    // older than that starts at the oldest event kept.
+    match state.db.prune_events(&format_time(before)).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "pruned old events"),
+        Err(error) => tracing::warn!(%error, "cannot prune events"),
+    }
 }

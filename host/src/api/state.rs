@@ -323,7 +323,18 @@ impl AppState {
             }
         }
         let diff = self.catalog_diff(&row.id, &tables).await?;
-        self.db.complete_discovery(job_id, &row.id, &tables, diff.as_deref()).await?;
+        let stored = diff
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ApiError::internal("cannot store a schema diff", e))?;
+        let event = diff.as_ref().filter(|diff| !diff.is_empty()).map(|diff| crate::db::NewEvent {
+            organization_id: &row.organization_id,
+            data_source_id: Some(&row.id),
+            kind: crate::events::EventKind::SchemaChanged,
+            payload: serde_json::json!({ "job_id": job_id, "summary": diff.summary() }),
+        });
+        self.db.complete_discovery(job_id, &row.id, &tables, stored.as_deref(), event.as_ref()).await?;
         let next = super::scheduler::next_refresh(row, time::OffsetDateTime::now_utc());
         self.db.schedule_discovery(&row.id, next.as_deref()).await?;
         self.counters.record_discovery(true);
@@ -332,13 +343,13 @@ impl AppState {
 }
 
 impl AppState {
-    /// The new catalog's changes against the stored one, as JSON; `None`
-    /// for a data source's first successful discovery.
+    /// The new catalog's changes against the stored one; `None` for a data
+    /// source's first successful discovery.
     async fn catalog_diff(
         &self,
         data_source_id: &str,
         tables: &[DiscoveredTableRow],
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<crate::catalog_diff::SchemaDiff>, ApiError> {
         let (previous, had_success) = self.db.current_catalog(data_source_id).await?;
         if !had_success {
             return Ok(None);
@@ -354,6 +365,6 @@ impl AppState {
             before.iter().map(|(s, t)| (s.as_str(), t)),
             after.iter().map(|(s, t)| (s.as_str(), t)),
         );
-        serde_json::to_string(&diff).map(Some).map_err(|e| ApiError::internal("cannot store a schema diff", e))
+        Ok(Some(diff))
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::data_sources::org_of;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiMultipart, ApiPath, ApiQuery, Auth};
 use crate::db::{StoredFileRow, new_id, now};
@@ -69,13 +70,6 @@ pub struct StoredFileParams {
 pub struct UploadForm {
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     file: String,
-}
-
-fn org_of(principal: &crate::auth::Principal) -> ApiResult<&str> {
-    principal
-        .org_id
-        .as_deref()
-        .ok_or_else(|| ApiError::forbidden("this token belongs to no organization; use an organization token"))
 }
 
 #[utoipa::path(post, path = "/api/v1/storage/files", tag = "storage",

@@ -5,7 +5,9 @@ use sqlx::any::AnyArguments;
 use sqlx::query::{QueryAs, QueryScalar};
 use sqlx::{Any, Arguments};
 
+use super::events::NewEvent;
 use super::{Db, DbError, now};
+use crate::events::EventKind;
 
 /// `next_discovery_at` of a data source whose auto-refresh is off.
 const PARKED: &str = "9999-12-31T00:00:00.000Z";
@@ -152,33 +154,33 @@ impl ListFilter {
 
 /// Builds SQL with numbered placeholders, binding values in order.
 #[derive(Default)]
-struct Sql {
+pub(super) struct Sql {
     text: String,
     binds: Vec<Bind>,
 }
 
-enum Bind {
+pub(super) enum Bind {
     Text(String),
     Int(i64),
 }
 
 impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(super) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    fn bind(&mut self, value: Bind) -> &mut Self {
+    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
         self.text.push_str(&format!("${}", self.binds.len()));
         self
     }
 
-    fn bind_text(&mut self, value: &str) -> &mut Self {
+    pub(super) fn bind_text(&mut self, value: &str) -> &mut Self {
         self.bind(Bind::Text(value.to_owned()))
     }
 
-    fn bind_int(&mut self, value: i64) -> &mut Self {
+    pub(super) fn bind_int(&mut self, value: i64) -> &mut Self {
         self.bind(Bind::Int(value))
     }
 
@@ -194,7 +196,7 @@ impl Sql {
         Ok(args)
     }
 
-    fn bind_list(&mut self, values: &[String]) -> &mut Self {
+    pub(super) fn bind_list(&mut self, values: &[String]) -> &mut Self {
         self.push("(");
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
@@ -257,7 +259,7 @@ impl ListFilter {
     }
 }
 
-fn query_as_with<'q, T>(sql: &'q Sql) -> Result<QueryAs<'q, Any, T, AnyArguments<'q>>, DbError>
+pub(super) fn query_as_with<'q, T>(sql: &'q Sql) -> Result<QueryAs<'q, Any, T, AnyArguments<'q>>, DbError>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow>,
 {
@@ -412,7 +414,8 @@ impl Db {
 
     /// Records a status change, with the test result that caused it when
     /// there is one; never resurrects a deleted data source. The version
-    /// stays: status is not part of the definition.
+    /// stays: status is not part of the definition. A change of status is
+    /// appended to the event outbox in the same transaction.
     pub async fn set_status(
         &self,
         org_id: &str,
@@ -421,6 +424,10 @@ impl Db {
         reason: Option<&str>,
         last_test: Option<&str>,
     ) -> Result<(), DbError> {
+        let mut tx = self.begin_claim().await?;
+        let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            return Ok(());
+        };
         let query = match last_test {
             Some(last_test) => sqlx::query(
                 "UPDATE data_sources SET status = $1, status_reason = $2, last_test = $3, last_tested_at = $4 \
@@ -441,15 +448,26 @@ impl Db {
             .bind(id)
             .bind(org_id),
         };
-        query.execute(&self.pool).await?;
+        query.execute(&mut *tx).await?;
+        let after = LiveState { status: status.to_owned(), breaker: before.breaker.clone() };
+        let appended = append_transitions(&mut tx, self.backend, org_id, id, &before, &after, reason, None).await?;
+        tx.commit().await?;
         self.changed(org_id);
+        if appended {
+            self.events_added();
+        }
         Ok(())
     }
 
     /// Records a check's result: status (unless a user holds the data
     /// source inactive or in maintenance), the test and the breaker, in one
-    /// write. Never resurrects a deleted data source.
+    /// write, with the transitions it makes as events. Never resurrects a
+    /// deleted data source.
     pub async fn record_outcome(&self, org_id: &str, id: &str, outcome: &Outcome<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_claim().await?;
+        let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            return Ok(());
+        };
         sqlx::query(
             "UPDATE data_sources SET \
              status = CASE WHEN status IN ('inactive', 'maintenance') THEN status ELSE $1 END, \
@@ -467,9 +485,29 @@ impl Db {
         .bind(outcome.breaker.open_until.as_deref())
         .bind(id)
         .bind(org_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let held = matches!(before.status.as_str(), "inactive" | "maintenance");
+        let after = LiveState {
+            status: if held { before.status.clone() } else { outcome.status.to_owned() },
+            breaker: outcome.breaker.state.to_owned(),
+        };
+        let appended = append_transitions(
+            &mut tx,
+            self.backend,
+            org_id,
+            id,
+            &before,
+            &after,
+            outcome.reason,
+            Some(&outcome.breaker),
+        )
+        .await?;
+        tx.commit().await?;
         self.changed(org_id);
+        if appended {
+            self.events_added();
+        }
         Ok(())
     }
 
@@ -492,13 +530,23 @@ impl Db {
 
     /// Moves the breaker alone (to half-open, when a probe starts).
     pub async fn set_breaker_state(&self, org_id: &str, id: &str, state: &str) -> Result<(), DbError> {
+        let mut tx = self.begin_claim().await?;
+        let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            return Ok(());
+        };
         sqlx::query("UPDATE data_sources SET breaker_state = $1 WHERE id = $2 AND organization_id = $3")
             .bind(state)
             .bind(id)
             .bind(org_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let after = LiveState { status: before.status.clone(), breaker: state.to_owned() };
+        let appended = append_transitions(&mut tx, self.backend, org_id, id, &before, &after, None, None).await?;
+        tx.commit().await?;
         self.changed(org_id);
+        if appended {
+            self.events_added();
+        }
         Ok(())
     }
 
@@ -677,8 +725,21 @@ impl Db {
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
+        // Names only: what changed, never a value.
+        let mut fields: Vec<&str> =
+            set.iter().map(|(field, _)| field.as_str()).chain(remove.iter().map(String::as_str)).collect();
+        fields.sort_unstable();
+        fields.dedup();
+        let event = NewEvent {
+            organization_id: org_id,
+            data_source_id: Some(id),
+            kind: EventKind::CredentialsChanged,
+            payload: serde_json::json!({ "fields": fields }),
+        };
+        super::events::append(&mut tx, self.backend, &event).await?;
         tx.commit().await?;
         self.changed(org_id);
+        self.events_added();
         Ok(())
     }
 
@@ -789,6 +850,69 @@ fn name_conflict(error: sqlx::Error, name: &str) -> DbError {
     DbError::conflict_on_unique(error, || format!("a data source named `{name}` already exists in this workspace"))
 }
 
+/// What the outbox compares before and after a write.
+#[derive(Debug, Clone)]
+struct LiveState {
+    status: String,
+    breaker: String,
+}
+
+/// Reads a live data source's status and breaker inside `tx`, locking the
+/// row on PostgreSQL so that concurrent writers see each other's transitions.
+async fn lock_live_state(
+    tx: &mut sqlx::AnyConnection,
+    backend: super::Backend,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<LiveState>, DbError> {
+    let lock = if backend == super::Backend::Postgres { " FOR UPDATE" } else { "" };
+    let row: Option<(String, String)> = sqlx::query_as(&format!(
+        "SELECT status, breaker_state FROM data_sources \
+         WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL{lock}"
+    ))
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(status, breaker)| LiveState { status, breaker }))
+}
+
+/// Appends the status and breaker transitions from `before` to `after`;
+/// answers whether it appended any.
+#[allow(clippy::too_many_arguments)]
+async fn append_transitions(
+    tx: &mut sqlx::AnyConnection,
+    backend: super::Backend,
+    org_id: &str,
+    id: &str,
+    before: &LiveState,
+    after: &LiveState,
+    reason: Option<&str>,
+    breaker: Option<&BreakerColumns>,
+) -> Result<bool, DbError> {
+    let mut appended = false;
+    if before.status != after.status {
+        let payload = serde_json::json!({ "from": before.status, "to": after.status, "reason": reason });
+        let event =
+            NewEvent { organization_id: org_id, data_source_id: Some(id), kind: EventKind::StatusChanged, payload };
+        super::events::append(tx, backend, &event).await?;
+        appended = true;
+    }
+    if let Some(kind) = crate::events::breaker_kind(&before.breaker, &after.breaker) {
+        let payload = match breaker {
+            Some(columns) => serde_json::json!({
+                "from": before.breaker, "to": after.breaker,
+                "failures": columns.failures, "open_until": columns.open_until,
+            }),
+            None => serde_json::json!({ "from": before.breaker, "to": after.breaker }),
+        };
+        let event = NewEvent { organization_id: org_id, data_source_id: Some(id), kind, payload };
+        super::events::append(tx, backend, &event).await?;
+        appended = true;
+    }
+    Ok(appended)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -825,6 +949,69 @@ mod tests {
             breaker_open_until: None,
             next_discovery_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn transitions_and_only_transitions_become_events_in_order() {
+        let (db, _dir) = test_db().await;
+        let org = db.create_org("acme", "organization", "org-1", "k").await.expect("org");
+        let ws = db.default_workspace(&org.id).await.expect("ws");
+        let source = row(&org.id, &ws.id, "orders");
+        let id = source.id.clone();
+        let new = NewDataSource { row: source, tags: vec![], shared_with: vec![], secrets: vec![] };
+        db.insert_data_source(&new).await.expect("insert");
+        let closed = BreakerColumns { state: "closed", failures: 0, opens: 0, open_until: None };
+        let open = BreakerColumns { state: "open", failures: 5, opens: 1, open_until: Some(now()) };
+        let outcome = |status, breaker: &BreakerColumns| Outcome {
+            status,
+            reason: Some("boom"),
+            last_test: "{}",
+            breaker: breaker.clone(),
+        };
+        db.set_status(&org.id, &id, "active", None, Some("{}")).await.expect("active");
+        db.record_outcome(&org.id, &id, &outcome("active", &closed)).await.expect("same");
+        db.record_outcome(&org.id, &id, &outcome("failed", &open)).await.expect("failed and open");
+        db.set_breaker_state(&org.id, &id, "half_open").await.expect("half open");
+        db.set_status(&org.id, &id, "maintenance", Some("upgrade"), None).await.expect("maintenance");
+        // Held in maintenance: a check's result changes neither status nor events.
+        db.record_outcome(&org.id, &id, &outcome("active", &closed)).await.expect("held");
+        db.replace_secrets(&org.id, &id, &[("password".into(), "sealed".into())], &[]).await.expect("secrets");
+        db.set_status(&org.id, "someone-else", "failed", None, None).await.expect("unknown id is a no-op");
+
+        let events = db.events_after(0, 100).await.expect("events");
+        let seen: Vec<(String, String)> = events
+            .iter()
+            .map(|e| {
+                let payload: serde_json::Value = serde_json::from_str(&e.payload).expect("json");
+                let to = payload.get("to").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                (e.kind.clone(), to)
+            })
+            .collect();
+        let expected = [
+            ("status_changed", "active"),
+            ("status_changed", "failed"),
+            ("breaker_opened", "open"),
+            ("breaker_half_open", "half_open"),
+            ("status_changed", "maintenance"),
+            ("breaker_closed", "closed"),
+            ("credentials_changed", ""),
+        ];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(k, t)| ((*k).to_owned(), (*t).to_owned())).collect();
+        assert_eq!(seen, expected);
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(events[1].severity, "critical");
+        assert!(events[6].payload.contains("password") && !events[6].payload.contains("sealed"));
+        assert!(events.iter().all(|e| e.organization_id == org.id && e.data_source_id.as_deref() == Some(&id)));
+
+        let filter = crate::db::EventFilter { kinds: vec!["breaker_opened".into()], ..Default::default() };
+        let only = db.org_events(&org.id, 0, &filter, 10).await.expect("filtered");
+        assert_eq!(only.len(), 1);
+        let hidden =
+            crate::db::EventFilter { visible_workspaces: Some(vec!["elsewhere".into()]), ..Default::default() };
+        assert!(db.org_events(&org.id, 0, &hidden, 10).await.expect("hidden").is_empty());
+        assert!(db.org_events("other-org", 0, &Default::default(), 10).await.expect("other org").is_empty());
+        assert_eq!(db.org_events(&org.id, events[3].seq, &Default::default(), 10).await.expect("after").len(), 3);
     }
 
     fn filter(org: &str) -> ListFilter {

@@ -183,13 +183,15 @@ impl Db {
     }
 
     /// Replaces the data source's catalog with `tables` and completes the
-    /// job with its diff against the previous catalog, atomically.
+    /// job with its diff against the previous catalog, and appends the
+    /// `schema_changed` event when there is one, atomically.
     pub async fn complete_discovery(
         &self,
         job_id: &str,
         data_source_id: &str,
         tables: &[DiscoveredTableRow],
         diff: Option<&str>,
+        event: Option<&super::NewEvent<'_>>,
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1")
@@ -223,7 +225,13 @@ impl Db {
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(event) = event {
+            super::events::append(&mut tx, self.backend, event).await?;
+        }
         tx.commit().await?;
+        if event.is_some() {
+            self.events_added();
+        }
         Ok(())
     }
 }

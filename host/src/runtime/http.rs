@@ -43,6 +43,11 @@ static TLS: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
     }
 });
 
+/// The web PKI client configuration, shared with the object store's transport.
+pub(crate) fn web_pki_tls() -> Arc<rustls::ClientConfig> {
+    TLS.clone()
+}
+
 /// The hooks a store hands wasmtime-wasi-http.
 pub struct HttpEgress {
     grant: Option<HttpGrant>,

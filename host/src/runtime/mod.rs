@@ -8,7 +8,7 @@
 mod cache;
 mod engine;
 mod error;
-mod http;
+pub(crate) mod http;
 mod output;
 mod session;
 mod store;

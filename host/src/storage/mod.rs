@@ -1,20 +1,35 @@
-//! Uploaded files: bytes in an object store (a local directory under the
-//! data dir), one folder per file (`<organization>/<id>/<name>`), so that
-//! granting a connector the file's folder grants that file and nothing else.
+//! Uploaded files: bytes in an object store, one folder per file
+//! (`<organization>/<id>/<name>`), so that granting a connector the file's
+//! folder grants that file and nothing else.
+//!
+//! The store is a local directory under the data dir by default, or an
+//! S3-compatible bucket (`INLET_STORAGE_BACKEND=s3`). Connectors only ever
+//! read local files, so a bucket's file is copied once into a local cache,
+//! checked against the SHA-256 recorded at upload, before it is granted.
 //!
 //! Data sources name a stored file as `storage://<id>`; the host resolves it
 //! within the data source's organization, never across.
 
+mod cache;
+mod http;
+mod s3;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
+use object_store::aws::AmazonS3;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
+
+pub use s3::S3Settings;
 
 /// How a data source's config names a stored file.
 pub const SCHEME: &str = "storage://";
@@ -27,13 +42,42 @@ pub enum StorageError {
     TooLarge { limit_mib: u64 },
     #[error("the file store failed: {0}")]
     Store(String),
+    #[error("the stored file's bytes do not match the SHA-256 recorded at upload")]
+    Corrupt,
+    #[error("the stored file is missing from the store")]
+    Missing,
+}
+
+/// Which store holds the bytes.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A directory (`<data dir>/storage`).
+    Local(PathBuf),
+    /// An S3-compatible bucket.
+    S3(S3Settings),
 }
 
 /// The file store and its limits.
 pub struct FileStore {
-    store: Arc<LocalFileSystem>,
-    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    place: Place,
     pub max_upload_bytes: u64,
+}
+
+/// Where the files can be read locally, and how links to them are signed.
+enum Place {
+    Local { root: PathBuf },
+    Bucket { bucket: Arc<AmazonS3>, prefix: Option<ObjectPath>, cache: cache::LocalCache },
+}
+
+/// A stored file as the database knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRef<'a> {
+    pub org_id: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
 }
 
 /// An upload in progress: the bytes stream to the store while their size
@@ -46,33 +90,88 @@ pub struct Upload {
 }
 
 impl FileStore {
+    /// Opens the configured backend; `cache_dir` holds local copies of a
+    /// bucket's files.
+    pub fn open(backend: &Backend, cache_dir: &Path, max_upload_bytes: u64) -> Result<Self, StorageError> {
+        match backend {
+            Backend::Local(root) => Self::local(root, max_upload_bytes),
+            Backend::S3(settings) => {
+                let (bucket, prefix) = settings.open()?;
+                let bucket = Arc::new(bucket);
+                let cache = cache::LocalCache::new(cache_dir)?;
+                Ok(Self { store: bucket.clone(), place: Place::Bucket { bucket, prefix, cache }, max_upload_bytes })
+            }
+        }
+    }
+
     /// A store in `root` (created if missing).
     pub fn local(root: &Path, max_upload_bytes: u64) -> Result<Self, StorageError> {
         let open = |reason: String| StorageError::Open { path: root.display().to_string(), reason };
         std::fs::create_dir_all(root).map_err(|e| open(e.to_string()))?;
         let store = LocalFileSystem::new_with_prefix(root).map_err(|e| open(e.to_string()))?;
-        Ok(Self { store: Arc::new(store), root: root.to_path_buf(), max_upload_bytes })
+        Ok(Self { store: Arc::new(store), place: Place::Local { root: root.to_path_buf() }, max_upload_bytes })
+    }
+
+    /// `local` or `s3`, for logs and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.place {
+            Place::Local { .. } => "local",
+            Place::Bucket { .. } => "s3",
+        }
     }
 
     pub fn upload(&self, org_id: &str, id: &str, name: &str) -> Upload {
-        let writer = BufWriter::new(self.store.clone(), object_path(org_id, id, name));
+        let writer = BufWriter::new(self.store.clone(), self.object_path(org_id, id, name));
         Upload { writer, hasher: Sha256::new(), size: 0, limit: self.max_upload_bytes }
     }
 
-    /// Where a stored file lives on this host (for grants and downloads).
-    pub fn local_path(&self, org_id: &str, id: &str, name: &str) -> PathBuf {
-        self.root.join(org_id).join(id).join(name)
+    /// A local path holding the file's bytes, for grants and downloads: the
+    /// file itself in a local store, a verified copy of a bucket's object.
+    pub async fn local_file(&self, file: FileRef<'_>) -> Result<PathBuf, StorageError> {
+        match &self.place {
+            Place::Local { root } => Ok(root.join(file.org_id).join(file.id).join(file.name)),
+            Place::Bucket { cache, .. } => {
+                let path = self.object_path(file.org_id, file.id, file.name);
+                cache.ensure(self.store.as_ref(), &path, file).await
+            }
+        }
     }
 
-    /// Removes a stored file and its folder.
+    /// A URL signed by the bucket's credentials that downloads the file
+    /// directly from the bucket; `None` for a local store, whose links the
+    /// host signs and serves itself.
+    pub async fn presigned_url(&self, file: FileRef<'_>, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let Place::Bucket { bucket, .. } = &self.place else { return Ok(None) };
+        let path = self.object_path(file.org_id, file.id, file.name);
+        let url = bucket
+            .signed_url(object_store::signer::Method::GET, &path, expires_in)
+            .await
+            .map_err(|e| StorageError::Store(e.to_string()))?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// Removes a stored file (and its local folder or cached copy).
     pub async fn delete(&self, org_id: &str, id: &str, name: &str) -> Result<(), StorageError> {
-        match self.store.delete(&object_path(org_id, id, name)).await {
+        match self.store.delete(&self.object_path(org_id, id, name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(error) => return Err(StorageError::Store(error.to_string())),
         }
-        // The folder held only this file; a leftover empty folder is harmless.
-        let _ = tokio::fs::remove_dir(self.root.join(org_id).join(id)).await;
+        match &self.place {
+            // The folder held only this file; a leftover empty folder is harmless.
+            Place::Local { root } => {
+                let _ = tokio::fs::remove_dir(root.join(org_id).join(id)).await;
+            }
+            Place::Bucket { cache, .. } => cache.evict(org_id, id).await,
+        }
         Ok(())
+    }
+
+    fn object_path(&self, org_id: &str, id: &str, name: &str) -> ObjectPath {
+        let file = [org_id, id, name].map(object_store::path::PathPart::from);
+        match &self.place {
+            Place::Bucket { prefix: Some(prefix), .. } => ObjectPath::from_iter(prefix.parts().chain(file)),
+            _ => ObjectPath::from_iter(file),
+        }
     }
 }
 
@@ -99,10 +198,6 @@ impl Upload {
             tracing::warn!(%error, "cannot discard an aborted upload");
         }
     }
-}
-
-fn object_path(org_id: &str, id: &str, name: &str) -> ObjectPath {
-    ObjectPath::from_iter([org_id, id, name])
 }
 
 /// The id in a `storage://<id>` reference.
@@ -156,15 +251,16 @@ mod tests {
         let (size, sha) = upload.finish().await.unwrap();
         assert_eq!(size, 5);
         assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
-        assert_eq!(std::fs::read(store.local_path("org", "id1", "a.txt")).unwrap(), b"hello");
+        let file = |id, name| FileRef { org_id: "org", id, name, size: 5, sha256: &sha };
+        assert_eq!(std::fs::read(store.local_file(file("id1", "a.txt")).await.unwrap()).unwrap(), b"hello");
 
         let mut big = store.upload("org", "id2", "b.txt");
         big.write(bytes::Bytes::from_static(b"0123456789")).await.unwrap();
         assert!(matches!(big.write(bytes::Bytes::from_static(b"x")).await, Err(StorageError::TooLarge { .. })));
         big.abort().await;
-        assert!(!store.local_path("org", "id2", "b.txt").exists(), "an aborted upload leaves nothing");
+        assert!(!store.local_file(file("id2", "b.txt")).await.unwrap().exists(), "an aborted upload leaves nothing");
 
         store.delete("org", "id1", "a.txt").await.unwrap();
-        assert!(!store.local_path("org", "id1", "a.txt").exists());
+        assert!(!store.local_file(file("id1", "a.txt")).await.unwrap().exists());
     }
 }
