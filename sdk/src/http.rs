@@ -622,9 +622,13 @@ mod wasi {
             .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
             .collect();
         let max = limits.max_response_bytes;
+        // A HEAD answer (and a 204 or 304) announces the length of a body it
+        // does not carry: that length is neither a body to refuse nor one
+        // to allocate for.
+        let bodiless = request.method == Method::Head || status == 204 || status == 304;
         let announced = headers
             .iter()
-            .find(|(name, _)| name == "content-length")
+            .find(|(name, _)| name == "content-length" && !bodiless)
             .and_then(|(_, value)| value.trim().parse::<u64>().ok());
         if announced.is_some_and(|length| length > max) {
             return Err(too_large(&target, max, announced));

@@ -5,7 +5,8 @@
 //! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
 //! macro that wires them to the component's exports, and helpers for the
 //! chores every connector shares (config and secrets, errors, timed steps,
-//! schema records, paging, logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind `http`).
+//! schema records, paging, logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind `http`, AWS
+//! Signature Version 4 behind `aws`).
 //!
 //! ```no_run
 //! use inlet_sdk::prelude::*;
@@ -44,6 +45,8 @@ pub mod bindings {
     });
 }
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod data_type;
 mod error;
 #[cfg(feature = "http")]

@@ -128,6 +128,7 @@ pub fn fixture_dir(name: &str) -> PathBuf {
 }
 pub mod catalog;
 pub mod file_connector;
+pub mod moto;
 pub mod server;
 pub mod sshd;
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the dynamodb plugin through the real host:
 //! `inlet plugin exec target/plugins/dynamodb`, against `moto_server`
-//! (PyPI `moto[server]`), which each test starts on a free port of 127.0.0.1.
+//! (PyPI `moto[server]`), which each test starts on a free port of 127.0.0.1
+//! (`inlet_tests::moto`).
 //!
 //! The fixture (a Python snippet using boto3, which comes with moto) creates
 //! tables with global and local secondary indexes and items of every
@@ -11,12 +12,9 @@
 //! every request's SigV4 signature against the user's secret (botocore's
 //! signer) and its IAM policy, so a wrong secret is refused like AWS does.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use inlet_tests::catalog::{column, step, table, tables};
-use inlet_tests::{ExecOutcome, exec, plugin_dir, tool_available};
+use inlet_tests::moto::{MotoServer, free_port, ready};
+use inlet_tests::{ExecOutcome, exec, plugin_dir};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
@@ -123,47 +121,18 @@ urllib.request.urlopen(urllib.request.Request(
 print(json.dumps(keys))
 "#;
 
-fn ready() -> bool {
-    tool_available("moto_server") && tool_available("python3")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
-}
-
 /// A moto server with the fixture, stopped when dropped.
 struct Moto {
-    child: Child,
+    _server: MotoServer,
     url: String,
     keys: Value,
 }
 
 impl Moto {
     fn start(paged_tables: usize) -> Moto {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}"), keys: Value::Null };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(moto.child.try_wait().expect("moto_server status").is_none(), "moto_server exited");
-            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let output = Command::new("python3")
-            .arg("-c")
-            .arg(FIXTURE)
-            .arg(&moto.url)
-            .env("PAGED_TABLES", paged_tables.to_string())
-            .output()
-            .expect("run the fixture");
-        assert!(output.status.success(), "fixture failed: {}", String::from_utf8_lossy(&output.stderr));
-        moto.keys = serde_json::from_slice(&output.stdout).expect("fixture keys");
-        moto
+        let server = MotoServer::start();
+        let keys = server.fixture(FIXTURE, &[("PAGED_TABLES", &paged_tables.to_string())]);
+        Moto { url: server.url.clone(), _server: server, keys }
     }
 
     fn config(&self, user: &str, extra: Value) -> Value {
@@ -177,13 +146,6 @@ impl Moto {
 
     fn secrets(&self, user: &str) -> Value {
         json!({"secret_access_key": self.keys[user]["secret_access_key"]})
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

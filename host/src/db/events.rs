@@ -13,7 +13,7 @@ use super::{Backend, Db, DbError, new_id, now};
 use crate::events::EventKind;
 
 /// Key of the advisory lock that orders appends on PostgreSQL.
-const APPEND_LOCK: i64 = 0x1_1e7_e7e7;
+const APPEND_LOCK: i64 = 0x11E7_E7E7;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {

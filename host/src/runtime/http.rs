@@ -99,6 +99,7 @@ async fn send(mut request: http::Request<WasiBody>, options: RequestOptions, gra
     let first_byte_timeout = at_most(options.first_byte_timeout, grant.io_timeout);
     let between_bytes_timeout = at_most(options.between_bytes_timeout, grant.io_timeout);
 
+    let head_request = request.method() == http::Method::HEAD;
     let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(grant.addrs.as_slice()))
         .await
         .map_err(|_| Error::ConnectionTimeout)?
@@ -129,7 +130,11 @@ async fn send(mut request: http::Request<WasiBody>, options: RequestOptions, gra
         .await
         .map_err(|_| Error::ConnectionReadTimeout)??;
     let limit = grant.max_response_bytes;
-    if let Some(length) = response.headers().get(http::header::CONTENT_LENGTH)
+    // HEAD, 204 and 304 answers carry no body, whatever their Content-Length
+    // says (a HEAD of a 10 GB object is fine).
+    let bodiless = head_request || matches!(response.status().as_u16(), 204 | 304);
+    if !bodiless
+        && let Some(length) = response.headers().get(http::header::CONTENT_LENGTH)
         && length.to_str().ok().and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > limit)
     {
         connection.abort();

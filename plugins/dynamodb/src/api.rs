@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::config::Endpoint;
-use crate::sigv4::{self, Credentials};
+use inlet_sdk::aws::{self, Credentials, Payload};
 
 pub const SERVICE: &str = "dynamodb";
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810";
@@ -81,14 +81,15 @@ impl<T: Transport> Client<T> {
             ("content-type".to_owned(), CONTENT_TYPE.to_owned()),
             ("x-amz-target".to_owned(), target),
         ];
-        let to_sign = sigv4::Request {
+        let to_sign = aws::Request {
             method: "POST",
             path: &self.endpoint.path,
             query: "",
             headers: signed_headers.clone(),
-            body: &payload,
+            payload: Payload::Bytes(&payload),
+            content_sha256: false,
         };
-        let signed = sigv4::sign(&to_sign, &self.credentials, &self.region, SERVICE, &sigv4::amz_date((self.clock)()));
+        let signed = aws::sign(&to_sign, &self.credentials, &self.region, SERVICE, &aws::amz_date((self.clock)()));
         let mut request = Request::new(Method::Post, self.endpoint.url.clone());
         // wasi:http sets `Host` from the URL's authority (the guest may not).
         for (name, value) in signed_headers.into_iter().skip(1).chain(signed.headers) {
@@ -423,8 +424,8 @@ mod tests {
              SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="
         ));
         // The same request signed independently: host as wasi:http will send it.
-        let expected = sigv4::sign(
-            &sigv4::Request {
+        let expected = aws::sign(
+            &aws::Request {
                 method: "POST",
                 path: "/",
                 query: "",
@@ -433,7 +434,8 @@ mod tests {
                     ("Content-Type".into(), CONTENT_TYPE.into()),
                     ("X-Amz-Target".into(), "DynamoDB_20120810.ListTables".into()),
                 ],
-                body: br#"{"Limit":1}"#,
+                payload: Payload::Bytes(br#"{"Limit":1}"#),
+                content_sha256: false,
             },
             &client.credentials,
             "us-east-1",

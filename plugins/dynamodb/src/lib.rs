@@ -1,7 +1,6 @@
 //! Inlet connector for Amazon DynamoDB, over its JSON API through wasi:http
 //! (see README.md).
 //!
-//! - [`sigv4`]: AWS Signature Version 4 (canonical request, string to sign, signing key)
 //! - [`api`]: signed calls (ListTables, DescribeTable, Scan) and service errors → error kinds
 //! - [`sample`]: attribute-value JSON from a bounded Scan → typed, flattened attribute paths
 //! - [`catalog`]: a table and its indexes as catalog objects
@@ -16,7 +15,6 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod sample;
-pub mod sigv4;
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +26,7 @@ use crate::api::Client;
 use crate::catalog::SampleNote;
 use crate::config::Config;
 use crate::sample::Sample;
-use crate::sigv4::Credentials;
+use inlet_sdk::aws::Credentials;
 
 /// Table names asked for per ListTables call (the service's maximum).
 const LIST_PAGE: u32 = 100;

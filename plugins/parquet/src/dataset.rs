@@ -12,7 +12,6 @@ use inlet_sdk::{ConnectorError, file_error};
 
 use crate::config::Config;
 use crate::footer::{self, Footer};
-use crate::schema;
 
 /// Subfolders deeper than this are not walked.
 pub const MAX_FOLDER_DEPTH: usize = 16;
@@ -193,9 +192,8 @@ pub fn read(listing: &Listing) -> Result<Dataset, ConnectorError> {
             }
         }
         let Footer { meta, size, .. } = footer::read_file(&file.path, &file.name)?;
-        let mut columns = schema::columns(&meta.schema)
+        let columns = inlet_parquet_meta::columns(&meta)
             .map_err(|error| ConnectorError::new(error.kind, format!("{}: {}", file.name, error.message)))?;
-        add_time_zones(&mut columns, &meta.time_zones);
         let rows = u64::try_from(meta.num_rows).unwrap_or(0);
         let group_rows = u64::try_from(meta.row_group_rows).unwrap_or(0);
         match &mut dataset {
@@ -257,22 +255,6 @@ pub fn read(listing: &Listing) -> Result<Dataset, ConnectorError> {
         );
     }
     Ok(dataset)
-}
-
-/// Notes the Arrow time zone on timestamp columns that have one.
-fn add_time_zones(columns: &mut [Column], zones: &BTreeMap<String, String>) {
-    for column in columns {
-        let Some(zone) = zones.get(&column.name) else { continue };
-        if column.data_type != inlet_sdk::data_type::TIMESTAMP_TZ && column.data_type != inlet_sdk::data_type::TIMESTAMP
-        {
-            continue;
-        }
-        let note = format!("Arrow time zone {zone}");
-        column.comment = Some(match column.comment.take() {
-            Some(comment) => format!("{comment}; {note}"),
-            None => note,
-        });
-    }
 }
 
 fn describe_keys(keys: &[String]) -> String {

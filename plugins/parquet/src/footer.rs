@@ -1,28 +1,13 @@
 //! Reading one file's footer without reading its data: the first four bytes
 //! (`PAR1`), the last eight (footer length and `PAR1`), then the footer
-//! itself, bounded by [`MAX_FOOTER`] and by the file's size.
+//! itself, bounded by `inlet_parquet_meta::MAX_FOOTER` and by the file's size.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
+pub use inlet_parquet_meta::Footer;
+use inlet_parquet_meta::footer::{self, TRAILER, check_head, check_size, footer_len};
 use inlet_sdk::{ConnectorError, file_error};
-
-use crate::meta::{self, FileMeta};
-
-/// Footers longer than this are refused (real ones are kilobytes to a few MiB).
-pub const MAX_FOOTER: u64 = 64 << 20;
-const MAGIC: &[u8; 4] = b"PAR1";
-const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
-
-/// One file's footer, decoded.
-#[derive(Debug, Clone)]
-pub struct Footer {
-    pub meta: FileMeta,
-    /// The file's size in bytes.
-    pub size: u64,
-    /// The footer's length in bytes.
-    pub footer_len: u64,
-}
 
 /// Opens `path` and reads its footer; `name` is how messages call it.
 pub fn read_file(path: &std::path::Path, name: &str) -> Result<Footer, ConnectorError> {
@@ -34,58 +19,30 @@ pub fn read_file(path: &std::path::Path, name: &str) -> Result<Footer, Connector
     read(&mut file, metadata.len(), name)
 }
 
-/// Reads the footer of a `size`-byte Parquet file.
+/// Reads the footer of a `size`-byte Parquet file (the checks and the
+/// decoding are `inlet_parquet_meta`'s, shared with the S3 connector).
 pub fn read<R: Read + Seek>(input: &mut R, size: u64, name: &str) -> Result<Footer, ConnectorError> {
     let io = |error: std::io::Error| file_error(&error, &format!("read {name}"));
-    if size < 12 {
-        return Err(ConnectorError::protocol(format!(
-            "{name} is not a Parquet file: {size} bytes is too short to hold the `PAR1` markers and a footer"
-        )));
-    }
+    check_size(size, name)?;
     let mut head = [0u8; 4];
     input.seek(SeekFrom::Start(0)).map_err(io)?;
     input.read_exact(&mut head).map_err(io)?;
-    if &head != MAGIC && &head != ENCRYPTED_MAGIC {
-        return Err(ConnectorError::protocol(format!("{name} is not a Parquet file: it does not start with `PAR1`")));
-    }
-    let mut tail = [0u8; 8];
-    input.seek(SeekFrom::Start(size - 8)).map_err(io)?;
+    check_head(&head, name)?;
+    let mut tail = [0u8; TRAILER as usize];
+    input.seek(SeekFrom::Start(size - TRAILER)).map_err(io)?;
     input.read_exact(&mut tail).map_err(io)?;
-    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-    let magic = &tail[4..8];
-    if magic == ENCRYPTED_MAGIC {
-        return Err(ConnectorError::unsupported(format!(
-            "{name} has an encrypted footer (Parquet modular encryption), which this connector cannot read"
-        )));
-    }
-    if magic != MAGIC {
-        return Err(ConnectorError::protocol(format!(
-            "{name} does not end with `PAR1`: the file is truncated or not a complete Parquet file"
-        )));
-    }
-    if footer_len > MAX_FOOTER {
-        return Err(ConnectorError::protocol(format!(
-            "{name} claims a footer of {footer_len} bytes, more than the {} MiB this connector reads",
-            MAX_FOOTER >> 20
-        )));
-    }
-    if footer_len + 12 > size {
-        return Err(ConnectorError::protocol(format!(
-            "{name} claims a footer of {footer_len} bytes, but the file has only {size} bytes: it is truncated or corrupt"
-        )));
-    }
+    let footer_len = footer_len(&tail, size, name)?;
     let mut bytes = Vec::new();
     let len = usize::try_from(footer_len).map_err(|_| ConnectorError::internal("footer length overflows"))?;
     bytes
         .try_reserve_exact(len)
         .map_err(|_| ConnectorError::internal(format!("cannot allocate {footer_len} bytes for {name}'s footer")))?;
-    input.seek(SeekFrom::Start(size - 8 - footer_len)).map_err(io)?;
+    input.seek(SeekFrom::Start(size - TRAILER - footer_len)).map_err(io)?;
     input.take(footer_len).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 != footer_len {
         return Err(ConnectorError::protocol(format!("{name} ended while its footer was read")));
     }
-    let meta = meta::decode(&bytes).map_err(|error| ConnectorError::protocol(format!("{name}: {}", error.message)))?;
-    Ok(Footer { meta, size, footer_len })
+    footer::decode(&bytes, size, name)
 }
 
 #[cfg(test)]
@@ -93,17 +50,8 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
-    use crate::meta::tests::sample_footer;
+    use inlet_parquet_meta::testing::{file_with, sample_footer};
     use inlet_sdk::ErrorKind;
-
-    pub fn file_with(footer: &[u8]) -> Vec<u8> {
-        let mut bytes = b"PAR1".to_vec();
-        bytes.extend_from_slice(&[0xAB; 100]); // "data"
-        bytes.extend_from_slice(footer);
-        bytes.extend_from_slice(&(footer.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(b"PAR1");
-        bytes
-    }
 
     fn read_bytes(bytes: &[u8]) -> Result<Footer, ConnectorError> {
         read(&mut Cursor::new(bytes), bytes.len() as u64, "t.parquet")

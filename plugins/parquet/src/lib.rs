@@ -6,20 +6,14 @@
 //! terabyte.
 //!
 //! - `config` — the options and their checks
-//! - `arrow` — time zones from the Arrow schema Arrow writers leave in the footer
-//! - `thrift` — Thrift's compact protocol, bounded
-//! - `meta` — `FileMetaData` from the footer's bytes
-//! - `footer` — finding and reading one file's footer
-//! - `schema` — schema elements as a tree, and as columns
+//! - `footer` — reading one file's footer (decoded by the shared
+//!   `inlet-parquet-meta`: Thrift compact decoder, `FileMetaData`, schema
+//!   as columns — also used by the S3 connector)
 //! - `dataset` — the file or folder as one table
 
-mod arrow;
 mod config;
 mod dataset;
 mod footer;
-mod meta;
-mod schema;
-mod thrift;
 
 use inlet_sdk::paging::page_catalog;
 use inlet_sdk::prelude::*;
@@ -60,7 +54,7 @@ impl Connection for ParquetConnection {
             let listing = dataset::list(config)?;
             let first = listing.files.first().ok_or_else(|| ConnectorError::not_found("no Parquet file"))?;
             let footer = footer::read_file(&first.path, &first.name)?;
-            let columns = schema::columns(&footer.meta.schema)
+            let columns = inlet_parquet_meta::schema::columns(&footer.meta.schema)
                 .map_err(|error| ConnectorError::new(error.kind, format!("{}: {}", first.name, error.message)))?;
             Ok((first.name.clone(), footer, columns.len()))
         })?;
@@ -142,7 +136,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::meta::tests::sample_footer;
+    use inlet_parquet_meta::testing::sample_footer;
 
     fn request(config: serde_json::Value) -> ConnectRequest {
         inlet_sdk::testing::connect_request("parquet", &config)

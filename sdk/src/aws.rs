@@ -1,11 +1,42 @@
-//! AWS Signature Version 4, for requests whose headers carry the signature.
+//! AWS Signature Version 4 (feature `aws`), for requests whose headers
+//! carry the signature: DynamoDB's JSON API, S3's REST API, any other
+//! service signed the same way.
 //!
 //! The four steps of the published algorithm, each a pure function so that
 //! the AWS test suite's intermediate values can be checked one by one:
 //! [`canonical_request`], [`string_to_sign`], [`signing_key`], and
-//! [`sign`] (which adds `X-Amz-Date`, `X-Amz-Security-Token` and
-//! `Authorization`). The secret never leaves this module except inside the
-//! derived, scoped signing key.
+//! [`sign`] (which adds `X-Amz-Date`, `X-Amz-Security-Token`, for S3
+//! `X-Amz-Content-Sha256`, and `Authorization`). The secret never leaves
+//! this module except inside the derived, scoped signing key.
+//!
+//! Paths are signed as sent: build them with [`encode_path`] (each segment
+//! URI-encoded once, `/` kept). That is S3's rule (S3 does not encode the
+//! path a second time) and, for paths of unreserved characters such as
+//! DynamoDB's `/`, every other service's too. Query strings are
+//! canonicalized here: pairs URI-encoded once (whether they arrive encoded
+//! or not) and sorted.
+//!
+//! ```
+//! use inlet_sdk::aws::{self, Credentials, Payload, Request};
+//! let credentials = Credentials {
+//!     access_key_id: "AKIDEXAMPLE".into(),
+//!     secret_access_key: "secret".into(),
+//!     session_token: None,
+//! };
+//! let path = aws::encode_path("/bucket/year=2024/part 0.parquet");
+//! assert_eq!(path, "/bucket/year%3D2024/part%200.parquet");
+//! let request = Request {
+//!     method: "HEAD",
+//!     path: &path,
+//!     query: "",
+//!     headers: vec![("host".into(), "s3.eu-west-1.amazonaws.com".into())],
+//!     payload: Payload::Unsigned,
+//!     content_sha256: true,
+//! };
+//! let signed = aws::sign(&request, &credentials, "eu-west-1", "s3", "20260101T000000Z");
+//! assert_eq!(signed.signed_headers, "host;x-amz-content-sha256;x-amz-date");
+//! assert!(signed.headers.contains(&("X-Amz-Content-Sha256".into(), "UNSIGNED-PAYLOAD".into())));
+//! ```
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -32,17 +63,44 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The hex SHA-256 of an empty body (what a GET or HEAD signs).
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// The payload hash S3 accepts in place of the body's.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// What the signature says about the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// The body, hashed into the signature.
+    Bytes(&'a [u8]),
+    /// `UNSIGNED-PAYLOAD`: the body is not part of the signature (S3 only).
+    Unsigned,
+}
+
+impl Payload<'_> {
+    /// The hash the canonical request (and S3's `x-amz-content-sha256`) carries.
+    pub fn hash(&self) -> String {
+        match self {
+            Payload::Bytes([]) => EMPTY_SHA256.to_owned(),
+            Payload::Bytes(bytes) => sha256_hex(bytes),
+            Payload::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+        }
+    }
+}
+
 /// A request to sign. `headers` must include `host`; names are matched
 /// case-insensitively and every header given is signed.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub method: &'a str,
-    /// The path as sent (already URI-encoded where needed).
+    /// The path as sent (already URI-encoded, see [`encode_path`]); signed as is.
     pub path: &'a str,
     /// The raw query string without `?` (`""` for none).
     pub query: &'a str,
     pub headers: Vec<(String, String)>,
-    pub body: &'a [u8],
+    pub payload: Payload<'a>,
+    /// Also send and sign `X-Amz-Content-Sha256` (S3 requires it).
+    pub content_sha256: bool,
 }
 
 /// What signing produced, kept for tests and debugging (no secret in it).
@@ -86,8 +144,9 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     hmac(&k_service, b"aws4_request")
 }
 
-/// Percent-encodes everything but the unreserved characters, as SigV4 wants.
-fn uri_encode(value: &str) -> String {
+/// Percent-encodes everything but the unreserved characters (`A-Z a-z 0-9
+/// - _ . ~`), upper-case hex, as SigV4 wants.
+pub fn uri_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
@@ -99,9 +158,15 @@ fn uri_encode(value: &str) -> String {
     out
 }
 
+/// A path with each `/`-separated segment URI-encoded once (`/` kept), the
+/// form S3 wants both on the wire and in the canonical request.
+pub fn encode_path(path: &str) -> String {
+    path.split('/').map(uri_encode).collect::<Vec<_>>().join("/")
+}
+
 /// Decodes `%XX` escapes (and nothing else), so that a query written either
 /// way is encoded once.
-fn percent_decode(value: &str) -> String {
+pub fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -169,7 +234,7 @@ pub fn canonical_request(request: &Request<'_>) -> (String, String) {
         canonical_query(request.query),
         headers,
         signed,
-        sha256_hex(request.body)
+        request.payload.hash()
     );
     (canonical, signed)
 }
@@ -184,12 +249,16 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
 }
 
-/// Signs `request` at `amz_date` (`YYYYMMDDTHHMMSSZ`): adds `x-amz-date`
-/// and, with a session token, `x-amz-security-token` to the signed headers,
+/// Signs `request` at `amz_date` (`YYYYMMDDTHHMMSSZ`): adds `x-amz-date`,
+/// with a session token `x-amz-security-token`, and with
+/// [`Request::content_sha256`] `x-amz-content-sha256` to the signed headers,
 /// and returns the headers to send with the `Authorization` header.
 pub fn sign(request: &Request<'_>, credentials: &Credentials, region: &str, service: &str, amz_date: &str) -> Signed {
     let mut request = request.clone();
     let mut added = vec![("X-Amz-Date".to_owned(), amz_date.to_owned())];
+    if request.content_sha256 {
+        added.push(("X-Amz-Content-Sha256".to_owned(), request.payload.hash()));
+    }
     if let Some(token) = &credentials.session_token {
         added.push(("X-Amz-Security-Token".to_owned(), token.clone()));
     }
@@ -269,7 +338,14 @@ mod tests {
 
     #[test]
     fn get_vanilla() {
-        let request = Request { method: "GET", path: "/", query: "", headers: headers(&[]), body: b"" };
+        let request = Request {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: headers(&[]),
+            payload: Payload::Bytes(b""),
+            content_sha256: false,
+        };
         let signed = sign(&request, &credentials(None), "us-east-1", "service", DATE);
         assert_eq!(
             signed.canonical_request,
@@ -298,7 +374,8 @@ mod tests {
             path: "/",
             query: "",
             headers: headers(&[("Content-Type", "application/x-www-form-urlencoded")]),
-            body: b"Param1=value1",
+            payload: Payload::Bytes(b"Param1=value1"),
+            content_sha256: false,
         };
         let signed = sign(&request, &credentials(None), "us-east-1", "service", DATE);
         assert_eq!(
@@ -314,7 +391,14 @@ mod tests {
 
     #[test]
     fn post_vanilla_and_query_ordering() {
-        let post = Request { method: "POST", path: "/", query: "", headers: headers(&[]), body: b"" };
+        let post = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: headers(&[]),
+            payload: Payload::Bytes(b""),
+            content_sha256: false,
+        };
         let signed = sign(&post, &credentials(None), "us-east-1", "service", DATE);
         assert_eq!(signed.signature, "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
         let get = Request {
@@ -322,7 +406,8 @@ mod tests {
             path: "/",
             query: "Param2=value2&Param1=value1",
             headers: headers(&[]),
-            body: b"",
+            payload: Payload::Bytes(b""),
+            content_sha256: false,
         };
         let signed = sign(&get, &credentials(None), "us-east-1", "service", DATE);
         assert!(signed.canonical_request.starts_with("GET\n/\nParam1=value1&Param2=value2\n"));
@@ -337,7 +422,8 @@ mod tests {
             path: "/",
             query: "",
             headers: headers(&[("My-Header1", " value1"), ("My-Header2", "\"a   b   c\"")]),
-            body: b"",
+            payload: Payload::Bytes(b""),
+            content_sha256: false,
         };
         let signed = sign(&request, &credentials(None), "us-east-1", "service", DATE);
         assert!(signed.canonical_request.contains("\nmy-header1:value1\nmy-header2:\"a b c\"\n"));
@@ -346,7 +432,14 @@ mod tests {
 
     #[test]
     fn post_sts_header_before_signs_the_session_token() {
-        let request = Request { method: "POST", path: "/", query: "", headers: headers(&[]), body: b"" };
+        let request = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: headers(&[]),
+            payload: Payload::Bytes(b""),
+            content_sha256: false,
+        };
         let signed = sign(&request, &credentials(Some(STS_TOKEN)), "us-east-1", "service", DATE);
         assert_eq!(signed.signed_headers, "host;x-amz-date;x-amz-security-token");
         assert!(signed.string_to_sign.ends_with("\nc237e1b440d4c63c32ca95b5b99481081cb7b13c7e40434868e71567c1a882f6"));
@@ -356,7 +449,14 @@ mod tests {
 
     #[test]
     fn the_secret_is_never_in_what_signing_returns() {
-        let request = Request { method: "POST", path: "/", query: "", headers: headers(&[]), body: b"{}" };
+        let request = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: headers(&[]),
+            payload: Payload::Bytes(b"{}"),
+            content_sha256: false,
+        };
         let creds = credentials(Some("SeSsIoN-VaLuE"));
         let signed = sign(&request, &creds, "us-east-1", "dynamodb", DATE);
         assert!(!format!("{signed:?}").contains(SECRET));
@@ -378,5 +478,84 @@ mod tests {
         assert_eq!(canonical_query("a=x y"), "a=x%20y");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    /// The examples of S3's "Signature Calculations for the Authorization
+    /// Header: Transferring Payload in a Single Chunk" (AKIAIOSFODNN7EXAMPLE,
+    /// 2013-05-24, us-east-1, bucket `examplebucket`).
+    mod s3 {
+        use super::super::*;
+
+        const DATE: &str = "20130524T000000Z";
+
+        fn credentials() -> Credentials {
+            Credentials {
+                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+                session_token: None,
+            }
+        }
+
+        fn get(path: &str, query: &str, extra: &[(&str, &str)]) -> Signed {
+            let mut headers = vec![("Host".to_owned(), "examplebucket.s3.amazonaws.com".to_owned())];
+            headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+            let request =
+                Request { method: "GET", path, query, headers, payload: Payload::Bytes(b""), content_sha256: true };
+            sign(&request, &credentials(), "us-east-1", "s3", DATE)
+        }
+
+        #[test]
+        fn get_object_with_a_range() {
+            let signed = get("/test.txt", "", &[("Range", "bytes=0-9")]);
+            assert_eq!(
+                signed.canonical_request,
+                format!(
+                    "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n\
+                     x-amz-content-sha256:{EMPTY_SHA256}\nx-amz-date:20130524T000000Z\n\n\
+                     host;range;x-amz-content-sha256;x-amz-date\n{EMPTY_SHA256}"
+                )
+            );
+            assert!(
+                signed.string_to_sign.ends_with("\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972")
+            );
+            assert_eq!(signed.signature, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+            assert_eq!(signed.headers[1], ("X-Amz-Content-Sha256".to_owned(), EMPTY_SHA256.to_owned()));
+        }
+
+        #[test]
+        fn list_objects_with_a_query() {
+            let signed = get("/", "prefix=J&max-keys=2", &[]);
+            assert!(signed.canonical_request.starts_with("GET\n/\nmax-keys=2&prefix=J\n"));
+            assert_eq!(signed.signature, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+        }
+
+        #[test]
+        fn unsigned_payloads_and_paths_are_signed_as_sent() {
+            let path = encode_path("/bucket/dir/a b+c=d/ü~.parquet");
+            assert_eq!(path, "/bucket/dir/a%20b%2Bc%3Dd/%C3%BC~.parquet");
+            let request = Request {
+                method: "HEAD",
+                path: &path,
+                query: "",
+                headers: vec![("host".into(), "h".into())],
+                payload: Payload::Unsigned,
+                content_sha256: true,
+            };
+            let signed = sign(&request, &credentials(), "us-east-1", "s3", DATE);
+            // S3 does not encode the path a second time.
+            assert!(signed.canonical_request.starts_with("HEAD\n/bucket/dir/a%20b%2Bc%3Dd/%C3%BC~.parquet\n\n"));
+            assert!(signed.canonical_request.ends_with("\nUNSIGNED-PAYLOAD"));
+            assert!(signed.canonical_request.contains("\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n"));
+            // Continuation tokens hold `=`, `/` and `+`: encoded once, sorted.
+            let signed = get("/", "list-type=2&continuation-token=a/b+c==&encoding-type=url", &[]);
+            assert!(
+                signed
+                    .canonical_request
+                    .starts_with("GET\n/\ncontinuation-token=a%2Fb%2Bc%3D%3D&encoding-type=url&list-type=2\n"),
+                "{}",
+                signed.canonical_request
+            );
+            assert_eq!(Payload::Bytes(b"{}").hash(), sha256_hex(b"{}"));
+        }
     }
 }
