@@ -1,7 +1,7 @@
 //! Command-line interface: parsing, and each command as a small function.
 //! anyhow lives here, at the binary's edge; the library has typed errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use inlet::auth::{JwtConfig, Role, generate_token, hash_token};
 use inlet::connectors::Connectors;
 use inlet::db::{Db, NewToken, redact_url};
 use inlet::exec::{self, ExecCommand, ExecOptions};
+use inlet::plugin::package::Package;
 use inlet::runtime::Runtime;
 use inlet::settings::{Settings, var};
 use inlet::vault::Keyring;
@@ -51,6 +52,33 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// The platform's plugins (what `/api/v1/plugins` does; a running server
+    /// picks changes up within seconds).
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin, as JSON.
+    List,
+    /// Verify, compile and install a plugin directory (plugin.toml, plugin.wasm, plugin.sig).
+    Install { dir: PathBuf },
+    /// Replace a plugin with a newer version from a plugin directory.
+    Upgrade { dir: PathBuf },
+    /// Let a plugin's data sources run again.
+    Enable { id: String },
+    /// Stop a plugin: its types disappear and its data sources become inactive.
+    Disable { id: String },
+    /// Remove an installed plugin.
+    Uninstall {
+        id: String,
+        /// Even while data sources use it (they become inactive).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -138,6 +166,22 @@ enum PluginCommand {
         exclude_schemas: Vec<String>,
         command: ExecAction,
     },
+    /// Create an ed25519 signing key for plugins: the key file (keep it
+    /// secret) and, on the last line, the public key admins trust.
+    Keygen {
+        /// Where to write the key file (created with mode 0600; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a plugin directory: writes DIR/plugin.sig over its wasm and manifest.
+    Sign {
+        dir: PathBuf,
+        /// The key file from `inlet plugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Run the conformance suite against a plugin and print a report (exit 0 only if no check failed).
+    Check(inlet::check::CheckArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -149,7 +193,11 @@ enum ExecAction {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => serve().await,
+        Command::Plugin { command: PluginCommand::Check(args) } => Ok(inlet::check::main(args).await),
+        Command::Plugin { command: PluginCommand::Keygen { out } } => plugin_keygen(&out),
+        Command::Plugin { command: PluginCommand::Sign { dir, key } } => plugin_sign(&dir, &key),
         Command::Plugin { command } => plugin(command).await,
+        Command::Plugins { command } => plugins(command).await,
         Command::Org { command: OrgCommand::Create { name, individual } } => org_create(&name, individual).await,
         Command::Workspace { command: WorkspaceCommand::Create { org, name } } => workspace_create(&org, &name).await,
         Command::Token { command: TokenCommand::Create { org, role, workspaces, name, expires_in_days } } => {
@@ -186,19 +234,34 @@ async fn check_master_key(db: &Db, keyring: &Keyring) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve() -> anyhow::Result<ExitCode> {
-    let settings = Settings::from_env(false)?;
-    let (db, keyring) = open_store(&settings).await?;
+/// The server's state, with plugins as the database says (for `serve` and
+/// the admin commands that act as the API does).
+async fn app_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let (db, keyring) = open_store(settings).await?;
     if let Some(token) = var("INLET_BOOTSTRAP_ADMIN_TOKEN") {
         ensure_bootstrap_token(&db, &token).await?;
     }
     let jwt = jwt_config()?;
     let runtime = Runtime::new(settings.runtime_config())?;
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
-    let files = inlet::storage::FileStore::local(&settings.storage_dir(), settings.storage_max_upload_bytes)?;
-    let state = AppState::new(db, keyring, connectors, jwt, &settings, files);
+    let files = inlet::storage::FileStore::open(
+        &settings.storage_backend,
+        &settings.storage_cache_dir(),
+        settings.storage_max_upload_bytes,
+    )?;
+    let state = AppState::new(db, keyring, connectors, jwt, settings, files);
+    // The database decides which plugins run (installed ones, switches).
+    state.start_plugins().await?;
+    Ok(state)
+}
+
+async fn serve() -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(false)?;
+    let state = app_state(&settings).await?;
+    state.spawn_plugin_watcher();
     api::spawn_scheduler(state.clone());
     api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
+    inlet::alerts::spawn(state.clone())?;
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -208,6 +271,86 @@ async fn serve() -> anyhow::Result<ExitCode> {
         "inlet is serving; API docs at /docs"
     );
     axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a plugin directory as a package.
+fn read_package(dir: &Path) -> anyhow::Result<Package> {
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).with_context(|| format!("cannot read {}", dir.join(name).display()));
+    let manifest = String::from_utf8(read("plugin.toml")?).context("plugin.toml is not UTF-8")?;
+    let signature = match std::fs::read_to_string(dir.join("plugin.sig")) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error).context("cannot read plugin.sig"),
+    };
+    Ok(Package { manifest, wasm: read("plugin.wasm")?, signature })
+}
+
+async fn plugins(command: PluginsCommand) -> anyhow::Result<ExitCode> {
+    use inlet::api::plugins as admin;
+    let settings = Settings::from_env(false)?;
+    let state = app_state(&settings).await?;
+    let actor = "cli";
+    let failed = |e: api::ApiError| anyhow::anyhow!("{} ({})", e.message, e.code);
+    let answer = match command {
+        PluginsCommand::List => serde_json::to_value(admin::plugin_infos(&state).await.map_err(failed)?)?,
+        PluginsCommand::Install { dir } => {
+            let package = read_package(&dir)?;
+            serde_json::to_value(admin::install_package(&state, actor, &package).await.map_err(failed)?)?
+        }
+        PluginsCommand::Upgrade { dir } => {
+            let package = read_package(&dir)?;
+            let id = inlet::plugin::Manifest::parse(&package.manifest, "plugin.toml")?.id;
+            serde_json::to_value(admin::upgrade_package(&state, actor, &id, &package).await.map_err(failed)?)?
+        }
+        PluginsCommand::Enable { id } => {
+            serde_json::to_value(admin::switch_plugin(&state, actor, &id, true).await.map_err(failed)?)?
+        }
+        PluginsCommand::Disable { id } => {
+            serde_json::to_value(admin::switch_plugin(&state, actor, &id, false).await.map_err(failed)?)?
+        }
+        PluginsCommand::Uninstall { id, force } => {
+            admin::uninstall_plugin(&state, actor, &id, force).await.map_err(failed)?;
+            serde_json::json!({ "uninstalled": id })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugin_keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    let (key_file, public_key) = inlet::plugin::signature::generate_key();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).with_context(|| format!("cannot create {} (it must not exist)", out.display()))?;
+    std::io::Write::write_all(&mut file, key_file.as_bytes())?;
+    eprintln!("signing key written to {}; trust it with INLET_TRUSTED_PLUGIN_KEYS=<public key>", out.display());
+    println!("{public_key}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugin_sign(dir: &Path, key: &Path) -> anyhow::Result<ExitCode> {
+    let key_text = std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let key = inlet::plugin::signature::read_key(&key_text)?;
+    let package = read_package(dir)?;
+    // Only the identity is read: signing vouches for the bytes, and the
+    // host judges the manifest itself at install.
+    let manifest: toml::Table = package.manifest.parse().context("plugin.toml is not TOML")?;
+    let field = |name: &str| {
+        manifest.get(name).and_then(toml::Value::as_str).with_context(|| format!("plugin.toml has no `{name}`"))
+    };
+    let signature = inlet::plugin::signature::SignatureFile::sign(
+        &key,
+        field("id")?,
+        field("version")?,
+        &package.wasm,
+        package.manifest.as_bytes(),
+    );
+    std::fs::write(dir.join("plugin.sig"), serde_json::to_string_pretty(&signature)?)?;
+    println!("{}", dir.join("plugin.sig").display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -369,7 +512,10 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
         include_schemas,
         exclude_schemas,
         command,
-    } = command;
+    } = command
+    else {
+        unreachable!("`plugin check|keygen|sign` are dispatched in `run`")
+    };
     let settings = Settings::from_env(true)?;
     let options = ExecOptions {
         plugin_dir: dir,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -41,22 +41,99 @@ pub struct TestOutcome {
     pub tested_at: String,
 }
 
-/// Every loaded plugin, by type.
+/// The connectors a server runs. The set can change while it serves (an
+/// admin installs, upgrades, enables or disables a plugin): readers take a
+/// snapshot ([`Catalog`]) that stays whole for as long as they hold it.
 pub struct Connectors {
     runtime: Runtime,
-    plugins: Vec<Arc<LoadedPlugin>>,
-    by_type: BTreeMap<String, Arc<LoadedPlugin>>,
     sandbox: SandboxSettings,
-    /// Plugins that were refused, with the reason (for admins and logs).
+    catalog: RwLock<Arc<Catalog>>,
+    /// Plugins of the plugins directory that were refused at start, with the
+    /// reason (for admins and logs).
     pub refused: Vec<(PathBuf, String)>,
 }
 
+/// One consistent set of plugins.
+#[derive(Default)]
+pub struct Catalog {
+    plugins: Vec<CatalogEntry>,
+    /// Type id → index into `plugins`.
+    by_type: BTreeMap<String, usize>,
+}
+
+/// A plugin and whether the platform lets it run.
+#[derive(Clone)]
+pub struct CatalogEntry {
+    pub plugin: Arc<LoadedPlugin>,
+    pub enabled: bool,
+}
+
+/// A data source type, with the plugin that provides it.
+#[derive(Clone)]
+pub struct TypeRef {
+    pub plugin: Arc<LoadedPlugin>,
+    /// False when the platform disabled the plugin.
+    pub enabled: bool,
+    index: usize,
+}
+
+impl TypeRef {
+    pub fn spec(&self) -> &SourceType {
+        &self.plugin.manifest.types[self.index]
+    }
+}
+
+impl Catalog {
+    /// A catalog of `entries`; a type already provided by an earlier entry
+    /// is skipped (and reported in the second value).
+    pub fn new(entries: Vec<CatalogEntry>) -> (Self, Vec<String>) {
+        let mut catalog = Self::default();
+        let mut conflicts = Vec::new();
+        for entry in entries {
+            let index = catalog.plugins.len();
+            for source_type in &entry.plugin.manifest.types {
+                if let Some(&other) = catalog.by_type.get(&source_type.id) {
+                    conflicts.push(format!(
+                        "type `{}` of plugin `{}` is already provided by plugin `{}`",
+                        source_type.id, entry.plugin.manifest.id, catalog.plugins[other].plugin.manifest.id
+                    ));
+                    continue;
+                }
+                catalog.by_type.insert(source_type.id.clone(), index);
+            }
+            catalog.plugins.push(entry);
+        }
+        (catalog, conflicts)
+    }
+
+    pub fn entries(&self) -> &[CatalogEntry] {
+        &self.plugins
+    }
+
+    /// The plugin with this id.
+    pub fn plugin(&self, id: &str) -> Option<&CatalogEntry> {
+        self.plugins.iter().find(|entry| entry.plugin.manifest.id == id)
+    }
+
+    /// The plugin and type spec for a data source type (enabled or not).
+    pub fn source_type(&self, type_id: &str) -> Option<TypeRef> {
+        let entry = &self.plugins[*self.by_type.get(type_id)?];
+        let index = entry.plugin.manifest.types.iter().position(|t| t.id == type_id)?;
+        Some(TypeRef { plugin: entry.plugin.clone(), enabled: entry.enabled, index })
+    }
+
+    /// Every type, ordered by id.
+    pub fn types(&self) -> Vec<TypeRef> {
+        self.by_type.keys().filter_map(|id| self.source_type(id)).collect()
+    }
+}
+
 impl Connectors {
-    /// Loads every `<dir>/<id>/` that has a plugin.toml. A broken plugin is
-    /// logged and skipped, so that one bad plugin cannot take the server down.
+    /// Loads every `<dir>/<id>/` that has a plugin.toml, all enabled. A
+    /// broken plugin is logged and skipped, so that one bad plugin cannot
+    /// take the server down.
     pub fn load(runtime: Runtime, plugins_dir: &Path, sandbox: SandboxSettings) -> Self {
-        let mut connectors =
-            Self { runtime, plugins: Vec::new(), by_type: BTreeMap::new(), sandbox, refused: Vec::new() };
+        let mut refused = Vec::new();
         let mut dirs: Vec<PathBuf> = match std::fs::read_dir(plugins_dir) {
             Ok(entries) => entries
                 .filter_map(Result::ok)
@@ -69,30 +146,32 @@ impl Connectors {
             }
         };
         dirs.sort();
+        let mut entries = Vec::new();
         for dir in dirs {
-            match connectors.runtime.load_plugin(&dir) {
-                Ok(plugin) => connectors.add(plugin, &dir),
+            match runtime.load_plugin(&dir) {
+                Ok(plugin) => entries.push(CatalogEntry { plugin: Arc::new(plugin), enabled: true }),
                 Err(error) => {
                     tracing::error!(dir = %dir.display(), %error, "plugin refused");
-                    connectors.refused.push((dir, error.to_string()));
+                    refused.push((dir, error.to_string()));
                 }
             }
         }
-        connectors
+        let (catalog, conflicts) = Catalog::new(entries);
+        for reason in conflicts {
+            tracing::error!(dir = %plugins_dir.display(), %reason, "plugin type skipped");
+            refused.push((plugins_dir.to_path_buf(), reason));
+        }
+        Self { runtime, sandbox, catalog: RwLock::new(Arc::new(catalog)), refused }
     }
 
-    fn add(&mut self, plugin: LoadedPlugin, dir: &Path) {
-        let plugin = Arc::new(plugin);
-        for source_type in &plugin.manifest.types {
-            if let Some(other) = self.by_type.get(&source_type.id) {
-                let reason = format!("type `{}` is already provided by plugin `{}`", source_type.id, other.manifest.id);
-                tracing::error!(dir = %dir.display(), %reason, "plugin type skipped");
-                self.refused.push((dir.to_path_buf(), reason));
-                continue;
-            }
-            self.by_type.insert(source_type.id.clone(), plugin.clone());
-        }
-        self.plugins.push(plugin);
+    /// The current set of plugins.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replaces the set; calls in flight keep the plugins they started with.
+    pub fn replace(&self, catalog: Catalog) {
+        *self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(catalog);
     }
 
     /// What connectors may reach; also what the API may serve from disk.
@@ -104,19 +183,19 @@ impl Connectors {
         &self.runtime
     }
 
-    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
-        &self.plugins
+    /// Every plugin of the current set, enabled or not.
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.catalog().plugins.iter().map(|entry| entry.plugin.clone()).collect()
     }
 
-    /// The plugin and type spec for a data source type.
-    pub fn source_type(&self, type_id: &str) -> Option<(&Arc<LoadedPlugin>, &SourceType)> {
-        let plugin = self.by_type.get(type_id)?;
-        plugin.manifest.source_type(type_id).map(|spec| (plugin, spec))
+    /// The plugin and type spec for a data source type (enabled or not).
+    pub fn source_type(&self, type_id: &str) -> Option<TypeRef> {
+        self.catalog().source_type(type_id)
     }
 
     /// Every type, ordered by id.
-    pub fn types(&self) -> impl Iterator<Item = (&Arc<LoadedPlugin>, &SourceType)> {
-        self.by_type.iter().filter_map(|(id, plugin)| plugin.manifest.source_type(id).map(|spec| (plugin, spec)))
+    pub fn types(&self) -> Vec<TypeRef> {
+        self.catalog().types()
     }
 
     /// Connects and runs the connector's checks, on a connection of its own.
@@ -159,10 +238,10 @@ impl Connectors {
         timeouts: Timeouts,
         route: &Route,
     ) -> Result<Session, Failure> {
-        let (plugin, spec) = self.source_type(type_id).ok_or_else(|| {
+        let found = self.source_type(type_id).filter(|found| found.enabled).ok_or_else(|| {
             Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{type_id}`"), false)
         })?;
-        open_session(plugin, spec, config, secrets, &self.sandbox, timeouts, route).await
+        open_session(&found.plugin, found.spec(), config, secrets, &self.sandbox, timeouts, route).await
     }
 }
 

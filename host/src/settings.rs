@@ -8,6 +8,7 @@ use thiserror::Error;
 use std::time::Duration;
 
 use crate::health::{BreakerPolicy, HealthSettings, SchedulerConfig};
+use crate::plugin::package::TrustPolicy;
 use crate::runtime::RuntimeConfig;
 use crate::sandbox::EgressPolicy;
 use crate::source::SandboxSettings;
@@ -41,6 +42,10 @@ pub struct Settings {
     pub storage_max_upload_bytes: u64,
     /// `INLET_STORAGE_BACKEND=local|s3` (local): where uploaded files live.
     pub storage_backend: Backend,
+    /// `INLET_TRUSTED_PLUGIN_KEYS` (comma-separated base64 ed25519 public
+    /// keys) and `INLET_ALLOW_UNSIGNED_PLUGINS=allow|deny` (deny): which
+    /// plugin packages may be installed.
+    pub plugin_trust: TrustPolicy,
 }
 
 #[derive(Debug, Error)]
@@ -84,6 +89,7 @@ impl Settings {
             ssh_trust_on_first_use: allow_deny("INLET_SSH_TRUST_ON_FIRST_USE", false)?,
             storage_max_upload_bytes: positive("INLET_STORAGE_MAX_UPLOAD_MIB", 1024)? << 20,
             storage_backend: storage_backend(&data_dir)?,
+            plugin_trust: plugin_trust()?,
             data_dir,
         })
     }
@@ -101,6 +107,16 @@ impl Settings {
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig { cache_dir: self.data_dir.join("cache/components"), memory_cap_mib: self.memory_cap_mib }
     }
+}
+
+fn plugin_trust() -> Result<TrustPolicy, SettingsError> {
+    let mut trusted_keys = Vec::new();
+    for key in var("INLET_TRUSTED_PLUGIN_KEYS").unwrap_or_default().split(',').filter(|k| !k.trim().is_empty()) {
+        let parsed = crate::plugin::signature::parse_public_key(key)
+            .map_err(|e| SettingsError { name: "INLET_TRUSTED_PLUGIN_KEYS", reason: e.to_string() })?;
+        trusted_keys.push(parsed);
+    }
+    Ok(TrustPolicy { trusted_keys, allow_unsigned: allow_deny("INLET_ALLOW_UNSIGNED_PLUGINS", false)? })
 }
 
 fn storage_backend(data_dir: &std::path::Path) -> Result<Backend, SettingsError> {

@@ -120,7 +120,7 @@ impl AppState {
     /// A lent connection of the data source. Secrets are opened only when a
     /// new connection has to be made.
     async fn borrow(&self, row: &DataSourceRow, want: Want) -> Result<Result<Lease, Failure>, ApiError> {
-        let Some((plugin, _)) = self.connectors.source_type(&row.source_type) else {
+        let Some(plugin) = self.connectors.source_type(&row.source_type).map(|found| found.plugin) else {
             let message = format!("no enabled plugin provides type `{}`", row.source_type);
             return Ok(Err(Failure::new(ErrorKind::Config, message, false)));
         };
@@ -167,11 +167,12 @@ impl AppState {
         row: &DataSourceRow,
         config: &Value,
     ) -> Result<Option<StoredFileRow>, Failure> {
-        let reference = self
+        let path_field = self
             .connectors
             .source_type(&row.source_type)
-            .and_then(|(_, spec)| spec.file.as_ref())
-            .and_then(|file| config.get(&file.path_field))
+            .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()));
+        let reference = path_field
+            .and_then(|field| config.get(&field))
             .and_then(Value::as_str)
             .filter(|path| path.starts_with(crate::storage::SCHEME));
         let Some(reference) = reference else { return Ok(None) };

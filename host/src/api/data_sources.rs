@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::{AppState, CheckOrigin};
 use crate::auth::Principal;
-use crate::connectors::TestOutcome;
+use crate::connectors::{TestOutcome, TypeRef};
 use crate::db::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey, new_id, now};
 use crate::plugin::{ConfigError, SSH_SECRET_FIELDS, Secrets, SourceType};
 
@@ -218,12 +218,30 @@ fn config_error(error: ConfigError) -> ApiError {
     ApiError::unprocessable("validation_failed", error.to_string()).with_details(json!({ "fields": fields }))
 }
 
-/// The type's spec, or 422 naming why it cannot be used.
-fn known_type<'a>(state: &'a AppState, source_type: &str) -> ApiResult<&'a crate::plugin::SourceType> {
-    state.connectors.source_type(source_type).map(|(_, spec)| spec).ok_or_else(|| {
+/// The type's plugin and spec, or 422 when no plugin provides it.
+fn known_type(state: &AppState, source_type: &str) -> ApiResult<TypeRef> {
+    state.connectors.source_type(source_type).ok_or_else(|| {
         ApiError::unprocessable("unknown_type", format!("no enabled connector provides the type `{source_type}`"))
             .with_details(json!({ "fields": [{ "field": "/type", "message": "unknown or disabled type" }] }))
     })
+}
+
+/// [`known_type`], and usable by the organization: a type whose plugin the
+/// platform or the organization disabled is `status` `plugin_disabled`
+/// (422 when creating, 409 for an existing data source).
+async fn usable_type(state: &AppState, org_id: &str, source_type: &str, status: StatusCode) -> ApiResult<TypeRef> {
+    let found = known_type(state, source_type)?;
+    let plugin = &found.plugin.manifest.id;
+    let by_org = !found.enabled || state.db.org_disabled_plugins(org_id).await?.contains(plugin);
+    if !found.enabled || by_org {
+        let who = if found.enabled { "this organization" } else { "the platform" };
+        return Err(ApiError::new(
+            status,
+            "plugin_disabled",
+            format!("the `{plugin}` connector, which provides `{source_type}`, is disabled by {who}"),
+        ));
+    }
+    Ok(found)
 }
 
 fn secrets_from(credentials: BTreeMap<String, String>) -> ApiResult<Secrets> {
@@ -375,7 +393,8 @@ pub async fn create(
     let org_id = org_of(&principal)?.to_owned();
     let name = check_name(&body.name)?;
     let description = check_description(body.description)?;
-    let spec = known_type(&state, &body.source_type)?;
+    let found = usable_type(&state, &org_id, &body.source_type, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    let spec = found.spec();
     let deprecated = migrate_storage_file_id(spec, &mut body.config);
     let (connector_secrets, ssh_secrets) =
         split_credentials(spec, secrets_from(body.credentials.unwrap_or_default())?)?;
@@ -496,7 +515,7 @@ pub async fn update(
     let mut row = visible_row(&state, &principal, &id).await?;
     let org_id = row.organization_id.clone();
     let deprecated = match (&mut body.config, state.connectors.source_type(&row.source_type)) {
-        (Some(config), Some((_, spec))) => migrate_storage_file_id(spec, config),
+        (Some(config), Some(found)) => migrate_storage_file_id(found.spec(), config),
         _ => false,
     };
     if let Some(name) = &body.name {
@@ -508,7 +527,8 @@ pub async fn update(
     let config_changed =
         body.config.as_ref().is_some_and(|c| serde_json::from_str::<Value>(&row.config).ok().as_ref() != Some(c));
     if body.config.is_some() || body.ssh_tunnel.is_some() {
-        let spec = known_type(&state, &row.source_type)?;
+        let found = usable_type(&state, &org_id, &row.source_type, StatusCode::CONFLICT).await?;
+        let spec = found.spec();
         // The secrets already set count toward the schema's required fields.
         let (connector_secrets, ssh_secrets) = split_credentials(spec, state.open_secrets(&row).await?)?;
         if let Some(config) = &body.config {
@@ -589,7 +609,8 @@ pub async fn update_credentials(
 ) -> ApiResult<Json<DataSource>> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
-    let spec = known_type(&state, &row.source_type)?;
+    let found = usable_type(&state, &row.organization_id, &row.source_type, StatusCode::CONFLICT).await?;
+    let spec = found.spec();
     if body.credentials.is_empty() {
         return Err(invalid("/credentials", "name at least one secret field"));
     }
@@ -688,7 +709,7 @@ pub async fn test(
 ) -> ApiResult<Json<TestOutcome>> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
-    known_type(&state, &row.source_type)?;
+    usable_type(&state, &row.organization_id, &row.source_type, StatusCode::CONFLICT).await?;
     Ok(Json(state.run_test(&row, CheckOrigin::Manual, None).await?))
 }
 
@@ -705,7 +726,7 @@ pub async fn discover(
 ) -> ApiResult<Response> {
     require_write(&principal)?;
     let row = visible_row(&state, &principal, &id).await?;
-    known_type(&state, &row.source_type)?;
+    usable_type(&state, &row.organization_id, &row.source_type, StatusCode::CONFLICT).await?;
     let breaker = crate::health::Breaker::of_row(&row);
     if breaker.admit(time::OffsetDateTime::now_utc()) == crate::health::Admission::Skip {
         let until = breaker.open_until.map(crate::db::format_time).unwrap_or_default();
@@ -854,10 +875,18 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
 
 #[utoipa::path(get, path = "/api/v1/data-source-types", tag = "data-sources",
     responses((status = 200, body = DataSourceTypeList), (status = 401, body = super::error::ErrorBody)))]
-pub async fn types(State(state): State<AppState>, Auth(_principal): Auth) -> ApiResult<Json<DataSourceTypeList>> {
-    let items: Vec<DataSourceType> = state
-        .connectors
-        .types()
+pub async fn types(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<DataSourceTypeList>> {
+    // Only what the caller's organization may use: enabled by the platform
+    // and not switched off by the organization.
+    let org_off = match principal.org_id.as_deref() {
+        Some(org_id) => state.db.org_disabled_plugins(org_id).await?,
+        None => Vec::new(),
+    };
+    let usable = state.connectors.types();
+    let items: Vec<DataSourceType> = usable
+        .iter()
+        .filter(|found| found.enabled && !org_off.contains(&found.plugin.manifest.id))
+        .map(|found| (&found.plugin, found.spec()))
         .map(|(plugin, spec)| DataSourceType {
             source_type: spec.id.clone(),
             name: spec.name.clone(),

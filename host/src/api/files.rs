@@ -44,7 +44,7 @@ pub async fn file_url(
     ApiQuery(params): ApiQuery<FileUrlParams>,
 ) -> ApiResult<Json<FileUrl>> {
     let row = super::data_sources::visible_row(&state, &principal, &id).await?;
-    let file_based = state.connectors.source_type(&row.source_type).is_some_and(|(_, spec)| spec.file.is_some());
+    let file_based = state.connectors.source_type(&row.source_type).is_some_and(|found| found.spec().file.is_some());
     if !file_based {
         return Err(ApiError::conflict(
             "not_file_based",
@@ -102,8 +102,7 @@ pub async fn download(
     let path_field = state
         .connectors
         .source_type(&row.source_type)
-        .and_then(|(_, spec)| spec.file.as_ref())
-        .map(|file| file.path_field.clone())
+        .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()))
         .ok_or_else(|| ApiError::not_found("file"))?;
     let config: serde_json::Value = serde_json::from_str(&row.config).map_err(|_| ApiError::not_found("file"))?;
     let configured = config.get(&path_field).and_then(|v| v.as_str()).ok_or_else(|| ApiError::not_found("file"))?;

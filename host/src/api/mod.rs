@@ -6,15 +6,19 @@
 //! [`crate::connectors`]. Every query is scoped by the caller's organization:
 //! another organization's data source is 404, never 403.
 
+mod alert_channels;
 mod connections;
 mod data_sources;
 mod discovery_worker;
 pub mod dto;
 mod error;
+mod events;
 mod extract;
 mod files;
 mod metrics;
 mod openapi;
+mod plugin_registry;
+pub mod plugins;
 mod prometheus;
 mod read_cache;
 mod scheduler;
@@ -90,8 +94,32 @@ pub fn router(state: AppState) -> Router {
         .route("/data-sources/{data_source_id}/file-url", get(files::file_url))
         .route("/files/{data_source_id}", get(files::download))
         .route("/data-source-types", get(data_sources::types))
+        .route("/alert-channels", get(alert_channels::list).post(alert_channels::create))
+        .route(
+            "/alert-channels/{channel_id}",
+            get(alert_channels::get).patch(alert_channels::update).delete(alert_channels::delete),
+        )
+        .route("/alert-channels/{channel_id}/test", post(alert_channels::test))
+        .route("/alert-channels/{channel_id}/deliveries", get(alert_channels::deliveries))
         .route("/storage/files", get(storage::list).post(storage::upload).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/storage/files/{file_id}", get(storage::get).delete(storage::delete))
+        .route("/events", get(events::list))
+        .route(
+            "/plugins",
+            get(plugins::list).post(plugins::install).layer(DefaultBodyLimit::max(plugins::MAX_PACKAGE_BYTES)),
+        )
+        .route("/plugins/audit", get(plugins::audit))
+        .route(
+            "/plugins/{plugin_id}",
+            get(plugins::get)
+                .put(plugins::upgrade)
+                .delete(plugins::uninstall)
+                .layer(DefaultBodyLimit::max(plugins::MAX_PACKAGE_BYTES)),
+        )
+        .route("/plugins/{plugin_id}/enable", post(plugins::enable))
+        .route("/plugins/{plugin_id}/disable", post(plugins::disable))
+        .route("/organization/plugins", get(plugins::org_list))
+        .route("/organization/plugins/{plugin_id}", axum::routing::put(plugins::org_switch))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

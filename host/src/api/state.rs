@@ -72,6 +72,8 @@ pub struct AppStateInner {
     pub db: Db,
     pub keyring: Keyring,
     pub connectors: Connectors,
+    /// Which plugins run, kept in step with the database.
+    pub plugins: super::plugin_registry::PluginRegistry,
     pub jwt: Option<JwtConfig>,
     pub counters: Counters,
     /// Health checks: lowest interval, breaker and retry policies, scheduler.
@@ -118,10 +120,12 @@ impl AppState {
         let reads = ReadCache::new(&db);
         let pools = Arc::new(Pools::new(settings.pool_max_idle));
         pools.spawn_reaper(POOL_SWEEP);
+        let plugins = super::plugin_registry::PluginRegistry::new(&connectors, settings.plugin_trust.clone());
         Self(Arc::new(AppStateInner {
             db,
             keyring,
             connectors,
+            plugins,
             jwt,
             counters: Counters::default(),
             health: settings.health.clone(),

@@ -44,10 +44,10 @@ impl AppState {
         settings: &ConnectionSettings,
     ) -> Result<(SocketAddr, Vec<CheckStep>), Failure> {
         let connect_timeout = Duration::from_secs(u64::from(settings.connect_timeout_s));
-        let (_, source_type) = self.connectors.source_type(&row.source_type).ok_or_else(|| {
+        let found = self.connectors.source_type(&row.source_type).ok_or_else(|| {
             Failure::new(ErrorKind::Config, format!("no enabled plugin provides type `{}`", row.source_type), false)
         })?;
-        let (target_host, target_port) = network_target(source_type, config)?;
+        let (target_host, target_port) = network_target(found.spec(), config)?;
         let bastion =
             self.connectors.sandbox().egress.resolve(&tunnel.host, tunnel.port, connect_timeout).await.map_err(
                 |error| {

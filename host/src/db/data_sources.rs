@@ -266,7 +266,7 @@ where
     Ok(sqlx::query_as_with(&sql.text, sql.arguments()?))
 }
 
-fn scalar_with(sql: &Sql) -> Result<QueryScalar<'_, Any, i64, AnyArguments<'_>>, DbError> {
+pub(super) fn scalar_with(sql: &Sql) -> Result<QueryScalar<'_, Any, i64, AnyArguments<'_>>, DbError> {
     Ok(sqlx::query_scalar_with(&sql.text, sql.arguments()?))
 }
 

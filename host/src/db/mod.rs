@@ -5,17 +5,26 @@
 //! It stores what it is given: it never decrypts a secret, checks a role or
 //! calls a connector.
 
+mod alerts;
 mod data_sources;
 mod discovery;
+mod events;
 mod generations;
 mod health;
 mod orgs;
+mod plugins;
 mod storage;
 
+pub use alerts::{
+    AlertChannelRow, AlertDeliveryRow, AttemptResult, DispatchInput, DispatchPlan, Dispatched, DueDelivery, FlapRow,
+    NewDelivery, PlannedEvent,
+};
 pub use data_sources::{BreakerColumns, DataSourceRow, ListFilter, NewDataSource, Outcome, SideData, SortKey};
 pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
+pub use events::{EventFilter, EventRow, NewEvent};
 pub use health::{HealthCheckRow, HealthStats};
 pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};
+pub use plugins::{Audit, AuditRow, HELD_REASON, NewPlugin, PluginPackageRow, PluginRow};
 pub use storage::StoredFileRow;
 
 use std::path::Path;
@@ -63,6 +72,7 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     generations: Arc<generations::Generations>,
+    event_signal: Arc<tokio::sync::Notify>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -120,7 +130,7 @@ impl Db {
         } else {
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }
-        Ok(Self { pool, backend, generations: Arc::default() })
+        Ok(Self { pool, backend, generations: Arc::default(), event_signal: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {

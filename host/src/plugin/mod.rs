@@ -1,9 +1,12 @@
-//! Plugins on disk: a directory holding `plugin.toml` (the manifest) and
-//! `plugin.wasm` (the component). This module reads and validates them; it
-//! never runs plugin code (that is the runtime's job).
+//! Plugins on disk: a directory holding `plugin.toml` (the manifest),
+//! `plugin.wasm` (the component) and optionally `plugin.sig` (the
+//! publisher's signature). This module reads, validates and verifies them;
+//! it never runs plugin code (that is the runtime's job).
 
 pub mod config;
 pub mod manifest;
+pub mod package;
+pub mod signature;
 
 pub use config::{ConfigError, FieldError, Secrets};
 
