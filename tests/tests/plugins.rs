@@ -249,3 +249,82 @@ fn the_cli_installs_and_switches_plugins_for_a_running_server() {
     let copy = list.as_array().expect("list").iter().find(|p| p["id"] == "json-copy").expect("listed");
     assert_eq!(copy["enabled"], false);
 }
+
+/// The hostile fixture, installed through the API (unsigned, allowed by the
+/// admin): every misbehaviour fails its own data source with a clear error,
+/// network beyond its grant is refused, and a well-behaved data source and
+/// the server carry on throughout.
+#[test]
+fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
+    let work = tempfile::tempdir().expect("temp");
+    let data = work.path().join("ok.ndjson");
+    std::fs::write(&data, "{\"id\": 1}\n").expect("data");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let granted = listener.local_addr().expect("addr").port();
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let elsewhere = elsewhere.local_addr().expect("addr");
+
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
+    inlet.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    inlet.extra_env.push(("INLET_HEALTH_SCHEDULER".into(), "off".into()));
+    inlet.org("acme");
+    let token = inlet.token("acme", "org-admin", &[]);
+    inlet.start();
+    let admin = inlet.api_raw(Some(ADMIN_TOKEN));
+    let api = inlet.api(&token);
+
+    let installed = upload(&admin, "POST", PLUGINS, &workspace_root().join("target/fixtures/hostile")).expect(201).json();
+    assert_eq!(installed["signature"]["status"], "unsigned_allowed");
+    assert_eq!(installed["capabilities"]["memory_mib"], 32);
+    assert_eq!(installed["capabilities"]["types"][1]["tcp"]["host_field"], "host", "{installed}");
+
+    let good = api.create(&json!({ "name": "good", "type": "json", "config": { "file_path": data } }));
+    let good = good["id"].as_str().expect("id").to_owned();
+    assert_eq!(api.wait_settled(&good)["status"], "active");
+
+    let quick = json!({ "connect_timeout_s": 2, "query_timeout_s": 2, "max_retries": 0 });
+    let cases = [
+        ("spin", json!({ "behavior": "spin" }), "hostile", "did not answer"),
+        ("sleep-connect", json!({ "behavior": "sleep-connect" }), "hostile", "did not answer"),
+        ("memory-bomb", json!({ "behavior": "memory-bomb" }), "hostile", "memory"),
+        ("panic", json!({ "behavior": "panic" }), "hostile", "crashed"),
+        ("read-file", json!({ "behavior": "read-file", "path": "/etc/passwd" }), "hostile", ""),
+        (
+            "connect-elsewhere",
+            json!({ "behavior": "connect", "host": "127.0.0.1", "port": granted, "target": elsewhere.to_string() }),
+            "hostile-net",
+            "",
+        ),
+    ];
+    for (name, config, source_type, says) in cases {
+        let created = api.create(&json!({ "name": name, "type": source_type, "config": config, "connection_settings": quick }));
+        let id = created["id"].as_str().expect("id").to_owned();
+        let settled = api.wait_settled(&id);
+        assert_eq!(settled["status"], "failed", "{name}: {settled}");
+        let error = &settled["last_test"]["error"];
+        assert!(error["message"].as_str().unwrap_or_default().contains(says), "{name}: {error}");
+        if name == "connect-elsewhere" {
+            // The connector names the kind; the sandbox's refusal is in the message.
+            let message = error["message"].as_str().unwrap_or_default();
+            assert!(message.contains("not allowed by the sandbox"), "more network than declared is refused: {error}");
+        }
+        // Everything else carries on.
+        assert_eq!(api.post(&format!("{DS}/{good}/test"), &json!({})).expect(200).json()["ok"], true, "after {name}");
+        assert_eq!(inlet.api_raw(None).get("/healthz").expect(200).json()["status"], "ok");
+    }
+
+    // A discovery that floods a page ends (failed or bounded), and the server lives.
+    let flood = api.create(&json!({ "name": "flood", "type": "hostile", "config": { "behavior": "huge-discover" }, "connection_settings": quick }));
+    let flood = flood["id"].as_str().expect("id").to_owned();
+    api.wait_settled(&flood);
+    api.post(&format!("{DS}/{flood}/discover-schema"), &json!({})).expect(202);
+    let job = wait_for(
+        Duration::from_secs(60),
+        || api.get(&format!("{DS}/{flood}/schemas")).expect(200).json(),
+        |c| matches!(c["discovery"]["status"].as_str(), Some("succeeded" | "failed")),
+    );
+    assert_eq!(job["discovery"]["status"], "failed", "{}", job["discovery"]);
+    assert_eq!(api.post(&format!("{DS}/{good}/test"), &json!({})).expect(200).json()["ok"], true);
+    drop(listener);
+}
