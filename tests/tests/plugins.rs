@@ -25,9 +25,11 @@ fn json_copy(root: &Path, version: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::copy(plugin_dir("json").join("plugin.wasm"), dir.join("plugin.wasm")).expect("wasm");
     let manifest = std::fs::read_to_string(plugin_dir("json").join("plugin.toml")).expect("manifest");
-    let manifest = manifest
-        .replacen("id = \"json\"", "id = \"json-copy\"", 2)
-        .replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1);
+    let manifest = manifest.replacen("id = \"json\"", "id = \"json-copy\"", 2).replacen(
+        "version = \"0.1.0\"",
+        &format!("version = \"{version}\""),
+        1,
+    );
     std::fs::write(dir.join("plugin.toml"), manifest).expect("write manifest");
     dir
 }
@@ -35,7 +37,11 @@ fn json_copy(root: &Path, version: &str) -> PathBuf {
 /// Runs the inlet CLI with `env`; (status, stdout, stderr).
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let output = std::process::Command::new(inlet_bin()).args(args).envs(env.iter().copied()).output().expect("run");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
 }
 
 fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -104,7 +110,9 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail() {
     let postgres = listed["items"].as_array().expect("items").iter().find(|p| p["id"] == "postgres").expect("postgres");
     assert_eq!((&postgres["origin"], &postgres["enabled"]), (&json!("bundled"), &json!(true)));
     assert_eq!(postgres["capabilities"]["types"][0]["tcp"]["default_port"], 5432, "{postgres}");
-    assert!(postgres["capabilities"]["types"][0]["secret_fields"].as_array().expect("secrets").contains(&json!("password")));
+    assert!(
+        postgres["capabilities"]["types"][0]["secret_fields"].as_array().expect("secrets").contains(&json!("password"))
+    );
     // Nobody but a platform admin touches them.
     for token in [&acme_admin, &acme_member] {
         let api = inlet.api(token);
@@ -137,7 +145,8 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail() {
     let fake = work.path().join("not-a-connector");
     std::fs::create_dir_all(&fake).expect("dir");
     for file in ["plugin.toml", "plugin.wasm"] {
-        std::fs::copy(workspace_root().join("target/fixtures/not-a-connector").join(file), fake.join(file)).expect("copy");
+        std::fs::copy(workspace_root().join("target/fixtures/not-a-connector").join(file), fake.join(file))
+            .expect("copy");
     }
     sign(&fake, &key);
     upload(&admin, "POST", PLUGINS, &fake).expect_error(422, "plugin_invalid");
@@ -173,9 +182,12 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail() {
     assert_eq!(status(&globex, &theirs)["status"], "active");
 
     // An organization's own switch touches that organization only.
-    inlet.api(&acme_member).json("PUT", "/api/v1/organization/plugins/json-copy", &json!({ "enabled": false }))
+    inlet
+        .api(&acme_member)
+        .json("PUT", "/api/v1/organization/plugins/json-copy", &json!({ "enabled": false }))
         .expect_error(403, "forbidden");
-    let off = acme.json("PUT", "/api/v1/organization/plugins/json-copy", &json!({ "enabled": false })).expect(200).json();
+    let off =
+        acme.json("PUT", "/api/v1/organization/plugins/json-copy", &json!({ "enabled": false })).expect(200).json();
     assert_eq!((&off["enabled"], &off["platform_enabled"]), (&json!(false), &json!(true)));
     assert!(!types(&acme).contains(&"json-copy".to_owned()));
     assert!(types(&globex).contains(&"json-copy".to_owned()));
@@ -199,7 +211,10 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail() {
     let admin = inlet.api_raw(Some(ADMIN_TOKEN));
     let acme = inlet.api(&acme_admin);
     let after = admin.get(&format!("{PLUGINS}/json-copy")).expect(200).json();
-    assert_eq!((&after["version"], &after["loaded"], &after["data_sources"]), (&json!("1.1.0"), &json!(true), &json!(2)));
+    assert_eq!(
+        (&after["version"], &after["loaded"], &after["data_sources"]),
+        (&json!("1.1.0"), &json!(true), &json!(2))
+    );
     assert_eq!(acme.post(&format!("{DS}/{id}/test"), &json!({})).expect(200).json()["ok"], true);
 
     // Uninstall: refused while in use, unless forced; bundled ones only disable.
@@ -274,7 +289,8 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
     let admin = inlet.api_raw(Some(ADMIN_TOKEN));
     let api = inlet.api(&token);
 
-    let installed = upload(&admin, "POST", PLUGINS, &workspace_root().join("target/fixtures/hostile")).expect(201).json();
+    let installed =
+        upload(&admin, "POST", PLUGINS, &workspace_root().join("target/fixtures/hostile")).expect(201).json();
     assert_eq!(installed["signature"]["status"], "unsigned_allowed");
     assert_eq!(installed["capabilities"]["memory_mib"], 32);
     assert_eq!(installed["capabilities"]["types"][1]["tcp"]["host_field"], "host", "{installed}");
@@ -298,7 +314,8 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
         ),
     ];
     for (name, config, source_type, says) in cases {
-        let created = api.create(&json!({ "name": name, "type": source_type, "config": config, "connection_settings": quick }));
+        let created =
+            api.create(&json!({ "name": name, "type": source_type, "config": config, "connection_settings": quick }));
         let id = created["id"].as_str().expect("id").to_owned();
         let settled = api.wait_settled(&id);
         assert_eq!(settled["status"], "failed", "{name}: {settled}");
