@@ -84,14 +84,24 @@ fn status(api: &Api, id: &str) -> Value {
 }
 
 #[test]
-fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail() {
+fn plugin_lifecycle_on_sqlite() {
+    plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(Backend::Sqlite);
+}
+
+/// Packages are stored as BYTEA there, and replicas share them.
+#[test]
+fn plugin_lifecycle_on_postgres() {
+    plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(Backend::Postgres);
+}
+
+fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(backend: Backend) {
     let work = tempfile::tempdir().expect("temp");
     let (key, public_key) = keygen(work.path(), "publisher.key");
     let (stranger_key, _) = keygen(work.path(), "stranger.key");
     let data = work.path().join("orders.ndjson");
     std::fs::write(&data, "{\"id\": 1, \"total\": 9.5}\n{\"id\": 2, \"total\": 3.25}\n").expect("data");
 
-    let mut inlet = Inlet::new(Backend::Sqlite);
+    let mut inlet = Inlet::new(backend);
     inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
     inlet.extra_env.push(("INLET_TRUSTED_PLUGIN_KEYS".into(), public_key.clone()));
     inlet.extra_env.push(("INLET_HEALTH_SCHEDULER".into(), "off".into()));
@@ -306,6 +316,7 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
         ("memory-bomb", json!({ "behavior": "memory-bomb" }), "hostile", "memory"),
         ("panic", json!({ "behavior": "panic" }), "hostile", "crashed"),
         ("read-file", json!({ "behavior": "read-file", "path": "/etc/passwd" }), "hostile", ""),
+        ("metadata-address", json!({ "behavior": "ok", "host": "169.254.169.254", "port": 80 }), "hostile-net", ""),
         (
             "connect-elsewhere",
             json!({ "behavior": "connect", "host": "127.0.0.1", "port": granted, "target": elsewhere.to_string() }),
@@ -321,6 +332,9 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
         assert_eq!(settled["status"], "failed", "{name}: {settled}");
         let error = &settled["last_test"]["error"];
         assert!(error["message"].as_str().unwrap_or_default().contains(says), "{name}: {error}");
+        if name == "metadata-address" {
+            assert_eq!(error["kind"], "permission", "refused before any plugin code runs: {error}");
+        }
         if name == "connect-elsewhere" {
             // The connector names the kind; the sandbox's refusal is in the message.
             let message = error["message"].as_str().unwrap_or_default();

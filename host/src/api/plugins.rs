@@ -325,7 +325,7 @@ pub async fn upgrade_package(state: &AppState, actor: &str, id: &str, package: &
     }
     check_type_conflicts(state, &plugin)?;
     // Data sources keep working: every type in use must still be provided.
-    let usage = usage(&state).await?;
+    let usage = usage(state).await?;
     let dropped: Vec<String> = types_of(state, id)
         .into_iter()
         .filter(|t| usage.get(t).is_some_and(|n| *n > 0) && plugin.manifest.source_type(t).is_none())
@@ -338,7 +338,7 @@ pub async fn upgrade_package(state: &AppState, actor: &str, id: &str, package: &
     }
     let version = verified.manifest.version.to_string();
     let new = NewPlugin {
-        id: &id,
+        id,
         version: &version,
         sha256: &verified.sha256,
         signature_status: verified.signature_status,
@@ -350,7 +350,7 @@ pub async fn upgrade_package(state: &AppState, actor: &str, id: &str, package: &
     let mut details = audit_details(&verified, &plugin);
     details["from_version"] = serde_json::json!(current.version);
     let entry =
-        Audit { actor, organization_id: None, action: "upgrade", plugin_id: &id, version: Some(&version), details };
+        Audit { actor, organization_id: None, action: "upgrade", plugin_id: id, version: Some(&version), details };
     state.db.store_plugin(&new, true, &entry).await?;
     state.plugins.remember(plugin);
     // Pooled connections carry the old build's digest in their fingerprint:
@@ -371,7 +371,7 @@ pub async fn uninstall_plugin(state: &AppState, actor: &str, id: &str, force: bo
         ));
     }
     let types = types_of(state, id);
-    let usage = usage(&state).await?;
+    let usage = usage(state).await?;
     let in_use: i64 = types.iter().filter_map(|t| usage.get(t)).sum();
     if in_use > 0 && !force {
         return Err(ApiError::conflict(
