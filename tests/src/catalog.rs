@@ -51,3 +51,29 @@ pub fn step<'a>(outcome: &'a ExecOutcome, name: &str) -> &'a Value {
         .and_then(|steps| steps.iter().find(|s| s["name"] == name))
         .unwrap_or_else(|| panic!("no step {name} in {}", outcome.json))
 }
+
+/// The names of a test's steps, in order.
+pub fn step_names(outcome: &ExecOutcome) -> Vec<&str> {
+    outcome.json["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect()
+}
+
+/// A column as (name, data_type, native_type, nullable), for comparing whole tables.
+pub type ColumnShape = (String, String, String, bool);
+
+/// Every column of `table` as a [`ColumnShape`], in order.
+pub fn columns(table: &Value) -> Vec<ColumnShape> {
+    table["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+            (text("name"), text("data_type"), text("native_type"), c["nullable"] == true)
+        })
+        .collect()
+}
+
+/// An expected [`ColumnShape`].
+pub fn col(name: &str, data_type: &str, native: &str, nullable: bool) -> ColumnShape {
+    (name.to_owned(), data_type.to_owned(), native.to_owned(), nullable)
+}

@@ -12,7 +12,7 @@
 //! every request's SigV4 signature against the user's secret (botocore's
 //! signer) and its IAM policy, so a wrong secret is refused like AWS does.
 
-use inlet_tests::catalog::{column, step, table, tables};
+use inlet_tests::catalog::{col, column, columns, step, step_names, table, tables};
 use inlet_tests::moto::{MotoServer, free_port, ready};
 use inlet_tests::{ExecOutcome, exec, plugin_dir};
 use serde_json::{Value, json};
@@ -153,29 +153,8 @@ fn run(config: &Value, secrets: &Value, command: &str, extra: &[&str]) -> ExecOu
     exec(&plugin_dir("dynamodb"), "dynamodb", config, Some(secrets), command, extra)
 }
 
-fn step_names(outcome: &ExecOutcome) -> Vec<&str> {
-    outcome.json["steps"].as_array().expect("steps").iter().filter_map(|s| s["name"].as_str()).collect()
-}
-
 fn object_names(outcome: &ExecOutcome) -> Vec<&str> {
     tables(outcome, REGION).iter().filter_map(|t| t["name"].as_str()).collect()
-}
-
-/// (name, data_type, native_type, nullable) of every column, in order.
-fn columns(table: &Value) -> Vec<(String, String, String, bool)> {
-    table["columns"]
-        .as_array()
-        .expect("columns")
-        .iter()
-        .map(|c| {
-            let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-            (text("name"), text("data_type"), text("native_type"), c["nullable"] == true)
-        })
-        .collect()
-}
-
-fn col(name: &str, data_type: &str, native: &str, nullable: bool) -> (String, String, String, bool) {
-    (name.to_owned(), data_type.to_owned(), native.to_owned(), nullable)
 }
 
 #[test]
