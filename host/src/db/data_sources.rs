@@ -426,6 +426,8 @@ impl Db {
     ) -> Result<(), DbError> {
         let mut tx = self.begin_claim().await?;
         let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            // Nothing to change; readers are told anyway, as for any write.
+            self.changed(org_id);
             return Ok(());
         };
         let query = match last_test {
@@ -466,6 +468,8 @@ impl Db {
     pub async fn record_outcome(&self, org_id: &str, id: &str, outcome: &Outcome<'_>) -> Result<(), DbError> {
         let mut tx = self.begin_claim().await?;
         let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            // Nothing to change; readers are told anyway, as for any write.
+            self.changed(org_id);
             return Ok(());
         };
         sqlx::query(
@@ -532,6 +536,8 @@ impl Db {
     pub async fn set_breaker_state(&self, org_id: &str, id: &str, state: &str) -> Result<(), DbError> {
         let mut tx = self.begin_claim().await?;
         let Some(before) = lock_live_state(&mut tx, self.backend, org_id, id).await? else {
+            // Nothing to change; readers are told anyway, as for any write.
+            self.changed(org_id);
             return Ok(());
         };
         sqlx::query("UPDATE data_sources SET breaker_state = $1 WHERE id = $2 AND organization_id = $3")
