@@ -97,3 +97,30 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// The access keys a fixture printed, by user
+/// (`{"<user>": {"access_key_id", "secret_access_key", "session_token"?}}`).
+pub struct AwsKeys(pub Value);
+
+impl AwsKeys {
+    /// `base` with `user`'s access key id and then `extra` merged in.
+    pub fn config(&self, user: &str, mut base: Value, extra: Value) -> Value {
+        if let Some(config) = base.as_object_mut() {
+            config.insert("access_key_id".into(), self.0[user]["access_key_id"].clone());
+            if let Value::Object(extra) = extra {
+                config.extend(extra);
+            }
+        }
+        base
+    }
+
+    /// `user`'s secret, as the connector's secrets.
+    pub fn secrets(&self, user: &str) -> Value {
+        serde_json::json!({ "secret_access_key": self.0[user]["secret_access_key"] })
+    }
+
+    /// One user's keys.
+    pub fn of(&self, user: &str) -> &Value {
+        &self.0[user]
+    }
+}

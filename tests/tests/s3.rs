@@ -13,7 +13,7 @@
 //! permission is checked as AWS checks them.
 
 use inlet_tests::catalog::{col, column, columns, step, step_names, table, tables};
-use inlet_tests::moto::{MotoServer, PY_HELPERS, free_port, ready};
+use inlet_tests::moto::{AwsKeys, MotoServer, PY_HELPERS, free_port, ready};
 use inlet_tests::{ExecOutcome, exec, plugin_dir};
 use serde_json::{Value, json};
 
@@ -103,7 +103,7 @@ print(json.dumps(keys))
 struct Moto {
     _server: MotoServer,
     url: String,
-    keys: Value,
+    keys: AwsKeys,
 }
 
 impl Moto {
@@ -116,22 +116,15 @@ impl Moto {
     fn with(env: &[(&str, &str)]) -> Moto {
         let server = MotoServer::start();
         let keys = server.fixture(&format!("{PY_HELPERS}\n{FIXTURE}"), env);
-        Moto { url: server.url.clone(), _server: server, keys }
+        Moto { url: server.url.clone(), _server: server, keys: AwsKeys(keys) }
     }
 
     fn config(&self, user: &str, extra: Value) -> Value {
-        let mut config = json!({
-            "bucket": BUCKET, "region": "us-east-1", "endpoint_url": self.url,
-            "access_key_id": self.keys[user]["access_key_id"]
-        });
-        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-            config.extend(extra);
-        }
-        config
+        self.keys.config(user, json!({"bucket": BUCKET, "region": "us-east-1", "endpoint_url": self.url}), extra)
     }
 
     fn secrets(&self, user: &str) -> Value {
-        json!({"secret_access_key": self.keys[user]["secret_access_key"]})
+        self.keys.secrets(user)
     }
 }
 
@@ -384,7 +377,7 @@ fn temporary_credentials_send_and_sign_their_session_token() {
     }
     let moto = Moto::start();
     let config = moto.config("session", json!({}));
-    let session = &moto.keys["session"];
+    let session = moto.keys.of("session");
     let secrets = |token: Option<&str>| {
         let mut secrets = json!({"secret_access_key": session["secret_access_key"]});
         if let Some(token) = token {
