@@ -247,3 +247,46 @@ fn a_source_directory_is_told_to_build_first() {
         run.stdout
     );
 }
+
+/// The `signature` line: a warning while unsigned, a pass once signed by a
+/// key trusted here, a failure once the wasm changes after signing.
+#[test]
+fn the_signature_is_judged_as_an_install_here_would() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = scratch.path().join("template");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for file in ["plugin.toml", "plugin.wasm"] {
+        std::fs::copy(plugin_dir("template").join(file), dir.join(file)).expect("copy");
+    }
+    let key = scratch.path().join("me.key");
+    let keygen = Command::new(inlet_bin()).args(["plugin", "keygen", "--out"]).arg(&key).output().expect("keygen");
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let public_key = String::from_utf8_lossy(&keygen.stdout).trim().to_owned();
+    let run = |trusted: &str| {
+        let output = Command::new(inlet_bin())
+            .args(["plugin", "check"])
+            .arg(&dir)
+            .env("INLET_DATA_DIR", workspace_root().join("target/test-data"))
+            .env("INLET_TRUSTED_PLUGIN_KEYS", trusted)
+            .output()
+            .expect("check");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+
+    let (code, out) = run("");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("! signature") && out.contains("unsigned"), "{out}");
+
+    let sign = Command::new(inlet_bin()).args(["plugin", "sign"]).arg(&dir).arg("--key").arg(&key).output();
+    assert!(sign.expect("sign").status.success());
+    let (code, out) = run(&public_key);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("✓ signature") && out.contains("trusted here"), "{out}");
+
+    let mut wasm = std::fs::read(dir.join("plugin.wasm")).expect("wasm");
+    wasm.extend_from_slice(b"\0");
+    std::fs::write(dir.join("plugin.wasm"), wasm).expect("tamper");
+    let (code, out) = run(&public_key);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("✗ signature") && out.contains("changed after it was signed"), "{out}");
+}

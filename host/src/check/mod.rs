@@ -8,7 +8,8 @@
 //! - [`calls`] — sessions opened like the server's, calls timed, breaches named;
 //! - [`probe`] — a config that points nowhere fails cleanly;
 //! - [`catalog`] — discover pages terminate and are well-formed;
-//! - [`live`] — connect, test, discover and limits with a working config.
+//! - [`live`] — connect, test, discover and limits with a working config;
+//! - [`signature`] — `plugin.sig` judged as an install here would judge it.
 //!
 //! The checker treats the plugin as hostile, like the server does: every
 //! call runs in the sandbox under a deadline and a memory cap, so a plugin
@@ -21,6 +22,7 @@ pub mod live;
 pub mod probe;
 pub mod report;
 pub mod schema;
+pub mod signature;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -193,6 +195,10 @@ async fn run_into(settings: &Settings, options: &CheckOptions, report: &mut Repo
         report.fail("component", hint, Duration::ZERO);
         return;
     }
+    let started = Instant::now();
+    let (status, message) = signature::check(dir, &manifest.id, &manifest.version.to_string(), &settings.plugin_trust);
+    report.push("signature", status, message, started.elapsed());
+
     let started = Instant::now();
     let runtime = match Runtime::new(settings.runtime_config()) {
         Ok(runtime) => runtime,
