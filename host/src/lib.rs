@@ -19,6 +19,7 @@ pub mod events;
 pub mod exec;
 pub mod health;
 pub mod model;
+mod outbound;
 pub mod plugin;
 pub mod pool;
 pub mod runtime;

@@ -16,10 +16,9 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 
+use crate::outbound::{self, ConnectError};
 use crate::sandbox::{EgressError, EgressPolicy};
 
 /// The answer is read up to this many bytes (then the connection is dropped).
@@ -130,9 +129,6 @@ pub struct Ids<'a> {
     pub delivery_id: &'a str,
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
-
 /// Posts `body` signed with `secret`; answers the status and how long it took.
 pub async fn send(
     target: &Target,
@@ -160,24 +156,13 @@ async fn exchange(
 ) -> Result<Answer, SendError> {
     let host = target.host.clone();
     let addrs = policy.resolve(&target.host, target.port, timeout).await?;
-    let tcp = TcpStream::connect(addrs.as_slice()).await.map_err(|e| SendError::Connect {
-        host: host.clone(),
-        port: target.port,
-        reason: e.to_string(),
+    let tls_name = target.https.then_some(target.host.as_str());
+    let stream = outbound::connect(addrs.as_slice(), tls_name, timeout).await.map_err(|error| match error {
+        ConnectError::Timeout(_) => SendError::Timeout { host: host.clone() },
+        ConnectError::Tcp(e) => SendError::Connect { host: host.clone(), port: target.port, reason: e.to_string() },
+        ConnectError::Name(e) => SendError::Tls { host: host.clone(), reason: e.to_string() },
+        ConnectError::Tls(e) => SendError::Tls { host: host.clone(), reason: e.to_string() },
     })?;
-    let _ = tcp.set_nodelay(true);
-    let stream: Box<dyn Stream> = if target.https {
-        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|e| SendError::Tls { host: host.clone(), reason: e.to_string() })?;
-        let connector = tokio_rustls::TlsConnector::from(crate::runtime::http::web_pki_tls());
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| SendError::Tls { host: host.clone(), reason: e.to_string() })?;
-        Box::new(tls)
-    } else {
-        Box::new(tcp)
-    };
     let http_error = |e: hyper::Error| SendError::Http { host: host.clone(), reason: e.to_string() };
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http_error)?;

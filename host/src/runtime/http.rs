@@ -11,42 +11,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::outbound::{self, ConnectError};
 use crate::sandbox::HttpGrant;
 use crate::sandbox::http::HttpScheme;
-
-/// The web PKI roots, built once for every HTTPS request.
-static TLS: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
-    match config {
-        Ok(config) => Arc::new(config),
-        // The ring provider supports the default versions; this cannot fail
-        // short of a broken build, and then no HTTPS request could work.
-        Err(error) => panic!("rustls with ring refuses its own defaults: {error}"),
-    }
-});
-
-/// The web PKI client configuration, shared with the object store's transport.
-pub(crate) fn web_pki_tls() -> Arc<rustls::ClientConfig> {
-    TLS.clone()
-}
 
 /// The hooks a store hands wasmtime-wasi-http.
 pub struct HttpEgress {
@@ -91,31 +69,23 @@ impl WasiHttpHooks for HttpEgress {
     }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
-
 async fn send(mut request: http::Request<WasiBody>, options: RequestOptions, grant: HttpGrant) -> Result<Sent, Error> {
     let connect_timeout = at_most(options.connect_timeout, grant.connect_timeout);
     let first_byte_timeout = at_most(options.first_byte_timeout, grant.io_timeout);
     let between_bytes_timeout = at_most(options.between_bytes_timeout, grant.io_timeout);
 
     let head_request = request.method() == http::Method::HEAD;
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(grant.addrs.as_slice()))
-        .await
-        .map_err(|_| Error::ConnectionTimeout)?
-        .map_err(Error::Connect)?;
-    let stream: Box<dyn Stream> = match grant.origin.scheme {
-        HttpScheme::Http => Box::new(tcp),
-        HttpScheme::Https => {
-            let name = rustls::pki_types::ServerName::try_from(grant.origin.host.clone())?;
-            let tls = tokio_rustls::TlsConnector::from(TLS.clone());
-            let stream = tokio::time::timeout(connect_timeout, tls.connect(name, tcp))
-                .await
-                .map_err(|_| Error::ConnectionTimeout)?
-                .map_err(Error::Tls)?;
-            Box::new(stream)
-        }
+    let tls_name = match grant.origin.scheme {
+        HttpScheme::Http => None,
+        HttpScheme::Https => Some(grant.origin.host.as_str()),
     };
+    let stream =
+        outbound::connect(grant.addrs.as_slice(), tls_name, connect_timeout).await.map_err(|error| match error {
+            ConnectError::Timeout(_) => Error::ConnectionTimeout,
+            ConnectError::Tcp(error) => Error::Connect(error),
+            ConnectError::Name(error) => Error::from(error),
+            ConnectError::Tls(error) => Error::Tls(error),
+        })?;
     let (mut sender, connection) =
         tokio::time::timeout(connect_timeout, hyper::client::conn::http1::handshake(TokioIo::new(stream)))
             .await

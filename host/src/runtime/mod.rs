@@ -8,7 +8,7 @@
 mod cache;
 mod engine;
 mod error;
-pub(crate) mod http;
+mod http;
 mod output;
 mod session;
 mod store;

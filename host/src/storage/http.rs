@@ -8,13 +8,13 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::outbound::{self, ConnectError, Stream};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use object_store::client::{
     ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpResponseBody,
     HttpService,
 };
-use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 
 /// How long connecting (TCP, then TLS) may take.
@@ -43,12 +43,18 @@ enum TransportError {
     ConnectTimeout(Duration),
 }
 
+/// A failed connect in object_store's terms (connect errors are retried).
+fn connect_error(error: ConnectError) -> HttpError {
+    match error {
+        ConnectError::Timeout(after) => HttpError::new(HttpErrorKind::Connect, TransportError::ConnectTimeout(after)),
+        ConnectError::Name(name) => HttpError::new(HttpErrorKind::Unknown, name),
+        ConnectError::Tcp(error) | ConnectError::Tls(error) => HttpError::new(HttpErrorKind::Connect, error),
+    }
+}
+
 fn error(kind: HttpErrorKind, source: impl StdError + Send + Sync + 'static) -> HttpError {
     HttpError::new(kind, source)
 }
-
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 async fn connect(uri: &http::Uri) -> Result<Box<dyn Stream>, HttpError> {
     let host = uri.host().ok_or_else(|| error(HttpErrorKind::Unknown, TransportError::NoHost))?;
@@ -60,22 +66,7 @@ async fn connect(uri: &http::Uri) -> Result<Box<dyn Stream>, HttpError> {
         _ => return Err(error(HttpErrorKind::Unknown, TransportError::Scheme)),
     };
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let timed_out = || error(HttpErrorKind::Connect, TransportError::ConnectTimeout(CONNECT_TIMEOUT));
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| error(HttpErrorKind::Connect, e))?;
-    if !tls {
-        return Ok(Box::new(tcp));
-    }
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| error(HttpErrorKind::Unknown, e))?;
-    let connector = tokio_rustls::TlsConnector::from(crate::runtime::http::web_pki_tls());
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| error(HttpErrorKind::Connect, e))?;
-    Ok(Box::new(stream))
+    outbound::connect((host, port), tls.then_some(host), CONNECT_TIMEOUT).await.map_err(connect_error)
 }
 
 #[async_trait::async_trait]
