@@ -24,7 +24,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiMultipart, ApiPath, ApiQuery, Auth};
 use crate::auth::{Principal, Role};
 use crate::db::{Audit, AuditRow, NewPlugin, PluginRow};
-use crate::plugin::package::{MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_WASM_BYTES, Package, PackageError};
+use crate::plugin::package::{
+    MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_WASM_BYTES, Package, PackageError, Seal, Verified,
+};
 use crate::runtime::LoadedPlugin;
 
 /// The body limit of install and upgrade: the largest package and some slack.
@@ -271,8 +273,8 @@ fn types_of(state: &AppState, id: &str) -> Vec<String> {
 /// Verifies, compiles, stores and starts a new plugin (the API's and the
 /// CLI's install).
 pub async fn install_package(state: &AppState, actor: &str, package: &Package) -> ApiResult<PluginInfo> {
-    let (verified, plugin) = prepare(state, package).await?;
-    let id = verified.manifest.id.clone();
+    let (seal, plugin) = prepare(state, package).await?;
+    let id = plugin.manifest.id.clone();
     if state.db.plugin_row(&id).await?.is_some() {
         return Err(ApiError::conflict(
             "plugin_exists",
@@ -280,13 +282,13 @@ pub async fn install_package(state: &AppState, actor: &str, package: &Package) -
         ));
     }
     check_type_conflicts(state, &plugin)?;
-    let version = verified.manifest.version.to_string();
+    let version = plugin.manifest.version.to_string();
     let new = NewPlugin {
         id: &id,
         version: &version,
-        sha256: &verified.sha256,
-        signature_status: verified.signature_status,
-        signer_key_id: verified.signer_key_id.as_deref(),
+        sha256: &seal.sha256,
+        signature_status: seal.signature_status,
+        signer_key_id: seal.signer_key_id.as_deref(),
         manifest: &package.manifest,
         wasm: &package.wasm,
         signature: package.signature.as_deref(),
@@ -297,7 +299,7 @@ pub async fn install_package(state: &AppState, actor: &str, package: &Package) -
         action: "install",
         plugin_id: &id,
         version: Some(&version),
-        details: audit_details(&verified, &plugin),
+        details: audit_details(&seal, &plugin),
     };
     state.db.store_plugin(&new, false, &entry).await?;
     state.plugins.remember(plugin);
@@ -309,18 +311,18 @@ pub async fn install_package(state: &AppState, actor: &str, package: &Package) -
 /// Replaces an installed or bundled plugin with a newer version of it.
 pub async fn upgrade_package(state: &AppState, actor: &str, id: &str, package: &Package) -> ApiResult<PluginInfo> {
     let current = state.db.plugin_row(id).await?.ok_or_else(|| ApiError::not_found("plugin"))?;
-    let (verified, plugin) = prepare(state, package).await?;
-    if verified.manifest.id != id {
+    let (seal, plugin) = prepare(state, package).await?;
+    if plugin.manifest.id != id {
         return Err(ApiError::unprocessable(
             "plugin_id_mismatch",
-            format!("the package is plugin `{}`, not `{id}`", verified.manifest.id),
+            format!("the package is plugin `{}`, not `{id}`", plugin.manifest.id),
         ));
     }
     let from = semver::Version::parse(&current.version).ok();
-    if from.as_ref().is_some_and(|from| verified.manifest.version <= *from) {
+    if from.as_ref().is_some_and(|from| plugin.manifest.version <= *from) {
         return Err(ApiError::conflict(
             "version_not_newer",
-            format!("version {} is not newer than the installed {}", verified.manifest.version, current.version),
+            format!("version {} is not newer than the installed {}", plugin.manifest.version, current.version),
         ));
     }
     check_type_conflicts(state, &plugin)?;
@@ -336,18 +338,18 @@ pub async fn upgrade_package(state: &AppState, actor: &str, id: &str, package: &
             format!("the new version drops types that data sources use: {}", dropped.join(", ")),
         ));
     }
-    let version = verified.manifest.version.to_string();
+    let version = plugin.manifest.version.to_string();
     let new = NewPlugin {
         id,
         version: &version,
-        sha256: &verified.sha256,
-        signature_status: verified.signature_status,
-        signer_key_id: verified.signer_key_id.as_deref(),
+        sha256: &seal.sha256,
+        signature_status: seal.signature_status,
+        signer_key_id: seal.signer_key_id.as_deref(),
         manifest: &package.manifest,
         wasm: &package.wasm,
         signature: package.signature.as_deref(),
     };
-    let mut details = audit_details(&verified, &plugin);
+    let mut details = audit_details(&seal, &plugin);
     details["from_version"] = serde_json::json!(current.version);
     let entry =
         Audit { actor, organization_id: None, action: "upgrade", plugin_id: id, version: Some(&version), details };
@@ -487,21 +489,16 @@ fn package_error(error: PackageError) -> ApiError {
 }
 
 /// Verifies and compiles a package; nothing is stored yet.
-async fn prepare(
-    state: &AppState,
-    package: &Package,
-) -> ApiResult<(crate::plugin::package::Verified, Arc<LoadedPlugin>)> {
-    let verified = package.verify(&state.plugins.trust).map_err(package_error)?;
+async fn prepare(state: &AppState, package: &Package) -> ApiResult<(Seal, Arc<LoadedPlugin>)> {
+    let Verified { manifest, seal } = package.verify(&state.plugins.trust).map_err(package_error)?;
     // Compiling checks that the wasm is a component of the declared world.
-    let manifest = crate::plugin::Manifest::parse(&package.manifest, "plugin.toml")
-        .map_err(|e| ApiError::unprocessable("invalid_manifest", e.to_string()))?;
     let wasm = package.wasm.clone();
     let compiler = state.clone();
     let loaded = tokio::task::spawn_blocking(move || compiler.connectors.runtime().load_plugin_bytes(manifest, &wasm))
         .await
         .map_err(|e| ApiError::internal("compiling the plugin panicked", e))?
         .map_err(|e| ApiError::unprocessable("plugin_invalid", e.to_string()))?;
-    Ok((verified, Arc::new(loaded)))
+    Ok((seal, Arc::new(loaded)))
 }
 
 /// Refuses types another plugin already provides.
@@ -520,11 +517,11 @@ fn check_type_conflicts(state: &AppState, plugin: &LoadedPlugin) -> ApiResult<()
     Ok(())
 }
 
-fn audit_details(verified: &crate::plugin::package::Verified, plugin: &LoadedPlugin) -> serde_json::Value {
+fn audit_details(seal: &Seal, plugin: &LoadedPlugin) -> serde_json::Value {
     serde_json::json!({
-        "sha256": verified.sha256,
-        "signature": verified.signature_status,
-        "key_id": verified.signer_key_id,
+        "sha256": seal.sha256,
+        "signature": seal.signature_status,
+        "key_id": seal.signer_key_id,
         "capabilities": capabilities(plugin),
     })
 }

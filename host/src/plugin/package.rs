@@ -38,7 +38,14 @@ pub struct Package {
 /// A package that passed every check but compiling.
 #[derive(Debug)]
 pub struct Verified {
+    /// Parsed once here; the runtime compiles the component against it.
     pub manifest: Manifest,
+    pub seal: Seal,
+}
+
+/// What verification found about the package's bytes and signature.
+#[derive(Debug, Clone)]
+pub struct Seal {
     pub sha256: String,
     /// `trusted`, `untrusted_allowed` or `unsigned_allowed`.
     pub signature_status: &'static str,
@@ -106,7 +113,7 @@ impl Package {
                 }
             }
         };
-        Ok(Verified { manifest, sha256, signature_status, signer_key_id })
+        Ok(Verified { manifest, seal: Seal { sha256, signature_status, signer_key_id } })
     }
 }
 
@@ -142,11 +149,11 @@ config_schema = '{"type": "object", "properties": {"password": {"type": "string"
         let strict = TrustPolicy { trusted_keys: vec![key.verifying_key()], allow_unsigned: false };
         let relaxed = TrustPolicy { trusted_keys: vec![], allow_unsigned: true };
         let good = package(Some(signed(&key, b"\0asm component")));
-        assert_eq!(good.verify(&strict).unwrap().signature_status, "trusted");
-        assert_eq!(good.verify(&relaxed).unwrap().signature_status, "untrusted_allowed");
+        assert_eq!(good.verify(&strict).unwrap().seal.signature_status, "trusted");
+        assert_eq!(good.verify(&relaxed).unwrap().seal.signature_status, "untrusted_allowed");
         assert!(matches!(good.verify(&TrustPolicy::default()), Err(PackageError::Untrusted { .. })));
         assert!(matches!(package(None).verify(&strict), Err(PackageError::Unsigned)));
-        assert_eq!(package(None).verify(&relaxed).unwrap().signature_status, "unsigned_allowed");
+        assert_eq!(package(None).verify(&relaxed).unwrap().seal.signature_status, "unsigned_allowed");
     }
 
     #[test]
