@@ -232,9 +232,14 @@ fn known_type(state: &AppState, source_type: &str) -> ApiResult<TypeRef> {
 async fn usable_type(state: &AppState, org_id: &str, source_type: &str, status: StatusCode) -> ApiResult<TypeRef> {
     let found = known_type(state, source_type)?;
     let plugin = &found.plugin.manifest.id;
-    let by_org = !found.enabled || state.db.org_disabled_plugins(org_id).await?.contains(plugin);
-    if !found.enabled || by_org {
-        let who = if found.enabled { "this organization" } else { "the platform" };
+    let who = if !found.enabled {
+        Some("the platform")
+    } else if state.db.org_disabled_plugins(org_id).await?.contains(plugin) {
+        Some("this organization")
+    } else {
+        None
+    };
+    if let Some(who) = who {
         return Err(ApiError::new(
             status,
             "plugin_disabled",
