@@ -7,6 +7,9 @@
 //!   connector authors iterating on a plugin.
 //! - serve: build, then `inlet serve` on 127.0.0.1:8080 with data in `.inlet/`.
 //! - test: build, then the whole test suite (in release, sharing one build).
+//!
+//! build (and so serve and test) first installs what a fresh machine lacks:
+//! the guest toolchain, and for test the test tools and peers (setup.rs).
 //! - bench: build, then the criterion benchmarks; `bench scale` (or only
 //!   `bench discovery` / `bench scheduler`) instead runs the benchmarks at
 //!   scale after `cargo xtask build` and prints markdown tables (see scale.rs).
@@ -15,6 +18,7 @@
 
 mod load;
 mod scale;
+mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +36,19 @@ enum Output {
     Fixture,
 }
 
-fn main() -> Result<()> {
+/// Errors end as one line (`xtask: …`), never a backtrace: what failed and
+/// what to do is all a reader needs.
+fn main() -> std::process::ExitCode {
+    match run_command() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
@@ -44,6 +60,7 @@ fn main() -> Result<()> {
             serve(&root)
         }
         Some("test") => {
+            setup::test_tools()?;
             build(&root)?;
             test(&root, &args[1..])
         }
@@ -74,6 +91,7 @@ fn build(root: &Path) -> Result<()> {
 
 fn build_guests(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
+    setup::guest_toolchain()?;
     let guests = guest_crates(root)?;
     let mut cargo = wasm_cargo(root);
     cargo.args(["build", "--profile", "wasm", "--target", WASM_TARGET]);
