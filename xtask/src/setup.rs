@@ -167,8 +167,7 @@ fn postgres_ready() -> bool {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn python_imports(modules: &str) -> bool {
@@ -184,9 +183,11 @@ fn wasm_builtins_present() -> bool {
     llvm_dirs.filter_map(Result::ok).filter(|entry| entry.file_name().to_string_lossy().starts_with("llvm-")).any(
         |llvm| {
             let clang = llvm.path().join("lib/clang");
-            std::fs::read_dir(clang).into_iter().flatten().filter_map(Result::ok).any(|version| {
-                version.path().join("lib/wasi/libclang_rt.builtins-wasm32.a").is_file()
-            })
+            std::fs::read_dir(clang)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .any(|version| version.path().join("lib/wasi/libclang_rt.builtins-wasm32.a").is_file())
         },
     )
 }
