@@ -217,7 +217,7 @@ fn stored_files_are_seen_only_in_their_workspace() {
     let team_b = inlet.workspace("acme", "team-b");
     let admin = inlet.token("acme", "org-admin", &[]);
     let alice = inlet.token("acme", "member", &[]);
-    let bob = inlet.token("acme", "member", &[&team_b]);
+    let bob = inlet.token("acme", "member", &["team-b"]);
     inlet.start();
     let (admin, alice, bob) = (inlet.api(&admin), inlet.api(&alice), inlet.api(&bob));
 
