@@ -210,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The database and the keyring, as every admin command needs them.
 async fn open_store(settings: &Settings) -> anyhow::Result<(Db, Keyring)> {
-    std::fs::create_dir_all(&settings.data_dir)
+    inlet::data_dir::prepare(&settings.data_dir, settings.sqlite_file().as_deref())
         .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
     let url = settings.database_url();
     let db = Db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
@@ -258,6 +258,7 @@ async fn app_state(settings: &Settings) -> anyhow::Result<AppState> {
 async fn serve() -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env(false)?;
     let state = app_state(&settings).await?;
+    inlet::data_dir::warn_if_loose(&settings.private_paths());
     state.spawn_plugin_watcher();
     api::spawn_scheduler(state.clone());
     api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
@@ -477,7 +478,7 @@ async fn token_revoke(id: &str) -> anyhow::Result<ExitCode> {
 
 async fn keys_rotate() -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env(false)?;
-    std::fs::create_dir_all(&settings.data_dir)?;
+    inlet::data_dir::prepare(&settings.data_dir, settings.sqlite_file().as_deref())?;
     let url = settings.database_url();
     let db = Db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
     let (keyring, _) = Keyring::load(

@@ -11,6 +11,7 @@ use crate::health::{BreakerPolicy, HealthSettings, SchedulerConfig};
 use crate::plugin::package::TrustPolicy;
 use crate::runtime::RuntimeConfig;
 use crate::sandbox::EgressPolicy;
+use crate::sandbox::files::{FileRoots, FilesPolicy};
 use crate::source::SandboxSettings;
 use crate::storage::{Backend, S3Settings};
 
@@ -78,8 +79,7 @@ impl Settings {
             memory_cap_mib,
             sandbox: SandboxSettings {
                 egress,
-                files_root: var("INLET_FILES_ROOT").map(PathBuf::from),
-                denied_paths: vec![data_dir.clone()],
+                files: FilesPolicy { roots: files_roots(dev_defaults), denied: vec![data_dir.clone()] },
                 http_max_response_bytes: positive("INLET_HTTP_MAX_RESPONSE_MIB", 64)? << 20,
             },
             database_url: var("INLET_DATABASE_URL"),
@@ -99,6 +99,19 @@ impl Settings {
         self.data_dir.join("cache/storage")
     }
 
+    /// The embedded SQLite database file, when that is the store.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.database_url.is_none().then(|| self.data_dir.join("inlet.db"))
+    }
+
+    /// What must stay private to the server: the data dir, the SQLite
+    /// database and the master key file (those that exist).
+    pub fn private_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.data_dir.clone(), self.data_dir.join(crate::vault::master::KEY_FILE_NAME)];
+        paths.extend(self.sqlite_file());
+        paths.into_iter().filter(|p| p.exists()).collect()
+    }
+
     /// The database URL to use.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| crate::db::Db::sqlite_url(&self.data_dir))
@@ -106,6 +119,17 @@ impl Settings {
 
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig { cache_dir: self.data_dir.join("cache/components"), memory_cap_mib: self.memory_cap_mib }
+    }
+}
+
+/// `INLET_FILES_ROOT` (directories separated by `:`): where file sources
+/// may read server paths; unset, stored files only. The local tools
+/// (`dev_defaults`: `inlet plugin exec`/`check`) read the user's own files
+/// anywhere unless a root is set.
+fn files_roots(dev_defaults: bool) -> FileRoots {
+    match FileRoots::parse(var("INLET_FILES_ROOT").as_deref()) {
+        FileRoots::StoredOnly if dev_defaults => FileRoots::Anywhere,
+        roots => roots,
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::model::{ErrorKind, Failure};
 use crate::plugin::{Secrets, SourceType};
 use crate::sandbox::egress::EgressError;
-use crate::sandbox::files::{self, FileGrantError};
+use crate::sandbox::files::{self, FileGrantError, FilesPolicy};
 use crate::sandbox::http::{self, HttpTargetError};
 use crate::sandbox::{EgressPolicy, Grants, HttpGrant};
 
@@ -30,10 +30,8 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {
     pub egress: EgressPolicy,
-    /// File sources must live under this directory, when set.
-    pub files_root: Option<std::path::PathBuf>,
-    /// Never granted to a connector nor served: the server's data directory.
-    pub denied_paths: Vec<std::path::PathBuf>,
+    /// Which server paths file sources may read.
+    pub files: FilesPolicy,
     /// Largest HTTP response body a connector may receive.
     pub http_max_response_bytes: u64,
 }
@@ -42,8 +40,7 @@ impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
             egress: EgressPolicy::default(),
-            files_root: None,
-            denied_paths: Vec::new(),
+            files: FilesPolicy::default(),
             http_max_response_bytes: http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
@@ -122,7 +119,7 @@ pub async fn prepare(
             .ok_or_else(|| Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false))?;
         let grant = match &route.stored_file {
             Some(stored) => files::grant_stored(stored).map_err(file_failure)?,
-            None => files::grant(path, sandbox.files_root.as_deref(), &sandbox.denied_paths).map_err(file_failure)?,
+            None => sandbox.files.grant(path).map_err(file_failure)?,
         };
         config[&file.path_field] = Value::String(grant.guest_path.clone());
         grants.file = Some(grant);
@@ -143,13 +140,15 @@ fn http_failure(error: HttpTargetError) -> Failure {
     Failure::new(ErrorKind::Config, error.to_string(), false)
 }
 
-fn file_failure(error: FileGrantError) -> Failure {
+pub fn file_failure(error: FileGrantError) -> Failure {
     let kind = match &error {
         FileGrantError::Empty => ErrorKind::Config,
         FileGrantError::NotFound(_) => ErrorKind::NotFound,
-        FileGrantError::OutsideRoot { .. } | FileGrantError::Forbidden { .. } | FileGrantError::Unreadable { .. } => {
-            ErrorKind::Permission
-        }
+        FileGrantError::ServerPathsDisabled { .. }
+        | FileGrantError::OutsideRoot { .. }
+        | FileGrantError::Forbidden { .. }
+        | FileGrantError::Unreadable { .. }
+        | FileGrantError::Changed { .. } => ErrorKind::Permission,
     };
     Failure::new(kind, error.to_string(), false)
 }

@@ -39,6 +39,14 @@ impl Backend {
     }
 }
 
+/// `INLET_FILES_ROOT` for test servers: the repository's fixtures and the
+/// temporary directory the tests write their files to. A server's default
+/// is no root at all (stored files only): tests of that default call
+/// [`Inlet::without_files_root`].
+pub fn test_files_roots() -> String {
+    format!("{}:{}", workspace_root().join("tests/fixtures").display(), std::env::temp_dir().display())
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
@@ -118,11 +126,17 @@ impl Inlet {
             database_url,
             pg_database,
             log_filter: "info,sqlx=warn".into(),
-            extra_env: Vec::new(),
+            extra_env: vec![("INLET_FILES_ROOT".into(), test_files_roots())],
             child: None,
             port: 0,
             starts: 0,
         }
+    }
+
+    /// Drops the test files roots: the server reads stored files only, as
+    /// a server does by default.
+    pub fn without_files_root(&mut self) {
+        self.extra_env.retain(|(key, _)| key != "INLET_FILES_ROOT");
     }
 
     /// A fresh installation, started, with one organization and an

@@ -171,15 +171,15 @@ impl AppState {
             .connectors
             .source_type(&row.source_type)
             .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()));
-        let reference = path_field
-            .and_then(|field| config.get(&field))
-            .and_then(Value::as_str)
-            .filter(|path| path.starts_with(crate::storage::SCHEME));
+        let Some(value) = path_field.and_then(|field| config.get(&field)).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let reference = crate::storage::StorageRef::parse(value)
+            .map_err(|error| Failure::new(ErrorKind::Config, error.to_string(), false))?;
         let Some(reference) = reference else { return Ok(None) };
         let not_found = || Failure::new(ErrorKind::NotFound, format!("no stored file `{reference}`"), false);
-        let id = crate::storage::reference_id(reference).ok_or_else(not_found)?;
         self.db
-            .stored_file(&row.organization_id, id)
+            .stored_file(&row.organization_id, reference.id())
             .await
             .map_err(|error| Failure::new(ErrorKind::Internal, format!("cannot look up a stored file: {error}"), true))?
             .ok_or_else(not_found)

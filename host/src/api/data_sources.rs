@@ -171,19 +171,23 @@ fn migrate_storage_file_id(spec: &SourceType, config: &mut Value) -> bool {
     true
 }
 
-/// A `storage://` file path must name a file of the caller's organization.
-async fn check_stored_file(state: &AppState, org_id: &str, spec: &SourceType, config: &Value) -> ApiResult<()> {
+/// A file type's `file_path` must name a stored file the caller can see
+/// (`storage://<id>`, parsed strictly) or a server path the files policy
+/// allows (by default none: `INLET_FILES_ROOT`).
+async fn check_file_path(state: &AppState, principal: &Principal, spec: &SourceType, config: &Value) -> ApiResult<()> {
     let Some(file) = &spec.file else { return Ok(()) };
     let Some(path) = config.get(&file.path_field).and_then(Value::as_str) else { return Ok(()) };
-    if !path.starts_with(crate::storage::SCHEME) {
-        return Ok(());
-    }
     let field = format!("/config/{}", file.path_field);
-    let id = crate::storage::reference_id(path).ok_or_else(|| invalid(&field, "use storage://<file id>"))?;
-    if state.db.stored_file(org_id, id).await?.is_none() {
-        return Err(invalid(&field, format!("no stored file `{id}` in this organization")));
+    match crate::storage::StorageRef::parse(path).map_err(|error| invalid(&field, error.to_string()))? {
+        Some(reference) => match super::storage::visible_file(state, principal, reference.id()).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.status == StatusCode::NOT_FOUND => {
+                Err(invalid(&field, format!("no stored file `{}` in your workspaces", reference.id())))
+            }
+            Err(error) => Err(error),
+        },
+        None => state.connectors.sandbox().files.check(path).map_err(|error| invalid(&field, error.to_string())),
     }
-    Ok(())
 }
 
 /// The notice on answers to requests that used `storage_file_id`.
@@ -404,7 +408,7 @@ pub async fn create(
     let (connector_secrets, ssh_secrets) =
         split_credentials(spec, secrets_from(body.credentials.unwrap_or_default())?)?;
     spec.validate(&body.config, &connector_secrets).map_err(config_error)?;
-    check_stored_file(&state, &org_id, spec, &body.config).await?;
+    check_file_path(&state, &principal, spec, &body.config).await?;
     let settings = body.connection_settings.unwrap_or_default();
     check_settings(&settings)?;
     check_tunnel(&state, spec, &body.ssh_tunnel, &ssh_secrets)?;
@@ -538,7 +542,7 @@ pub async fn update(
         let (connector_secrets, ssh_secrets) = split_credentials(spec, state.open_secrets(&row).await?)?;
         if let Some(config) = &body.config {
             spec.validate(config, &connector_secrets).map_err(config_error)?;
-            check_stored_file(&state, &org_id, spec, config).await?;
+            check_file_path(&state, &principal, spec, config).await?;
             row.config = config.to_string();
         }
         if let Some(tunnel) = &body.ssh_tunnel {

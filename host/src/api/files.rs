@@ -1,42 +1,105 @@
-//! Presigned URLs for file-based data sources: an HMAC-SHA256 signature over
-//! (organization, data source, expiry), checked in constant time, served by
-//! this host. The file is the data source's: a stored file
-//! (`storage://…`) of its organization, or a path inside the files root.
-//! With a bucket as the file store, a stored file's link is the bucket's
-//! own presigned URL (SigV4 query signing), and the bytes never pass here.
+//! Presigned URLs for file-based data sources, served by this host. A link
+//! binds the organization, the data source, the file it resolved to (see
+//! [`crate::file_links`]) and its expiry. The file is the data source's: a
+//! stored file (`storage://…`) of its organization, or a path the files
+//! policy allows. With a bucket as the file store, a stored file's link is
+//! the bucket's own presigned URL (SigV4 query signing), and the bytes never
+//! pass here.
+
+use std::path::PathBuf;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::dto::{FileDownloadParams, FileUrl, FileUrlParams};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery, Auth};
+use crate::db::{DataSourceRow, StoredFileRow};
+use crate::file_links::{self, FileIdentity, LinkScope};
+use crate::model::ErrorKind;
+use crate::sandbox::files::FileGrantError;
 
 const DEFAULT_EXPIRY_S: u32 = 900;
 const MAX_EXPIRY_S: u32 = 7 * 24 * 3600;
 
-fn signature(key: &[u8; 32], org_id: &str, data_source_id: &str, expires: i64) -> Vec<u8> {
-    // Lengths keep the fields apart: no two triples sign the same message.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    for part in [org_id.as_bytes(), data_source_id.as_bytes(), expires.to_string().as_bytes()] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part);
+/// The file a data source names, resolved now.
+struct ServedFile {
+    identity: FileIdentity,
+    /// Where to read it on this host.
+    local: PathBuf,
+    /// The name shown to the downloader.
+    name: String,
+    /// The stored file's row, for a bucket's own presigned URL.
+    stored: Option<StoredFileRow>,
+}
+
+/// Why a data source's file cannot be linked or served.
+enum Unavailable {
+    /// Not found, or no longer readable: 404.
+    NotFound,
+    /// Refused by the files policy: 403.
+    Refused(String),
+    /// A directory: 409.
+    Directory,
+    Internal(String),
+}
+
+impl AppState {
+    /// Resolves the file a file-based data source names, under the same
+    /// rules as connectors: a stored file of its own organization, or a path
+    /// the files policy allows (symlinks and `..` followed first).
+    async fn served_file(&self, row: &DataSourceRow) -> Result<ServedFile, Unavailable> {
+        let config: serde_json::Value = serde_json::from_str(&row.config).map_err(|_| Unavailable::NotFound)?;
+        let stored = self.stored_file_row_of(row, &config).await.map_err(|failure| match failure.error.kind {
+            ErrorKind::NotFound | ErrorKind::Config => Unavailable::NotFound,
+            _ => Unavailable::Internal(failure.error.message),
+        })?;
+        if let Some(file) = stored {
+            let local =
+                self.files.local_file(super::connections::file_ref(&file)).await.map_err(|error| match error {
+                    crate::storage::StorageError::Missing => Unavailable::NotFound,
+                    other => Unavailable::Internal(other.to_string()),
+                })?;
+            let identity = FileIdentity::Stored { id: file.id.clone(), sha256: file.sha256.clone() };
+            return Ok(ServedFile { identity, local, name: file.name.clone(), stored: Some(file) });
+        }
+        let path_field = self
+            .connectors
+            .source_type(&row.source_type)
+            .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()))
+            .ok_or(Unavailable::NotFound)?;
+        let configured = config.get(&path_field).and_then(|v| v.as_str()).ok_or(Unavailable::NotFound)?;
+        let resolved = self.connectors.sandbox().files.resolve(configured).map_err(|error| match error {
+            FileGrantError::NotFound(_) | FileGrantError::Empty => Unavailable::NotFound,
+            refused => Unavailable::Refused(refused.to_string()),
+        })?;
+        let metadata = std::fs::metadata(&resolved).map_err(|_| Unavailable::NotFound)?;
+        if metadata.is_dir() {
+            return Err(Unavailable::Directory);
+        }
+        let name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(ServedFile { identity: FileIdentity::of_path(&resolved, &metadata), local: resolved, name, stored: None })
     }
-    mac.finalize().into_bytes().to_vec()
+}
+
+fn unavailable(error: Unavailable) -> ApiError {
+    match error {
+        Unavailable::NotFound => ApiError::not_found("file"),
+        Unavailable::Refused(reason) => ApiError::new(StatusCode::FORBIDDEN, "file_not_allowed", reason),
+        Unavailable::Directory => ApiError::conflict("not_a_file", "the data source names a directory, not a file"),
+        Unavailable::Internal(reason) => ApiError::internal("cannot resolve the data source's file", reason),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/data-sources/{data_source_id}/file-url", tag = "data-sources",
     params(("data_source_id" = String, Path), FileUrlParams),
     responses((status = 200, body = FileUrl), (status = 400, body = super::error::ErrorBody),
-              (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
-              (status = 409, body = super::error::ErrorBody)))]
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn file_url(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -57,14 +120,13 @@ pub async fn file_url(
             .with_code("invalid_query"));
     }
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(expires_in));
+    let served = state.served_file(&row).await.map_err(unavailable)?;
     // A stored file in a bucket is fetched from the bucket itself, by a URL
     // its credentials sign; anything else through this host.
-    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
-    let stored = state.stored_file_row_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))?;
-    if let Some(file) = stored {
+    if let Some(file) = &served.stored {
         let signed = state
             .files
-            .presigned_url(super::connections::file_ref(&file), std::time::Duration::from_secs(u64::from(expires_in)))
+            .presigned_url(super::connections::file_ref(file), std::time::Duration::from_secs(u64::from(expires_in)))
             .await
             .map_err(|error| ApiError::internal("cannot sign a link to the stored file", error))?;
         if let Some(url) = signed {
@@ -72,7 +134,8 @@ pub async fn file_url(
         }
     }
     let expires = expires_at.unix_timestamp();
-    let sig = hex::encode(signature(&state.file_url_key, &row.organization_id, &row.id, expires));
+    let scope = LinkScope { org_id: &row.organization_id, data_source_id: &row.id, file: &served.identity, expires };
+    let sig = hex::encode(file_links::sign(&state.file_url_key, scope));
     Ok(Json(FileUrl {
         url: format!("/api/v1/files/{}?expires={expires}&signature={sig}", row.id),
         expires_at: crate::db::format_time(expires_at),
@@ -95,37 +158,29 @@ pub async fn download(
     }
     let given = hex::decode(&params.signature).map_err(|_| denied())?;
     let row = state.db.data_source_any_org(&id).await?.ok_or_else(denied)?;
-    let expected = signature(&state.file_url_key, &row.organization_id, &row.id, params.expires);
-    if !bool::from(expected.ct_eq(&given)) {
+    // What the data source names now must be what the link was issued for.
+    let served = state.served_file(&row).await.map_err(|_| denied())?;
+    let scope = LinkScope {
+        org_id: &row.organization_id,
+        data_source_id: &row.id,
+        file: &served.identity,
+        expires: params.expires,
+    };
+    if !file_links::verify(&state.file_url_key, scope, &given) {
         return Err(denied());
     }
-    let path_field = state
-        .connectors
-        .source_type(&row.source_type)
-        .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()))
-        .ok_or_else(|| ApiError::not_found("file"))?;
-    let config: serde_json::Value = serde_json::from_str(&row.config).map_err(|_| ApiError::not_found("file"))?;
-    let configured = config.get(&path_field).and_then(|v| v.as_str()).ok_or_else(|| ApiError::not_found("file"))?;
-    // The same rules as for connectors: a stored file of the data source's
-    // own organization, or a path inside the files root, never the data dir.
-    let sandbox = state.connectors.sandbox();
-    let grant = match state.stored_file_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))? {
-        Some(stored) => crate::sandbox::files::grant_stored(&stored),
-        None => crate::sandbox::files::grant(configured, sandbox.files_root.as_deref(), &sandbox.denied_paths),
-    }
-    .map_err(|_| denied())?;
-    let name = grant.guest_path.rsplit('/').next().unwrap_or_default().to_owned();
-    if grant.guest_path == crate::sandbox::files::GUEST_DATA_DIR || name.is_empty() {
-        return Err(ApiError::conflict("not_a_file", "the data source names a directory, not a file"));
-    }
-    let file = tokio::fs::File::open(grant.host_dir.join(&name)).await.map_err(|_| ApiError::not_found("file"))?;
-    let name = name.replace(['"', '\\', '\r', '\n'], "");
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let (local, identity) = (served.local.clone(), served.identity.clone());
+    let file = tokio::task::spawn_blocking(move || file_links::open_for_download(&local, &identity))
+        .await
+        .map_err(|error| ApiError::internal("cannot open the file", error))?
+        .map_err(|_| denied())?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
     Ok((
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CONTENT_TYPE, file_links::content_type(&served.name).to_owned()),
+            (header::CONTENT_DISPOSITION, file_links::content_disposition(&served.name)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
         body,
     )

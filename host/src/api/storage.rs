@@ -1,6 +1,10 @@
 //! `/api/v1/storage/files`: upload (streaming multipart, field `file`),
 //! list, metadata and delete of an organization's files. An upload answers
 //! the `file_path` (`storage://<id>`) that file-based data sources reference.
+//!
+//! A file belongs to a workspace and is visible as a data source of that
+//! workspace is: to the workspace's members and to org admins. Anything
+//! else answers 404, as for data sources.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +17,9 @@ use super::AppState;
 use super::data_sources::org_of;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiMultipart, ApiPath, ApiQuery, Auth};
+use crate::auth::Principal;
 use crate::db::{StoredFileRow, new_id, now};
-use crate::storage::{SCHEME, StorageError, safe_name};
+use crate::storage::{StorageError, StorageRef, safe_name};
 
 /// A stored file.
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,6 +27,8 @@ pub struct StoredFile {
     pub id: String,
     /// What a file-based data source's `file_path` takes to read this file.
     pub file_path: String,
+    /// The workspace whose members may see and use the file.
+    pub workspace_id: String,
     pub name: String,
     pub size: i64,
     /// Hex SHA-256 of the bytes, as received.
@@ -34,8 +41,9 @@ pub struct StoredFile {
 impl From<StoredFileRow> for StoredFile {
     fn from(row: StoredFileRow) -> Self {
         Self {
-            file_path: format!("{SCHEME}{}", row.id),
+            file_path: StorageRef::new(&row.id).map(|r| r.to_string()).unwrap_or_default(),
             id: row.id,
+            workspace_id: row.workspace_id,
             name: row.name,
             size: row.size,
             sha256: row.sha256,
@@ -64,6 +72,15 @@ pub struct StoredFileParams {
     pub page_size: Option<u32>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// The file's workspace (default: the organization's default workspace
+    /// when the caller may use it, else the caller's first workspace).
+    pub workspace_id: Option<String>,
+}
+
 /// The multipart body of an upload (for the OpenAPI document).
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -72,20 +89,23 @@ pub struct UploadForm {
     file: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/storage/files", tag = "storage",
+#[utoipa::path(post, path = "/api/v1/storage/files", tag = "storage", params(UploadParams),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = StoredFile), (status = 400, body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-              (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody)))]
+              (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<UploadParams>,
     ApiMultipart(mut form): ApiMultipart,
 ) -> ApiResult<Response> {
     if !principal.can_write() {
         return Err(ApiError::forbidden("viewers cannot upload files"));
     }
     let org_id = org_of(&principal)?.to_owned();
+    let workspace_id = upload_workspace(&state, &principal, &org_id, params.workspace_id).await?;
     let malformed = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("the multipart body is malformed: {}", e.body_text())).with_code("invalid_body")
     };
@@ -120,6 +140,7 @@ pub async fn upload(
         let row = StoredFileRow {
             id,
             organization_id: org_id,
+            workspace_id,
             name,
             size: i64::try_from(size).unwrap_or(i64::MAX),
             sha256,
@@ -136,6 +157,45 @@ pub async fn upload(
         return Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], Json(StoredFile::from(row)))
             .into_response());
     }
+}
+
+/// The workspace an upload goes to: the one named (which the caller must
+/// be able to use), else the organization's default when the caller may use
+/// it, else the caller's first workspace.
+async fn upload_workspace(
+    state: &AppState,
+    principal: &Principal,
+    org_id: &str,
+    named: Option<String>,
+) -> ApiResult<String> {
+    let unknown = || {
+        ApiError::unprocessable("validation_failed", "workspace_id: unknown workspace").with_details(
+            serde_json::json!({ "fields": [{ "field": "workspace_id", "message": "unknown workspace" }] }),
+        )
+    };
+    let known: Vec<String> = state.db.workspaces(org_id).await?.into_iter().map(|w| w.id).collect();
+    let usable = |id: &String| known.contains(id) && principal.may_use_workspace(id);
+    match named {
+        Some(id) if usable(&id) => Ok(id),
+        Some(_) => Err(unknown()),
+        None => {
+            let default = state.db.default_workspace(org_id).await?.id;
+            if usable(&default) {
+                return Ok(default);
+            }
+            principal.workspaces.iter().flatten().find(|&id| usable(id)).cloned().ok_or_else(unknown)
+        }
+    }
+}
+
+/// A stored file the caller may see (org and workspace), or 404.
+pub(super) async fn visible_file(state: &AppState, principal: &Principal, id: &str) -> ApiResult<StoredFileRow> {
+    let org_id = org_of(principal)?;
+    let row = state.db.stored_file(org_id, id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    if !principal.sees(&row.workspace_id, &[]) {
+        return Err(ApiError::not_found("file"));
+    }
+    Ok(row)
 }
 
 fn storage_error(error: StorageError) -> ApiError {
@@ -160,8 +220,9 @@ pub async fn list(
     if page == 0 || !(1..=100).contains(&page_size) {
         return Err(ApiError::bad_request("page starts at 1; page_size is 1-100").with_code("invalid_query"));
     }
-    let (rows, total) =
-        state.db.stored_files(org_id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size)).await?;
+    let offset = i64::from(page - 1) * i64::from(page_size);
+    let visible = principal.workspaces.as_deref();
+    let (rows, total) = state.db.stored_files(org_id, visible, i64::from(page_size), offset).await?;
     Ok(Json(StoredFileList { items: rows.into_iter().map(StoredFile::from).collect(), total, page, page_size }))
 }
 
@@ -174,9 +235,7 @@ pub async fn get(
     Auth(principal): Auth,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<StoredFile>> {
-    let org_id = org_of(&principal)?;
-    let row = state.db.stored_file(org_id, &id).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    Ok(Json(row.into()))
+    Ok(Json(visible_file(&state, &principal, &id).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/storage/files/{file_id}", tag = "storage",
@@ -192,12 +251,23 @@ pub async fn delete(
         return Err(ApiError::forbidden("viewers cannot delete files"));
     }
     let org_id = org_of(&principal)?;
-    let row = state.db.stored_file(org_id, &id).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    let users = state.db.data_sources_using(org_id, &format!("{SCHEME}{id}")).await?;
+    let row = visible_file(&state, &principal, &id).await?;
+    let users = state.db.data_sources_using(org_id, &id).await?;
     if !users.is_empty() {
+        // Name only the data sources the caller can see; count the others.
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let shares = state.db.shares_of(&ids).await?;
+        let (seen, unseen): (Vec<_>, Vec<_>) = users.iter().partition(|user| {
+            let shared: Vec<String> = shares.iter().filter(|(ds, _)| *ds == user.id).map(|(_, w)| w.clone()).collect();
+            principal.sees(&user.workspace_id, &shared)
+        });
+        let mut named: Vec<String> = seen.iter().map(|u| format!("`{}`", u.name)).collect();
+        if !unseen.is_empty() {
+            named.push(format!("{} you cannot see", unseen.len()));
+        }
         return Err(ApiError::conflict(
             "file_in_use",
-            format!("data sources still read this file: {}; change or delete them first", users.join(", ")),
+            format!("data sources still read this file: {}; change or delete them first", named.join(", ")),
         ));
     }
     if state.db.delete_stored_file(org_id, &id).await? {

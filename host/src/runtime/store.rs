@@ -43,6 +43,7 @@ impl StoreState {
             Box::pin(async move { allowed })
         });
         if let Some(file) = &grants.file {
+            file.verify_unchanged().map_err(|error| error.to_string())?;
             builder
                 .preopened_dir(&file.host_dir, crate::sandbox::files::GUEST_DATA_DIR, FsPerms::ReadOnly)
                 .map_err(|error| format!("cannot open {}: {error}", file.host_dir.display()))?;

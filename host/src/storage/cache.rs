@@ -37,7 +37,7 @@ impl LocalCache {
         file: FileRef<'_>,
     ) -> Result<PathBuf, StorageError> {
         let folder = self.root.join(file.org_id).join(file.id);
-        let local = folder.join(file.name);
+        let local = folder.join(super::stored_segment(file.name).as_ref());
         if is_complete(&local, file.size).await {
             return Ok(local);
         }

@@ -12,6 +12,7 @@
 
 mod cache;
 mod http;
+mod reference;
 mod s3;
 
 use std::path::{Path, PathBuf};
@@ -29,10 +30,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 
+pub use reference::{SCHEME, StorageRef, StorageRefError};
 pub use s3::S3Settings;
-
-/// How a data source's config names a stored file.
-pub const SCHEME: &str = "storage://";
 
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -129,7 +128,7 @@ impl FileStore {
     /// file itself in a local store, a verified copy of a bucket's object.
     pub async fn local_file(&self, file: FileRef<'_>) -> Result<PathBuf, StorageError> {
         match &self.place {
-            Place::Local { root } => Ok(root.join(file.org_id).join(file.id).join(file.name)),
+            Place::Local { root } => Ok(root.join(file.org_id).join(file.id).join(stored_segment(file.name).as_ref())),
             Place::Bucket { cache, .. } => {
                 let path = self.object_path(file.org_id, file.id, file.name);
                 cache.ensure(self.store.as_ref(), &path, file).await
@@ -167,7 +166,7 @@ impl FileStore {
     }
 
     fn object_path(&self, org_id: &str, id: &str, name: &str) -> ObjectPath {
-        let file = [org_id, id, name].map(object_store::path::PathPart::from);
+        let file = [org_id, id, name].map(stored_segment);
         match &self.place {
             Place::Bucket { prefix: Some(prefix), .. } => ObjectPath::from_iter(prefix.parts().chain(file)),
             _ => ObjectPath::from_iter(file),
@@ -200,9 +199,13 @@ impl Upload {
     }
 }
 
-/// The id in a `storage://<id>` reference.
-pub fn reference_id(path: &str) -> Option<&str> {
-    path.strip_prefix(SCHEME).map(|rest| rest.trim_end_matches('/')).filter(|id| !id.is_empty() && !id.contains('/'))
+/// The one encoding of a stored file's name on disk and in a bucket: the
+/// object store's path-part encoding (`#` → `%23`, `%` → `%25`, `..` →
+/// `%2E%2E`, unicode and spaces kept). Storing, joining a local path and
+/// granting all go through it; only the download's Content-Disposition shows
+/// the name as uploaded.
+pub fn stored_segment(name: &str) -> object_store::path::PathPart<'_> {
+    object_store::path::PathPart::from(name)
 }
 
 /// A file name as uploaded, made safe to be one path segment: the last
@@ -233,13 +236,22 @@ mod tests {
         assert!(safe_name(Some(&"é".repeat(300))).len() <= 200);
     }
 
-    #[test]
-    fn references_name_one_id() {
-        assert_eq!(reference_id("storage://0192-abc"), Some("0192-abc"));
-        assert_eq!(reference_id("storage://0192-abc/"), Some("0192-abc"));
-        assert_eq!(reference_id("storage://"), None);
-        assert_eq!(reference_id("storage://a/b"), None);
-        assert_eq!(reference_id("/tmp/a.csv"), None);
+    #[tokio::test]
+    async fn odd_names_are_stored_and_found_under_one_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::local(dir.path(), 1 << 20).unwrap();
+        for (i, name) in
+            ["a#b.csv", "100% real.csv", "dätä 📊.csv", "x..y.csv", "%23.csv", "a?b*c.csv"].into_iter().enumerate()
+        {
+            let id = format!("id{i}");
+            let mut upload = store.upload("org", &id, name);
+            upload.write(bytes::Bytes::from_static(b"a\n1\n")).await.unwrap();
+            let (size, sha) = upload.finish().await.unwrap();
+            let file = FileRef { org_id: "org", id: &id, name, size, sha256: &sha };
+            let local = store.local_file(file).await.unwrap();
+            assert_eq!(std::fs::read(&local).unwrap(), b"a\n1\n", "{name} is not where it is looked for");
+            assert_eq!(local.parent().unwrap(), dir.path().join("org").join(&id), "{name} left its folder");
+        }
     }
 
     #[tokio::test]

@@ -94,7 +94,7 @@ fn load_or_create_key_file(data_dir: &Path) -> Result<(MasterKey, KeySource), Va
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(file_error(format!("cannot open: {error}"))),
     }
-    std::fs::create_dir_all(data_dir)
+    crate::data_dir::prepare(data_dir, None)
         .map_err(|error| file_error(format!("cannot create the data directory {}: {error}", data_dir.display())))?;
     let key = MasterKey::generate()?;
     if create_key_file(&path, &key)? {
