@@ -200,6 +200,12 @@ pub struct UpdateDataSource {
     pub shared_with_workspaces: Option<Vec<String>>,
     #[serde(default)]
     pub status: Option<SettableStatus>,
+    /// Secret fields to set with this change. Required (every stored one)
+    /// when the change re-targets the credentials: a network or identity
+    /// config field, the file path or the SSH tunnel; otherwise 422
+    /// `credentials_required`.
+    #[serde(default)]
+    pub credentials: Option<BTreeMap<String, String>>,
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
