@@ -914,8 +914,22 @@ pub async fn health(
 pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Metrics>> {
     use super::metrics::Counters as C;
     let org_id = org_of(&principal)?;
-    let by_status: BTreeMap<String, i64> = state.db.count_data_sources(org_id).await?.into_iter().collect();
-    let c = &state.counters;
+    // Every figure is what the caller may see: counts and pools of the data
+    // sources visible to it, counters of its organization only.
+    let visible = state.db.visible_states(org_id, principal.workspaces.as_deref()).await?;
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_breaker: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, status, breaker) in &visible {
+        *by_status.entry(status.clone()).or_default() += 1;
+        *by_breaker.entry(breaker.clone()).or_default() += 1;
+    }
+    let pools = state
+        .pools
+        .stats(Some(org_id))
+        .into_iter()
+        .filter(|pool| visible.iter().any(|(id, _, _)| *id == pool.data_source_id))
+        .collect();
+    let c = state.counters.of_org(org_id);
     let runtime = state.connectors.runtime().stats();
     let tests = C::get(&c.tests_run);
     Ok(Json(Metrics {
@@ -928,12 +942,12 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
         discoveries_failed: C::get(&c.discoveries_failed),
         connections_opened: C::get(&c.connections_opened),
         plugins_loaded: state.connectors.plugins().len(),
-        breakers_by_state: state.db.count_breakers(org_id).await?.into_iter().collect(),
+        breakers_by_state: by_breaker,
         breakers_opened: C::get(&c.breakers_opened),
         breakers_closed: C::get(&c.breakers_closed),
         scheduled_checks: C::get(&c.scheduled_checks),
         checks_skipped_breaker_open: C::get(&c.checks_skipped_open),
-        pools: state.pools.stats((principal.role != crate::auth::Role::PlatformAdmin).then_some(org_id)),
+        pools,
         idle_connections_total: state.pools.idle_total(),
         ssh_tunnels: state.tunnels.stats(),
         schema_cache: state.schemas.stats(),

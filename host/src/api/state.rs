@@ -236,7 +236,7 @@ impl AppState {
                 _ => break outcome,
             }
         };
-        self.counters.record_test(outcome.ok, outcome.latency_ms);
+        self.counters.record_test(&row.organization_id, outcome.ok, outcome.latency_ms);
         let check = HealthCheckRow {
             checked_at: outcome.tested_at.clone(),
             ok: i64::from(outcome.ok),
@@ -252,7 +252,7 @@ impl AppState {
         };
         let mut breaker = Breaker::of_row(&current);
         if let Some(state) = breaker.record(outcome.ok, time::OffsetDateTime::now_utc(), &self.health.breaker) {
-            self.counters.record_breaker(state);
+            self.counters.record_breaker(&row.organization_id, state);
             tracing::warn!(
                 data_source = %row.id,
                 state = state.as_str(),
@@ -307,7 +307,7 @@ impl AppState {
         let schemas = match outcome {
             Ok((schemas, _pages)) => schemas,
             Err(failure) => {
-                self.counters.record_discovery(false);
+                self.counters.record_discovery(&row.organization_id, false);
                 self.db.fail_discovery(job_id, failure.error.kind.as_str(), &failure.error.message).await?;
                 return Ok(());
             }
@@ -341,7 +341,7 @@ impl AppState {
         self.db.complete_discovery(job_id, &row.id, &tables, stored.as_deref(), event.as_ref()).await?;
         let next = super::scheduler::next_refresh(row, time::OffsetDateTime::now_utc());
         self.db.schedule_discovery(&row.id, next.as_deref()).await?;
-        self.counters.record_discovery(true);
+        self.counters.record_discovery(&row.organization_id, true);
         Ok(())
     }
 }
