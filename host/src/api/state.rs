@@ -95,6 +95,8 @@ pub struct AppStateInner {
     pub tunnels: crate::tunnel::Tunnels,
     /// Uploaded files (`/api/v1/storage`).
     pub files: crate::storage::FileStore,
+    /// Live event streams: one shared poll per organization, and the caps.
+    pub event_feeds: super::event_feed::EventFeeds,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -118,6 +120,7 @@ impl AppState {
     ) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
         let reads = ReadCache::new(&db);
+        let event_feeds = super::event_feed::EventFeeds::new(db.clone(), settings.event_streams);
         let pools = Arc::new(Pools::new(settings.pool_max_idle));
         pools.spawn_reaper(POOL_SWEEP);
         let plugins = super::plugin_registry::PluginRegistry::new(&connectors, settings.plugin_trust.clone());
@@ -138,6 +141,7 @@ impl AppState {
             ssh_trust_on_first_use: settings.ssh_trust_on_first_use,
             tunnels: crate::tunnel::Tunnels::new(),
             files,
+            event_feeds,
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))

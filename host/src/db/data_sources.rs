@@ -672,6 +672,12 @@ impl Db {
             .await
     }
 
+    /// The workspace owning each of several data sources (deleted ones too),
+    /// as (data source id, workspace id).
+    pub async fn workspaces_of_data_sources(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        self.side_table("SELECT id, workspace_id FROM data_sources WHERE id IN ", "", ids).await
+    }
+
     async fn side_table(&self, head: &str, tail: &str, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
