@@ -115,10 +115,12 @@ fn a_share_grants_use_but_never_change() {
     let created = api.create(&pg_body("orders", None, &[&elsewhere]));
     let id = created["id"].as_str().expect("id").to_owned();
     let home = created["workspace_id"].as_str().expect("workspace").to_owned();
+    assert_ne!(home, elsewhere, "owned by the default workspace, shared with analytics");
     api.wait_settled(&id);
     let path = format!("{DS}/{id}");
-    let sharer = inlet.api(&inlet.token("acme", "member", &[&elsewhere]));
-    let owner = inlet.api(&inlet.token("acme", "member", &[&home]));
+    // Tokens name workspaces by name; the default one is `default`.
+    let sharer = inlet.api(&inlet.token("acme", "member", &["analytics"]));
+    let owner = inlet.api(&inlet.token("acme", "member", &["default"]));
 
     // Use: read, list, test, discover, schemas, health, events.
     assert_eq!(sharer.get(&path).expect(200).json()["id"], id.as_str());
@@ -381,7 +383,7 @@ fn metrics_show_only_what_the_caller_may_see() {
     }
     // A pool for a data source the member cannot see.
     api.post(&format!("{DS}/{hidden}/test"), &json!({})).expect(200);
-    let member = inlet.api(&inlet.token("acme", "member", &[&analytics]));
+    let member = inlet.api(&inlet.token("acme", "member", &["analytics"]));
     let mine = member.get(&format!("{DS}/metrics")).expect(200).json();
     assert_eq!(mine["data_sources_total"], 1, "{mine}");
     assert_eq!(mine["breakers_by_state"].as_object().map(|m| m.values().filter_map(Value::as_i64).sum::<i64>()), Some(1));

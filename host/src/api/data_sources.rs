@@ -633,6 +633,8 @@ pub async fn update(
         let sealed = state.seal_secrets(&org_id, &row.id, &given).await?;
         drop(given);
         state.db.replace_secrets(&org_id, &row.id, &sealed, &[]).await?;
+        // Writing secrets bumps the version the row update below expects.
+        row.version += 1;
     }
     let config_changed = config_changed || credentials_changed;
     let mut row = state.db.update_data_source(&row, tags.as_deref(), body.shared_with_workspaces.as_deref()).await?;

@@ -115,7 +115,8 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let registry = &mut *guard;
         for (map, key) in [(&mut registry.per_token, &self.token_key), (&mut registry.per_org, &self.org_id)] {
             if let Some(count) = map.get_mut(key) {
                 *count = count.saturating_sub(1);
@@ -277,6 +278,22 @@ mod tests {
             },
             audience: audience.iter().map(|w| (*w).to_owned()).collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn streams_are_capped_per_token_and_per_organization_and_free_their_slot() {
+        let (db, _dir) = crate::db::test_db().await;
+        let feeds = EventFeeds::new(db, StreamLimits { per_token: 2, per_org: 3 });
+        let first = feeds.subscribe("o", "token:a").expect("first");
+        let _second = feeds.subscribe("o", "token:a").expect("second");
+        assert_eq!(feeds.subscribe("o", "token:a").err(), Some(StreamRefused::PerToken(2)));
+        let _third = feeds.subscribe("o", "token:b").expect("another token");
+        assert_eq!(feeds.subscribe("o", "token:c").err(), Some(StreamRefused::PerOrg(3)));
+        let _elsewhere = feeds.subscribe("p", "token:d").expect("another organization");
+        assert_eq!(feeds.running(), (4, 2), "four streams, one feed per organization");
+        drop(first);
+        let _again = feeds.subscribe("o", "token:c").expect("a freed slot");
+        assert_eq!(feeds.running(), (4, 2));
     }
 
     #[test]
