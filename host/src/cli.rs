@@ -378,14 +378,16 @@ async fn ensure_bootstrap_token(db: &Db, token: &str) -> anyhow::Result<()> {
 }
 
 fn jwt_config() -> anyhow::Result<Option<JwtConfig>> {
-    if let Some(secret) = var("INLET_JWT_HS256_SECRET") {
-        return Ok(Some(JwtConfig::hs256(secret.as_bytes())?));
-    }
-    if let Some(path) = var("INLET_JWT_RS256_PUBLIC_KEY_FILE") {
+    let config = if let Some(secret) = var("INLET_JWT_HS256_SECRET") {
+        JwtConfig::hs256(secret.as_bytes())?
+    } else if let Some(path) = var("INLET_JWT_RS256_PUBLIC_KEY_FILE") {
         let pem = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
-        return Ok(Some(JwtConfig::rs256(&pem)?));
-    }
-    Ok(None)
+        JwtConfig::rs256(&pem)?
+    } else {
+        return Ok(None);
+    };
+    let (issuer, audience) = (var("INLET_JWT_ISSUER"), var("INLET_JWT_AUDIENCE"));
+    Ok(Some(config.with_issuer_and_audience(issuer.as_deref(), audience.as_deref())))
 }
 
 async fn org_create(name: &str, individual: bool) -> anyhow::Result<ExitCode> {

@@ -47,6 +47,9 @@ pub struct Settings {
     /// keys) and `INLET_ALLOW_UNSIGNED_PLUGINS=allow|deny` (deny): which
     /// plugin packages may be installed.
     pub plugin_trust: TrustPolicy,
+    /// `INLET_SSE_MAX_STREAMS_PER_TOKEN` (5) and `INLET_SSE_MAX_STREAMS_PER_ORG`
+    /// (200): open event streams allowed at once; one more is 429.
+    pub event_streams: crate::api::StreamLimits,
 }
 
 #[derive(Debug, Error)]
@@ -90,6 +93,10 @@ impl Settings {
             storage_max_upload_bytes: positive("INLET_STORAGE_MAX_UPLOAD_MIB", 1024)? << 20,
             storage_backend: storage_backend(&data_dir)?,
             plugin_trust: plugin_trust()?,
+            event_streams: crate::api::StreamLimits {
+                per_token: positive("INLET_SSE_MAX_STREAMS_PER_TOKEN", 5)? as usize,
+                per_org: positive("INLET_SSE_MAX_STREAMS_PER_ORG", 200)? as usize,
+            },
             data_dir,
         })
     }

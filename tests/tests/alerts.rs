@@ -524,7 +524,7 @@ fn ordered_delivery_through_an_outage(backend: Backend) {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|d| d["last_error"].as_str().is_some_and(|e| e.contains("cannot connect")))
+                .any(|d| d["last_error"].as_str().is_some_and(|e| e.contains("could not connect")))
         },
     );
     assert!(!failed.to_string().contains(SECRET));

@@ -136,3 +136,58 @@ fn b64(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+fn now() -> i64 {
+    in_ten_minutes() - 600
+}
+
+/// `claims` with more claims set (or, with `null`, removed).
+fn claims_with(org: &str, extra: &[(&str, Value)]) -> Value {
+    let mut claims = claims(org, "org-admin", &[]);
+    for (key, value) in extra {
+        match value {
+            Value::Null => {
+                claims.as_object_mut().expect("object").remove(*key);
+            }
+            value => claims[*key] = value.clone(),
+        }
+    }
+    claims
+}
+
+#[test]
+fn tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.extra_env.push(("INLET_JWT_HS256_SECRET".into(), HS256_SECRET.into()));
+    let org = inlet.org("acme");
+    inlet.start();
+    let secret = HS256_SECRET.as_bytes();
+    let call = |extra: &[(&str, Value)]| bearer(&inlet, &hs256(&claims_with(&org, extra), secret)).get(DS);
+    // 60 s of clock skew is tolerated; more is refused.
+    call(&[("nbf", json!(now() + 600))]).expect_error(401, "unauthorized");
+    call(&[("iat", json!(now() + 600))]).expect_error(401, "unauthorized");
+    call(&[("nbf", json!(now() + 20)), ("iat", json!(now() + 20))]).expect(200);
+    call(&[("nbf", json!(now() - 60)), ("iat", json!(now() - 60))]).expect(200);
+    // Without an issuer or audience configured, the claims are not required.
+    call(&[("iss", json!("https://anyone.example")), ("aud", json!("anything"))]).expect(200);
+}
+
+#[test]
+fn issuer_and_audience_are_enforced_when_configured() {
+    let mut inlet = Inlet::new(Backend::Sqlite);
+    inlet.extra_env.push(("INLET_JWT_HS256_SECRET".into(), HS256_SECRET.into()));
+    inlet.extra_env.push(("INLET_JWT_ISSUER".into(), "https://id.example".into()));
+    inlet.extra_env.push(("INLET_JWT_AUDIENCE".into(), "inlet".into()));
+    let org = inlet.org("acme");
+    inlet.start();
+    let secret = HS256_SECRET.as_bytes();
+    let call = |extra: &[(&str, Value)]| bearer(&inlet, &hs256(&claims_with(&org, extra), secret)).get(DS);
+    let iss = ("iss", json!("https://id.example"));
+    let aud = ("aud", json!("inlet"));
+    call(&[iss.clone(), aud.clone()]).expect(200);
+    call(&[iss.clone(), ("aud", json!(["billing", "inlet"]))]).expect(200);
+    call(&[("iss", json!("https://evil.example")), aud.clone()]).expect_error(401, "unauthorized");
+    call(&[iss.clone(), ("aud", json!("billing"))]).expect_error(401, "unauthorized");
+    call(&[aud.clone()]).expect_error(401, "unauthorized");
+    call(&[iss.clone()]).expect_error(401, "unauthorized");
+}

@@ -173,7 +173,10 @@ async fn open_and_send(
     let body = Bytes::from(row.body.clone());
     let (result, latency) =
         webhook::send(&target, body, secret.as_bytes(), ids, settings.egress, settings.timeout).await;
-    result.map(|answer| (answer, latency)).map_err(|error| (error.to_string(), latency))
+    result.map(|answer| (answer, latency)).map_err(|error| {
+        tracing::info!(channel = %row.channel_id, %error, "alert delivery failed");
+        (error.public_message().to_owned(), latency)
+    })
 }
 
 #[cfg(test)]

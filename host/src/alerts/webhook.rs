@@ -108,6 +108,19 @@ pub enum SendError {
     Timeout { host: String },
 }
 
+impl SendError {
+    /// What the channel's owner is told: that the policy refused, or that
+    /// the receiver could not be reached. Never what a name resolved to nor
+    /// which network error it was, so a test delivery cannot be used to map
+    /// the server's network. The full error goes to the server log only.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::Egress(EgressError::Denied { .. }) => "refused by policy",
+            _ => "could not connect",
+        }
+    }
+}
+
 /// What the receiver answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {

@@ -236,7 +236,8 @@ pub struct TestDelivery {
     pub delivered: bool,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
-    /// Why it failed (no answer, refused by the egress policy, or a non-2xx status).
+    /// Why it failed: `refused by policy`, `could not connect` (never what
+    /// the name resolved to), or the receiver's non-2xx status.
     pub error: Option<String>,
     /// The `X-Inlet-Delivery-Id` and `X-Inlet-Event-Id` sent.
     pub delivery_id: String,
@@ -496,7 +497,10 @@ pub async fn test(
     let (status_code, error) = match result {
         Ok(answer) if answer.is_success() => (Some(answer.status), None),
         Ok(answer) => (Some(answer.status), Some(format!("the receiver answered HTTP {}", answer.status))),
-        Err(error) => (None, Some(error.to_string())),
+        Err(error) => {
+            tracing::info!(channel = %row.id, %error, "alert channel test delivery failed");
+            (None, Some(error.public_message().to_owned()))
+        }
     };
     tracing::info!(channel = %row.id, status_code, latency_ms, "alert channel test delivery");
     Ok(Json(TestDelivery { delivered: error.is_none(), status_code, latency_ms, error, delivery_id, event_id }))

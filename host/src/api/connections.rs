@@ -145,7 +145,7 @@ impl AppState {
             };
             drop(ssh);
             let route = Route { tunnel: via, stored_file: self.stored_file_of(row, &config).await? };
-            super::metrics::Counters::add(&self.counters.connections_opened);
+            self.counters.add(&row.organization_id, |set| &set.connections_opened);
             match self.connectors.open(&row.source_type, &config, &secrets, timeouts(&settings), &route).await {
                 Ok(mut session) => {
                     session.connect_steps.splice(0..0, ssh_steps);

@@ -16,7 +16,7 @@ use super::{AppState, CheckOrigin};
 use crate::auth::Principal;
 use crate::connectors::{TestOutcome, TypeRef};
 use crate::db::{DataSourceRow, ListFilter, NewDataSource, SideData, SortKey, new_id, now};
-use crate::plugin::{ConfigError, SSH_SECRET_FIELDS, Secrets, SourceType};
+use crate::plugin::{ConfigError, SSH_SECRET_FIELDS, Secrets, SourceType, retarget};
 
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 4000;
@@ -56,6 +56,46 @@ pub(super) async fn visible_row(state: &AppState, principal: &Principal, id: &st
         }
     }
     Ok(row)
+}
+
+/// Loads a data source the caller may change: visible, and owned by one of
+/// the caller's workspaces (or the caller is an org admin). A share with the
+/// caller's workspace grants use (read, test, discover), never change: 403.
+pub(super) async fn changeable_row(state: &AppState, principal: &Principal, id: &str) -> ApiResult<DataSourceRow> {
+    require_write(principal)?;
+    let row = visible_row(state, principal, id).await?;
+    if !principal.may_change(&row.workspace_id) {
+        return Err(ApiError::forbidden(
+            "this data source is shared with your workspace: you may use it, only its own workspace may change it",
+        ));
+    }
+    Ok(row)
+}
+
+/// 422 `credentials_required`: the change sends the stored credentials
+/// elsewhere, so they must be sent again with it.
+fn credentials_required(retargeted: &[String], missing: &[String]) -> ApiError {
+    ApiError::unprocessable(
+        "credentials_required",
+        format!(
+            "changing {} sends this data source's credentials elsewhere: send {} again under `credentials` in the same request",
+            retargeted.join(", "),
+            missing.join(", ")
+        ),
+    )
+    .with_details(json!({ "changed": retargeted, "credentials": missing }))
+}
+
+/// Checks that every named credential is a secret field of this type (or an
+/// SSH field of a type that can use a tunnel).
+fn check_secret_names(spec: &SourceType, secrets: &Secrets) -> ApiResult<()> {
+    for field in secrets.names() {
+        let ssh_field = spec.network.is_some() && SSH_SECRET_FIELDS.contains(&field);
+        if !spec.is_secret(field) && !ssh_field {
+            return Err(invalid(&format!("/credentials/{field}"), "is not a secret field of this type"));
+        }
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> ApiResult<String> {
@@ -520,8 +560,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(mut body): ApiJson<UpdateDataSource>,
 ) -> ApiResult<Response> {
-    require_write(&principal)?;
-    let mut row = visible_row(&state, &principal, &id).await?;
+    let mut row = changeable_row(&state, &principal, &id).await?;
     let org_id = row.organization_id.clone();
     let deprecated = match (&mut body.config, state.connectors.source_type(&row.source_type)) {
         (Some(config), Some(found)) => migrate_storage_file_id(found.spec(), config),
@@ -535,11 +574,35 @@ pub async fn update(
     }
     let config_changed =
         body.config.as_ref().is_some_and(|c| serde_json::from_str::<Value>(&row.config).ok().as_ref() != Some(c));
-    if body.config.is_some() || body.ssh_tunnel.is_some() {
+    let given = secrets_from(body.credentials.take().unwrap_or_default())?;
+    if body.config.is_some() || body.ssh_tunnel.is_some() || !given.is_empty() {
         let found = usable_type(&state, &org_id, &row.source_type, StatusCode::CONFLICT).await?;
         let spec = found.spec();
+        check_secret_names(spec, &given)?;
+        let stored = state.open_secrets(&row).await?;
+        let before: Value =
+            serde_json::from_str(&row.config).map_err(|e| ApiError::internal("stored config is not JSON", e))?;
+        let tunnel_changed = match &body.ssh_tunnel {
+            None => false,
+            Some(tunnel) => {
+                let stored_tunnel: Option<Value> = row.ssh_tunnel.as_deref().and_then(|t| serde_json::from_str(t).ok());
+                let new_tunnel = tunnel.as_ref().map(serde_json::to_value).transpose().map_err(|e| {
+                    ApiError::internal("cannot serialize the tunnel", e)
+                })?;
+                stored_tunnel != new_tunnel
+            }
+        };
+        let retargeted = retarget::retargeted(spec, &before, body.config.as_ref().unwrap_or(&before), tunnel_changed);
+        let missing = retarget::missing_credentials(&retargeted, stored.names(), |field| given.contains(field));
+        if !missing.is_empty() {
+            return Err(credentials_required(&retargeted, &missing));
+        }
         // The secrets already set count toward the schema's required fields.
-        let (connector_secrets, ssh_secrets) = split_credentials(spec, state.open_secrets(&row).await?)?;
+        let mut merged = Secrets::new();
+        for (field, value) in stored.iter().chain(given.iter()) {
+            merged.insert(field, value);
+        }
+        let (connector_secrets, ssh_secrets) = split_credentials(spec, merged)?;
         if let Some(config) = &body.config {
             spec.validate(config, &connector_secrets).map_err(config_error)?;
             check_file_path(&state, &principal, spec, config).await?;
@@ -567,6 +630,17 @@ pub async fn update(
     }
     row.updated_at = now();
     row.updated_by = Some(principal.actor.clone());
+    // The credentials first: the new target never sees the old ones, even
+    // from a scheduled check that runs between the two writes.
+    let credentials_changed = !given.is_empty();
+    if credentials_changed {
+        let sealed = state.seal_secrets(&org_id, &row.id, &given).await?;
+        drop(given);
+        state.db.replace_secrets(&org_id, &row.id, &sealed, &[]).await?;
+        // Writing secrets bumps the version the row update below expects.
+        row.version += 1;
+    }
+    let config_changed = config_changed || credentials_changed;
     let mut row = state.db.update_data_source(&row, tags.as_deref(), body.shared_with_workspaces.as_deref()).await?;
     let stops_use = matches!(body.status, Some(SettableStatus::Inactive | SettableStatus::Maintenance));
     if config_changed || body.connection_settings.is_some() || body.ssh_tunnel.is_some() || stops_use {
@@ -616,8 +690,7 @@ pub async fn update_credentials(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateCredentials>,
 ) -> ApiResult<Json<DataSource>> {
-    require_write(&principal)?;
-    let row = visible_row(&state, &principal, &id).await?;
+    let row = changeable_row(&state, &principal, &id).await?;
     let found = usable_type(&state, &row.organization_id, &row.source_type, StatusCode::CONFLICT).await?;
     let spec = found.spec();
     if body.credentials.is_empty() {
@@ -697,7 +770,7 @@ pub async fn delete(
         }
         state.schemas.forget(&id);
     } else {
-        visible_row(&state, &principal, &id).await?;
+        changeable_row(&state, &principal, &id).await?;
         if !state.db.soft_delete_data_source(&org_id, &id, &principal.actor).await? {
             return Err(ApiError::not_found("data source"));
         }
@@ -847,8 +920,22 @@ pub async fn health(
 pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<Metrics>> {
     use super::metrics::Counters as C;
     let org_id = org_of(&principal)?;
-    let by_status: BTreeMap<String, i64> = state.db.count_data_sources(org_id).await?.into_iter().collect();
-    let c = &state.counters;
+    // Every figure is what the caller may see: counts and pools of the data
+    // sources visible to it, counters of its organization only.
+    let visible = state.db.visible_states(org_id, principal.workspaces.as_deref()).await?;
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_breaker: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, status, breaker) in &visible {
+        *by_status.entry(status.clone()).or_default() += 1;
+        *by_breaker.entry(breaker.clone()).or_default() += 1;
+    }
+    let pools = state
+        .pools
+        .stats(Some(org_id))
+        .into_iter()
+        .filter(|pool| visible.iter().any(|(id, _, _)| *id == pool.data_source_id))
+        .collect();
+    let c = state.counters.of_org(org_id);
     let runtime = state.connectors.runtime().stats();
     let tests = C::get(&c.tests_run);
     Ok(Json(Metrics {
@@ -861,12 +948,12 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
         discoveries_failed: C::get(&c.discoveries_failed),
         connections_opened: C::get(&c.connections_opened),
         plugins_loaded: state.connectors.plugins().len(),
-        breakers_by_state: state.db.count_breakers(org_id).await?.into_iter().collect(),
+        breakers_by_state: by_breaker,
         breakers_opened: C::get(&c.breakers_opened),
         breakers_closed: C::get(&c.breakers_closed),
         scheduled_checks: C::get(&c.scheduled_checks),
         checks_skipped_breaker_open: C::get(&c.checks_skipped_open),
-        pools: state.pools.stats((principal.role != crate::auth::Role::PlatformAdmin).then_some(org_id)),
+        pools,
         idle_connections_total: state.pools.idle_total(),
         ssh_tunnels: state.tunnels.stats(),
         schema_cache: state.schemas.stats(),

@@ -86,14 +86,18 @@ async fn run(state: &AppState, job: DiscoveryJobRow) {
             }
         })
     };
-    let result = match state.db.data_source_any_org(&job.data_source_id).await {
+    let loaded = state.db.data_source_any_org(&job.data_source_id).await;
+    let org_id = loaded.as_ref().ok().and_then(Option::as_ref).map(|row| row.organization_id.clone());
+    let result = match loaded {
         Ok(Some(row)) => state.run_discovery(&row, &job.id).await,
         Ok(None) => Err(super::ApiError::not_found("data source")),
         Err(error) => Err(error.into()),
     };
     heartbeat.abort();
     if let Err(error) = result {
-        state.counters.record_discovery(false);
+        if let Some(org_id) = &org_id {
+            state.counters.record_discovery(org_id, false);
+        }
         tracing::warn!(job = %job.id, error = %error.message, "discovery job failed to run");
         let _ = state.db.fail_discovery(&job.id, error.code, &error.message).await;
     }

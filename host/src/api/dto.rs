@@ -200,6 +200,12 @@ pub struct UpdateDataSource {
     pub shared_with_workspaces: Option<Vec<String>>,
     #[serde(default)]
     pub status: Option<SettableStatus>,
+    /// Secret fields to set with this change. Required (every stored one)
+    /// when the change re-targets the credentials: a network or identity
+    /// config field, the file path or the SSH tunnel; otherwise 422
+    /// `credentials_required`.
+    #[serde(default)]
+    pub credentials: Option<BTreeMap<String, String>>,
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -461,11 +467,11 @@ pub struct Accepted {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Metrics {
-    /// Live data sources of the organization by status.
+    /// Live data sources the caller can see, by status.
     #[schema(value_type = Object)]
     pub data_sources_by_status: BTreeMap<String, i64>,
     pub data_sources_total: i64,
-    /// Since this server started.
+    /// In the caller's organization since this server started.
     pub tests_run: u64,
     pub tests_failed: u64,
     pub average_test_latency_ms: Option<f64>,
@@ -473,7 +479,7 @@ pub struct Metrics {
     pub discoveries_failed: u64,
     pub connections_opened: u64,
     pub plugins_loaded: usize,
-    /// Live data sources of the organization by circuit-breaker state.
+    /// Live data sources the caller can see, by circuit-breaker state.
     #[schema(value_type = Object)]
     pub breakers_by_state: BTreeMap<String, i64>,
     /// Breaker transitions and scheduled checks since this server started.
@@ -481,8 +487,8 @@ pub struct Metrics {
     pub breakers_closed: u64,
     pub scheduled_checks: u64,
     pub checks_skipped_breaker_open: u64,
-    /// Connection pools of the organization's data sources (all of them for
-    /// platform admins); a pool appears once it has lent a connection.
+    /// Connection pools of the data sources the caller can see; a pool
+    /// appears once it has lent a connection.
     pub pools: Vec<crate::pool::PoolStats>,
     /// Idle pooled connections on this server, over every organization.
     pub idle_connections_total: usize,

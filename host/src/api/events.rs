@@ -4,6 +4,9 @@
 //! id is its `seq`, and seqs commit in order).
 //!
 //! Members and viewers see the events of the data sources they can see.
+//! Streams come from one shared poll per organization
+//! ([`super::event_feed`]), are capped per token and per organization (429),
+//! and close when the caller's token is revoked or expires.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -16,20 +19,19 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::event_feed::{self, Subscription};
 use super::extract::{ApiQuery, Auth};
+use crate::auth::Principal;
 use crate::db::{EventFilter, EventRow};
 use crate::events::{EventKind, Severity};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
-/// How often a stream looks for events written by other replicas.
-const POLL: Duration = Duration::from_secs(1);
-/// Events fetched per database read while streaming.
-const STREAM_BATCH: i64 = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +100,9 @@ impl Event {
         (status = 200, description = "a page of events, or with `Accept: text/event-stream` a live stream \
             of them (event name = kind, id = seq, data = the event as JSON)", body = EventPage),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 429, description = "too many event streams open for this token or organization (`too_many_streams`)",
+            body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -143,7 +147,11 @@ pub async fn list(
                 )?
             }
         };
-        let stream = live(state, org_id, filter, resume);
+        let token = super::extract::bearer_token(&headers)?.to_owned();
+        let subscription = state.event_feeds.subscribe(&org_id, &principal.actor).map_err(|refused| {
+            ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "too_many_streams", refused.to_string())
+        })?;
+        let stream = live(state, token, principal, subscription, org_id, filter, resume);
         return Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response());
     }
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
@@ -159,51 +167,105 @@ pub async fn list(
     Ok(Json(EventPage { items, next_since, has_more }).into_response())
 }
 
-/// What a live stream carries between polls.
-struct Cursor {
+/// How often an open stream re-checks its caller's token: a revoked or
+/// expired token closes it within this (plus the token cache's 5 s).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What a live stream carries between events.
+struct Live {
     state: AppState,
+    /// The bearer token, re-checked every [`RECHECK`].
+    token: String,
+    principal: Principal,
     org_id: String,
     filter: EventFilter,
+    /// The last event sent.
     after: i64,
+    /// Every event up to this seq was sent or filtered out.
+    complete: i64,
+    /// Reading the database (on connect, or after falling behind the feed).
+    catching_up: bool,
     buffered: VecDeque<EventRow>,
+    subscription: Subscription,
+    next_check: tokio::time::Instant,
 }
 
-/// The organization's events after `after`, as they are written: read in
-/// batches, then woken by this process's commits or by the poll interval
-/// (for other replicas' commits).
+/// The organization's events after `after`, as they are written: caught up
+/// from the database, then taken from the organization's shared feed. Ends
+/// when the caller's token stops being valid.
 fn live(
     state: AppState,
+    token: String,
+    principal: Principal,
+    subscription: Subscription,
     org_id: String,
     filter: EventFilter,
     after: i64,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let cursor = Cursor { state, org_id, filter, after, buffered: VecDeque::new() };
-    stream::unfold(cursor, |mut cursor| async move {
+    let next_check = tokio::time::Instant::now() + RECHECK;
+    let live = Live {
+        state,
+        token,
+        principal,
+        org_id,
+        filter,
+        after,
+        complete: after,
+        catching_up: true,
+        buffered: VecDeque::new(),
+        subscription,
+        next_check,
+    };
+    stream::unfold(live, |mut live| async move {
         loop {
-            if let Some(row) = cursor.buffered.pop_front() {
-                cursor.after = row.seq;
+            if tokio::time::Instant::now() >= live.next_check {
+                match live.state.authenticate(&live.token).await {
+                    Ok(principal) if principal == live.principal => live.next_check += RECHECK,
+                    _ => {
+                        tracing::info!(actor = %live.principal.actor, "closing an event stream: its token is no longer valid");
+                        return None;
+                    }
+                }
+            }
+            if let Some(row) = live.buffered.pop_front() {
+                live.after = row.seq;
                 let id = row.seq.to_string();
                 let Some(event) = Event::from_row(row) else { continue };
                 let sse = SseEvent::default().id(id).event(event.kind.as_str());
                 let sse = sse.json_data(&event).unwrap_or_else(|_| SseEvent::default().comment("unserializable event"));
-                return Some((Ok(sse), cursor));
+                return Some((Ok(sse), live));
             }
-            let signal = cursor.state.db.event_signal();
-            let notified = signal.notified();
-            tokio::pin!(notified);
-            // Registered before reading, so a commit between the read and the
-            // wait still wakes us.
-            notified.as_mut().enable();
-            match cursor.state.db.org_events(&cursor.org_id, cursor.after, &cursor.filter, STREAM_BATCH).await {
-                Ok(rows) if !rows.is_empty() => cursor.buffered.extend(rows),
-                Ok(_) => {
-                    let _ = tokio::time::timeout(POLL, notified).await;
+            if live.catching_up {
+                // Read before the query: every event up to it is visible to the query.
+                let mark = live.subscription.published_to();
+                match live.state.db.org_events(&live.org_id, live.after, &live.filter, event_feed::BATCH).await {
+                    Ok(rows) if !rows.is_empty() => live.buffered.extend(rows),
+                    Ok(_) => {
+                        live.complete = live.complete.max(live.after).max(mark);
+                        live.catching_up = false;
+                    }
+                    Err(error) => {
+                        // The client reconnects with Last-Event-ID and loses nothing.
+                        tracing::warn!(%error, "an event stream cannot read events; closing it");
+                        return None;
+                    }
                 }
-                Err(error) => {
-                    // The client reconnects with Last-Event-ID and loses nothing.
-                    tracing::warn!(%error, "an event stream cannot read events; closing it");
-                    return None;
-                }
+                continue;
+            }
+            tokio::select! {
+                received = live.subscription.receiver.recv() => match received {
+                    // A batch that starts past what this stream has seen: catch up first.
+                    Ok(batch) if batch.from > live.complete => live.catching_up = true,
+                    Ok(batch) => {
+                        let (after, filter) = (live.after, &live.filter);
+                        let fresh = batch.events.iter().filter(|p| p.row.seq > after && p.matches(filter));
+                        live.buffered.extend(fresh.map(|p| p.row.clone()));
+                        live.complete = live.complete.max(batch.to);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => live.catching_up = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep_until(live.next_check) => {}
             }
         }
     })

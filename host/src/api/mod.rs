@@ -12,6 +12,7 @@ mod data_sources;
 mod discovery_worker;
 pub mod dto;
 mod error;
+mod event_feed;
 mod events;
 mod extract;
 mod files;
@@ -29,6 +30,7 @@ mod tunnels;
 
 pub use discovery_worker::spawn_discovery_worker;
 pub use error::{ApiError, ApiResult};
+pub use event_feed::StreamLimits;
 pub use metrics::Counters;
 pub use scheduler::spawn_scheduler;
 pub use state::{AppState, AppStateInner, CheckOrigin};

@@ -73,6 +73,9 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         "SSH tunnel opens, reconnects and channels that failed.",
         tunnels.failures,
     );
+    let (streams, feeds) = state.event_feeds.running();
+    gauge(&mut out, "inlet_event_streams", "Event streams (SSE) open.", streams as u64);
+    gauge(&mut out, "inlet_event_feeds", "Organizations whose events are polled for open streams.", feeds as u64);
     let cache = state.schemas.stats();
     gauge(&mut out, "inlet_schema_cache_entries", "Catalogs in the schema cache.", cache.entries);
     gauge(&mut out, "inlet_schema_cache_bytes", "Bytes of catalog JSON in the schema cache.", cache.weight_bytes);

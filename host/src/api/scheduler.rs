@@ -12,7 +12,6 @@ use tokio::sync::Semaphore;
 
 use super::AppState;
 use super::dto::SchemaRefresh;
-use super::metrics::Counters;
 use crate::db::{DataSourceRow, format_time};
 use crate::health::{Admission, Breaker, BreakerState, next_check_at};
 
@@ -93,7 +92,7 @@ async fn check(state: &AppState, row: DataSourceRow) {
     let breaker = Breaker::of_row(&row);
     match breaker.admit(OffsetDateTime::now_utc()) {
         Admission::Skip => {
-            Counters::add(&state.counters.checks_skipped_open);
+            state.counters.add(&row.organization_id, |set| &set.checks_skipped_open);
             return;
         }
         Admission::Probe => {
@@ -105,7 +104,7 @@ async fn check(state: &AppState, row: DataSourceRow) {
         }
         Admission::Run => {}
     }
-    Counters::add(&state.counters.scheduled_checks);
+    state.counters.add(&row.organization_id, |set| &set.scheduled_checks);
     let retry = state.retry_policy(&row);
     if let Err(error) = state.run_test(&row, super::state::CheckOrigin::Scheduler, Some(retry)).await {
         tracing::warn!(data_source = %row.id, error = %error.message, "scheduled health check failed to run");

@@ -95,6 +95,8 @@ pub struct AppStateInner {
     pub tunnels: crate::tunnel::Tunnels,
     /// Uploaded files (`/api/v1/storage`).
     pub files: crate::storage::FileStore,
+    /// Live event streams: one shared poll per organization, and the caps.
+    pub event_feeds: super::event_feed::EventFeeds,
     data_keys: RwLock<HashMap<String, Arc<DataKey>>>,
     tokens: moka::sync::Cache<String, Principal>,
 }
@@ -118,6 +120,7 @@ impl AppState {
     ) -> Self {
         let file_url_key = keyring.derive_key("inlet:file-url:v1");
         let reads = ReadCache::new(&db);
+        let event_feeds = super::event_feed::EventFeeds::new(db.clone(), settings.event_streams);
         let pools = Arc::new(Pools::new(settings.pool_max_idle));
         pools.spawn_reaper(POOL_SWEEP);
         let plugins = super::plugin_registry::PluginRegistry::new(&connectors, settings.plugin_trust.clone());
@@ -138,6 +141,7 @@ impl AppState {
             ssh_trust_on_first_use: settings.ssh_trust_on_first_use,
             tunnels: crate::tunnel::Tunnels::new(),
             files,
+            event_feeds,
             data_keys: RwLock::new(HashMap::new()),
             tokens: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(TOKEN_CACHE_TTL).build(),
         }))
@@ -236,7 +240,7 @@ impl AppState {
                 _ => break outcome,
             }
         };
-        self.counters.record_test(outcome.ok, outcome.latency_ms);
+        self.counters.record_test(&row.organization_id, outcome.ok, outcome.latency_ms);
         let check = HealthCheckRow {
             checked_at: outcome.tested_at.clone(),
             ok: i64::from(outcome.ok),
@@ -252,7 +256,7 @@ impl AppState {
         };
         let mut breaker = Breaker::of_row(&current);
         if let Some(state) = breaker.record(outcome.ok, time::OffsetDateTime::now_utc(), &self.health.breaker) {
-            self.counters.record_breaker(state);
+            self.counters.record_breaker(&row.organization_id, state);
             tracing::warn!(
                 data_source = %row.id,
                 state = state.as_str(),
@@ -307,7 +311,7 @@ impl AppState {
         let schemas = match outcome {
             Ok((schemas, _pages)) => schemas,
             Err(failure) => {
-                self.counters.record_discovery(false);
+                self.counters.record_discovery(&row.organization_id, false);
                 self.db.fail_discovery(job_id, failure.error.kind.as_str(), &failure.error.message).await?;
                 return Ok(());
             }
@@ -341,7 +345,7 @@ impl AppState {
         self.db.complete_discovery(job_id, &row.id, &tables, stored.as_deref(), event.as_ref()).await?;
         let next = super::scheduler::next_refresh(row, time::OffsetDateTime::now_utc());
         self.db.schedule_discovery(&row.id, next.as_deref()).await?;
-        self.counters.record_discovery(true);
+        self.counters.record_discovery(&row.organization_id, true);
         Ok(())
     }
 }

@@ -1,5 +1,10 @@
 //! JWTs issued by the product (HS256 shared secret or RS256 public key),
 //! carrying organization, subject, role and workspaces.
+//!
+//! Enforced: the signature, `exp` (required), `nbf` and `iat` (a token
+//! issued in the future is refused), each with [`LEEWAY_S`] of clock skew,
+//! and `iss` / `aud` when the deployment names them
+//! (`INLET_JWT_ISSUER`, `INLET_JWT_AUDIENCE`).
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
@@ -14,6 +19,9 @@ pub enum JwtError {
     #[error("invalid token")]
     Invalid,
 }
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_S: u64 = 60;
 
 /// How JWTs are verified; absent when the deployment issues none.
 #[derive(Clone)]
@@ -32,6 +40,8 @@ struct Claims {
     role: Option<String>,
     #[serde(default)]
     workspaces: Option<Vec<String>>,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 impl JwtConfig {
@@ -49,9 +59,33 @@ impl JwtConfig {
         Ok(Self { key, validation: validation(Algorithm::RS256) })
     }
 
-    /// Verifies signature and expiry and maps the claims to a principal.
+    /// Requires `iss` to be `issuer` (when given) and `aud` to contain
+    /// `audience` (when given); a token without the claim is refused.
+    pub fn with_issuer_and_audience(mut self, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        let mut required: Vec<&str> = vec!["exp", "sub"];
+        if let Some(issuer) = issuer {
+            self.validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        if let Some(audience) = audience {
+            self.validation.set_audience(&[audience]);
+            self.validation.validate_aud = true;
+            required.push("aud");
+        }
+        self.validation.set_required_spec_claims(&required);
+        self
+    }
+
+    /// Verifies signature, times, issuer and audience and maps the claims to
+    /// a principal.
     pub fn verify(&self, token: &str) -> Result<Principal, JwtError> {
         let claims = decode::<Claims>(token, &self.key, &self.validation).map_err(|_| JwtError::Invalid)?.claims;
+        // The library checks exp and nbf; a token "issued" in the future is
+        // forged or from a clock that cannot be trusted either.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_S as i64)) {
+            return Err(JwtError::Invalid);
+        }
         // The most powerful role named wins; an unknown role is refused rather than ignored.
         let mut names = claims.roles;
         names.extend(claims.role);
@@ -71,7 +105,10 @@ impl JwtConfig {
 fn validation(algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.set_required_spec_claims(&["exp", "sub"]);
-    validation.leeway = 30;
+    validation.validate_nbf = true;
+    // An audience is checked only when the deployment names one.
+    validation.validate_aud = false;
+    validation.leeway = LEEWAY_S;
     validation
 }
 
@@ -116,5 +153,48 @@ mod tests {
         let token = sign(json!({"sub": "u", "org": "o", "role": "member", "exp": exp()}));
         assert!(other.verify(&token).is_err());
         assert!(JwtConfig::hs256(b"short").is_err());
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    #[test]
+    fn nbf_and_iat_in_the_future_are_refused_beyond_the_leeway() {
+        let config = JwtConfig::hs256(SECRET).expect("config");
+        let base = json!({"sub": "u", "org": "o", "role": "member", "exp": exp()});
+        let with = |claim: &str, at: i64| {
+            let mut claims = base.clone();
+            claims[claim] = json!(at);
+            sign(claims)
+        };
+        assert!(config.verify(&with("nbf", now() + 600)).is_err(), "not valid before ten minutes from now");
+        assert!(config.verify(&with("nbf", now() + 10)).is_ok(), "within the leeway");
+        assert!(config.verify(&with("nbf", now() - 10)).is_ok());
+        assert!(config.verify(&with("iat", now() + 600)).is_err(), "issued in the future");
+        assert!(config.verify(&with("iat", now() + 10)).is_ok(), "within the leeway");
+        assert!(config.verify(&with("iat", now() - 3600)).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let claims = |extra: serde_json::Value| {
+            let mut claims = json!({"sub": "u", "org": "o", "role": "member", "exp": exp()});
+            for (key, value) in extra.as_object().expect("object") {
+                claims[key] = value.clone();
+            }
+            sign(claims)
+        };
+        let open = JwtConfig::hs256(SECRET).expect("config");
+        assert!(open.verify(&claims(json!({}))).is_ok());
+        assert!(open.verify(&claims(json!({"iss": "anyone", "aud": "anything"}))).is_ok());
+        let strict =
+            JwtConfig::hs256(SECRET).expect("config").with_issuer_and_audience(Some("https://id.example"), Some("inlet"));
+        assert!(strict.verify(&claims(json!({"iss": "https://id.example", "aud": "inlet"}))).is_ok());
+        assert!(strict.verify(&claims(json!({"iss": "https://id.example", "aud": ["other", "inlet"]}))).is_ok());
+        assert!(strict.verify(&claims(json!({"iss": "https://evil.example", "aud": "inlet"}))).is_err());
+        assert!(strict.verify(&claims(json!({"iss": "https://id.example", "aud": "other"}))).is_err());
+        assert!(strict.verify(&claims(json!({"aud": "inlet"}))).is_err(), "no issuer");
+        assert!(strict.verify(&claims(json!({"iss": "https://id.example"}))).is_err(), "no audience");
     }
 }

@@ -86,6 +86,13 @@ impl Principal {
         }
     }
 
+    /// Whether the principal may change (edit, re-credential, set the
+    /// status of, delete) a data source owned by `workspace_id`: writers of
+    /// that workspace and org admins. A share grants use, never change.
+    pub fn may_change(&self, workspace_id: &str) -> bool {
+        self.can_write() && self.may_use_workspace(workspace_id)
+    }
+
     /// Whether the principal may put a data source into `workspace_id`.
     pub fn may_use_workspace(&self, workspace_id: &str) -> bool {
         self.workspaces.as_ref().is_none_or(|mine| mine.iter().any(|w| w == workspace_id))
@@ -116,7 +123,9 @@ mod tests {
         assert!(!member.sees("w2", &[]));
         assert!(member.sees("w2", &["w1".into()]));
         assert!(member.can_write() && !member.is_org_admin());
+        assert!(member.may_change("w1") && !member.may_change("w2"), "a share grants use, not change");
         let viewer = principal(Role::Viewer, Some(vec!["w1".into()]));
+        assert!(!viewer.may_change("w1"));
         assert!(!viewer.can_write());
         let admin = principal(Role::OrgAdmin, None);
         assert!(admin.sees("anything", &[]) && admin.may_use_workspace("anything"));

@@ -672,6 +672,12 @@ impl Db {
             .await
     }
 
+    /// The workspace owning each of several data sources (deleted ones too),
+    /// as (data source id, workspace id).
+    pub async fn workspaces_of_data_sources(&self, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
+        self.side_table("SELECT id, workspace_id FROM data_sources WHERE id IN ", "", ids).await
+    }
+
     async fn side_table(&self, head: &str, tail: &str, ids: &[String]) -> Result<Vec<(String, String)>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -794,17 +800,6 @@ impl Db {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Live data sources of an organization by circuit-breaker state.
-    pub async fn count_breakers(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT breaker_state, COUNT(*) FROM data_sources WHERE organization_id = $1 AND deleted_at IS NULL \
-             GROUP BY breaker_state",
-        )
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// Live data sources of every organization, by status and by breaker state.
     pub async fn count_all_data_sources(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), DbError> {
         let by_status = sqlx::query_as(
@@ -821,14 +816,19 @@ impl Db {
         Ok((by_status, by_breaker))
     }
 
-    /// Live data sources of an organization by status.
-    pub async fn count_data_sources(&self, org_id: &str) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT status, COUNT(*) FROM data_sources WHERE organization_id = $1 AND deleted_at IS NULL GROUP BY status",
-        )
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await?)
+    /// The live data sources a caller sees (`visible_workspaces` as in
+    /// [`ListFilter`]), as (id, status, breaker state): what the metrics count.
+    pub async fn visible_states(
+        &self,
+        org_id: &str,
+        visible_workspaces: Option<&[String]>,
+    ) -> Result<Vec<(String, String, String)>, DbError> {
+        let filter =
+            ListFilter { visible_workspaces: visible_workspaces.map(<[String]>::to_vec), ..ListFilter::everything(org_id) };
+        let mut sql = Sql::default();
+        sql.push("SELECT id, status, breaker_state FROM data_sources");
+        filter.where_clause(&mut sql);
+        Ok(query_as_with::<(String, String, String)>(&sql)?.fetch_all(&self.pool).await?)
     }
 }
 

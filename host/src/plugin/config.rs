@@ -53,6 +53,10 @@ impl Secrets {
         self.0.contains_key(name)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parses a JSON object of string values (the `credentials` body, a secrets file).
     pub fn from_json(value: Value) -> Result<Self, ConfigError> {
         let Value::Object(map) = value else {

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod manifest;
 pub mod package;
+pub mod retarget;
 pub mod signature;
 
 pub use config::{ConfigError, FieldError, Secrets};

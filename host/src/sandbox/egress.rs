@@ -54,9 +54,14 @@ pub enum EgressError {
 }
 
 impl EgressPolicy {
-    /// Decides one address.
+    /// Decides one address. An IPv6 address that carries an IPv4 address
+    /// (see [`embedded_v4`]) is decided as that IPv4 address.
     pub fn check(&self, ip: IpAddr) -> Result<(), Denial> {
-        match canonical(ip) {
+        let ip = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match ip {
             IpAddr::V4(v4) => self.check_v4(v4),
             IpAddr::V6(v6) => self.check_v6(v6),
         }
@@ -145,8 +150,38 @@ impl EgressPolicy {
     }
 }
 
-/// IPv4-mapped IPv6 addresses (`::ffff:169.254.169.254`) are decided as the
-/// IPv4 address they carry.
+/// The IPv4 address an IPv6 address stands for, in every form that embeds
+/// one, so `[::127.0.0.1]` or a 6to4 address of the metadata service cannot
+/// slip past the IPv4 rules:
+/// - IPv4-mapped `::ffff:a.b.c.d` and IPv4-compatible `::a.b.c.d` (deprecated,
+///   but some stacks still route it; `::` and `::1` stay IPv6);
+/// - 6to4 `2002:AABB:CCDD::/16`: the address in bits 16-47;
+/// - NAT64 well-known prefix `64:ff9b::/96`: the last 32 bits;
+/// - Teredo `2001:0::/32`: the client, the bitwise NOT of the last 32 bits.
+pub fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let last32 = (u32::from(s[6]) << 16) | u32::from(s[7]);
+    if let Some(mapped) = ip.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    if s[..6] == [0; 6] && last32 > 1 {
+        return Some(Ipv4Addr::from(last32));
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(Ipv4Addr::from(last32));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(Ipv4Addr::from(!last32));
+    }
+    None
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:169.254.169.254`) are connected to
+/// as the IPv4 address they are (the other embedding forms are reached over
+/// IPv6, after [`EgressPolicy::check`] decided them by what they embed).
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -159,6 +194,10 @@ mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
     }
 
@@ -190,6 +229,74 @@ mod tests {
         assert_eq!(OPEN.check(ip("127.0.0.1")), Ok(()));
         assert_eq!(STRICT.check(ip("93.184.216.34")), Ok(()));
         assert_eq!(STRICT.check(ip("2606:2800:220:1::1")), Ok(()));
+    }
+
+    #[test]
+    fn ipv4_compatible_addresses_are_decided_by_the_embedded_address() {
+        assert_eq!(embedded_v4(v6("::127.0.0.1")), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(STRICT.check(ip("::127.0.0.1")), Err(Denial::Loopback));
+        assert_eq!(OPEN.check(ip("::169.254.169.254")), Err(Denial::Metadata));
+        assert_eq!(STRICT.check(ip("::10.0.0.1")), Err(Denial::Private));
+        // `::1` and `::` keep their IPv6 meaning.
+        assert_eq!(embedded_v4(v6("::1")), None);
+        assert_eq!(STRICT.check(ip("::1")), Err(Denial::Loopback));
+        assert_eq!(OPEN.check(ip("::")), Err(Denial::NotUnicast));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_decided_by_the_embedded_address() {
+        assert_eq!(embedded_v4(v6("::ffff:10.1.2.3")), Some(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(STRICT.check(ip("::ffff:10.1.2.3")), Err(Denial::Private));
+        assert_eq!(OPEN.check(ip("::ffff:100.100.100.200")), Err(Denial::Metadata));
+        assert_eq!(STRICT.check(ip("::ffff:93.184.216.34")), Ok(()));
+    }
+
+    #[test]
+    fn six_to_four_addresses_are_decided_by_the_embedded_address() {
+        // 2002:7f00:0001:: carries 127.0.0.1; 2002:a9fe:a9fe:: 169.254.169.254.
+        assert_eq!(embedded_v4(v6("2002:7f00:1::1")), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(STRICT.check(ip("2002:7f00:1::1")), Err(Denial::Loopback));
+        assert_eq!(OPEN.check(ip("2002:a9fe:a9fe::")), Err(Denial::Metadata));
+        assert_eq!(STRICT.check(ip("2002:c0a8:101::5")), Err(Denial::Private));
+        assert_eq!(STRICT.check(ip("2002:5db8:d822::1")), Ok(()), "a public 6to4 address");
+    }
+
+    #[test]
+    fn nat64_addresses_are_decided_by_the_embedded_address() {
+        assert_eq!(embedded_v4(v6("64:ff9b::7f00:1")), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(STRICT.check(ip("64:ff9b::127.0.0.1")), Err(Denial::Loopback));
+        assert_eq!(OPEN.check(ip("64:ff9b::169.254.169.254")), Err(Denial::Metadata));
+        assert_eq!(STRICT.check(ip("64:ff9b::10.0.0.1")), Err(Denial::Private));
+        assert_eq!(STRICT.check(ip("64:ff9b::93.184.216.34")), Ok(()));
+    }
+
+    #[test]
+    fn teredo_addresses_are_decided_by_the_client_address() {
+        // The client is the bitwise NOT of the last 32 bits (RFC 4380).
+        let teredo = |client: Ipv4Addr| {
+            let not = !u32::from(client);
+            Ipv6Addr::new(0x2001, 0, 0x4136, 0xe378, 0x8000, 0x63bf, (not >> 16) as u16, not as u16)
+        };
+        let loopback = teredo(Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(loopback, v6("2001:0:4136:e378:8000:63bf:80ff:fffe"));
+        assert_eq!(embedded_v4(loopback), Some(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(STRICT.check(IpAddr::V6(loopback)), Err(Denial::Loopback));
+        assert_eq!(OPEN.check(IpAddr::V6(teredo(Ipv4Addr::new(169, 254, 169, 254)))), Err(Denial::Metadata));
+        assert_eq!(STRICT.check(IpAddr::V6(teredo(Ipv4Addr::new(192, 168, 0, 9)))), Err(Denial::Private));
+        assert_eq!(STRICT.check(IpAddr::V6(teredo(Ipv4Addr::new(93, 184, 216, 34)))), Ok(()));
+    }
+
+    #[test]
+    fn plain_ipv6_embeds_nothing() {
+        for addr in ["2606:2800:220:1::1", "fd12::1", "fe80::1", "2001:db8::1", "2001:1::1"] {
+            assert_eq!(embedded_v4(v6(addr)), None, "{addr}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resolving_refuses_embedded_loopback_literals() {
+        let denied = STRICT.resolve("[::127.0.0.1]", 5432, Duration::from_secs(1)).await;
+        assert!(matches!(denied, Err(EgressError::Denied { denial: Denial::Loopback, .. })), "{denied:?}");
     }
 
     #[test]
