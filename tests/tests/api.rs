@@ -363,7 +363,7 @@ fn csv_source_and_presigned_file_urls() {
     // The link works without a token and returns the file's bytes.
     let download = try_request(inlet.port, "GET", &url, &[], None).expect("download").expect(200);
     assert_eq!(download.body, std::fs::read(csv_path("mixed.csv")).unwrap());
-    assert_eq!(download.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(download.header("content-type"), Some("text/csv; charset=utf-8"), "the type follows the extension");
     assert!(download.header("content-disposition").unwrap_or("").contains("mixed.csv"));
 
     // A tampered signature, a tampered expiry, a non-hex signature, a past expiry.
