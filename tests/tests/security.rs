@@ -142,7 +142,9 @@ fn a_share_grants_use_but_never_change() {
         (
             "PATCH",
             path.clone(),
-            Some(json!({ "config": with_config(&[("host", json!("attacker.example"))]), "credentials": { "password": "x" } })),
+            Some(
+                json!({ "config": with_config(&[("host", json!("attacker.example"))]), "credentials": { "password": "x" } }),
+            ),
         ),
         ("PATCH", format!("{path}/credentials"), Some(json!({ "credentials": { "password": "x" } }))),
         ("DELETE", path.clone(), None),
@@ -386,8 +388,12 @@ fn metrics_show_only_what_the_caller_may_see() {
     let member = inlet.api(&inlet.token("acme", "member", &["analytics"]));
     let mine = member.get(&format!("{DS}/metrics")).expect(200).json();
     assert_eq!(mine["data_sources_total"], 1, "{mine}");
-    assert_eq!(mine["breakers_by_state"].as_object().map(|m| m.values().filter_map(Value::as_i64).sum::<i64>()), Some(1));
-    let pools: Vec<&str> = mine["pools"].as_array().expect("pools").iter().filter_map(|p| p["data_source_id"].as_str()).collect();
+    assert_eq!(
+        mine["breakers_by_state"].as_object().map(|m| m.values().filter_map(Value::as_i64).sum::<i64>()),
+        Some(1)
+    );
+    let pools: Vec<&str> =
+        mine["pools"].as_array().expect("pools").iter().filter_map(|p| p["data_source_id"].as_str()).collect();
     assert!(!pools.contains(&hidden.as_str()), "a pool the member cannot see: {mine}");
     let everything = api.get(&format!("{DS}/metrics")).expect(200).json();
     assert_eq!(everything["data_sources_total"], 3);

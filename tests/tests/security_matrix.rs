@@ -149,6 +149,7 @@ struct Resources {
 impl Resources {
     fn new_data_source(&self) -> String {
         let mut body = new_data_source();
+        body["name"] = json!(format!("matrix {}", rand_suffix()));
         body["shared_with_workspaces"] = json!([self.sharing_workspace]);
         body["health_check_interval_s"] = json!(3600);
         self.admin.create(&body)["id"].as_str().expect("id").to_owned()

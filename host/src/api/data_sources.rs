@@ -586,9 +586,11 @@ pub async fn update(
             None => false,
             Some(tunnel) => {
                 let stored_tunnel: Option<Value> = row.ssh_tunnel.as_deref().and_then(|t| serde_json::from_str(t).ok());
-                let new_tunnel = tunnel.as_ref().map(serde_json::to_value).transpose().map_err(|e| {
-                    ApiError::internal("cannot serialize the tunnel", e)
-                })?;
+                let new_tunnel = tunnel
+                    .as_ref()
+                    .map(serde_json::to_value)
+                    .transpose()
+                    .map_err(|e| ApiError::internal("cannot serialize the tunnel", e))?;
                 stored_tunnel != new_tunnel
             }
         };

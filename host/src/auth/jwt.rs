@@ -188,8 +188,9 @@ mod tests {
         let open = JwtConfig::hs256(SECRET).expect("config");
         assert!(open.verify(&claims(json!({}))).is_ok());
         assert!(open.verify(&claims(json!({"iss": "anyone", "aud": "anything"}))).is_ok());
-        let strict =
-            JwtConfig::hs256(SECRET).expect("config").with_issuer_and_audience(Some("https://id.example"), Some("inlet"));
+        let strict = JwtConfig::hs256(SECRET)
+            .expect("config")
+            .with_issuer_and_audience(Some("https://id.example"), Some("inlet"));
         assert!(strict.verify(&claims(json!({"iss": "https://id.example", "aud": "inlet"}))).is_ok());
         assert!(strict.verify(&claims(json!({"iss": "https://id.example", "aud": ["other", "inlet"]}))).is_ok());
         assert!(strict.verify(&claims(json!({"iss": "https://evil.example", "aud": "inlet"}))).is_err());

@@ -823,8 +823,10 @@ impl Db {
         org_id: &str,
         visible_workspaces: Option<&[String]>,
     ) -> Result<Vec<(String, String, String)>, DbError> {
-        let filter =
-            ListFilter { visible_workspaces: visible_workspaces.map(<[String]>::to_vec), ..ListFilter::everything(org_id) };
+        let filter = ListFilter {
+            visible_workspaces: visible_workspaces.map(<[String]>::to_vec),
+            ..ListFilter::everything(org_id)
+        };
         let mut sql = Sql::default();
         sql.push("SELECT id, status, breaker_state FROM data_sources");
         filter.where_clause(&mut sql);
