@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::http::{Limits, Method, Request, Response, Transport};
+use inlet_sdk::text::truncate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -321,13 +322,6 @@ pub fn service_error(operation: Operation, response: &Response) -> ConnectorErro
             429 | 500..=599 => ConnectorError::unreachable(text),
             _ => ConnectorError::protocol(text),
         },
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
     }
 }
 
