@@ -68,6 +68,23 @@ pub trait ConnectorConfig: Sized {
     }
 }
 
+/// A config that serde reads as it stands and that checks itself in place:
+/// implementing `validate` makes it a [`ConnectorConfig`] whose raw form is
+/// itself, so `Config::from_request(request)` parses and validates.
+pub trait Validate: DeserializeOwned {
+    /// Checks what the JSON Schema cannot say; every error a `config` error.
+    fn validate(&self) -> Result<(), ConnectorError>;
+}
+
+impl<T: Validate> ConnectorConfig for T {
+    type Raw = T;
+
+    fn check(raw: T) -> Result<T, ConnectorError> {
+        raw.validate()?;
+        Ok(raw)
+    }
+}
+
 /// A text field that must hold more than white space.
 pub fn non_empty(field: &str, value: &str) -> Result<(), ConnectorError> {
     if value.trim().is_empty() {
@@ -143,6 +160,25 @@ mod tests {
         let error = Checked::from_json(r#"{"name":"a","size":11}"#).unwrap_err();
         assert_eq!(error.message, "`size` must be between 0 and 10, not 11");
         assert_eq!(Checked::from_json("{").unwrap_err().kind, ErrorKind::Config);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct InPlace {
+        port: u16,
+    }
+
+    impl Validate for InPlace {
+        fn validate(&self) -> Result<(), ConnectorError> {
+            in_range("port", self.port, 1..=u16::MAX)
+        }
+    }
+
+    #[test]
+    fn a_validated_config_is_its_own_raw_form() {
+        assert_eq!(InPlace::from_json(r#"{"port":5432}"#).unwrap().port, 5432);
+        let error = InPlace::from_json(r#"{"port":0}"#).unwrap_err();
+        assert_eq!((error.kind, error.message.as_str()), (ErrorKind::Config, "`port` must be between 1 and 65535, not 0"));
+        assert_eq!(InPlace::from_json(r#"{"port":70000}"#).unwrap_err().kind, ErrorKind::Config);
     }
 
     #[test]

@@ -1,6 +1,17 @@
 //! Requests for a connector's native unit tests, so each plugin does not
 //! build its own: `connect_request("csv", &json!({"file_path": …}))`.
 
+#[cfg(feature = "http")]
+use std::cell::RefCell;
+#[cfg(feature = "http")]
+use std::collections::VecDeque;
+#[cfg(feature = "http")]
+use std::rc::Rc;
+
+#[cfg(feature = "http")]
+use crate::ConnectorError;
+#[cfg(feature = "http")]
+use crate::http::{Limits, Request, Response};
 use crate::{CheckStep, ConnectRequest, Connector, DiscoverRequest, Endpoint, Failure, Steps};
 
 /// A connect request for `source_type` with `config`, no secrets, no
@@ -60,10 +71,83 @@ pub fn step<'a>(steps: &'a [CheckStep], name: &str) -> &'a CheckStep {
     steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
 }
 
+/// A [`Transport`](crate::http::Transport) for HTTP connectors' unit tests
+/// (feature `http`): answers in the order scripted, records every request,
+/// and refuses a body over `max_response_bytes` as the real one does.
+/// Clones share the script, so a test keeps one to inspect what was sent.
+#[cfg(feature = "http")]
+#[derive(Clone, Default)]
+pub struct ScriptedTransport {
+    answers: Rc<RefCell<VecDeque<Result<Response, ConnectorError>>>>,
+    sent: Rc<RefCell<Vec<Request>>>,
+}
+
+#[cfg(feature = "http")]
+impl ScriptedTransport {
+    /// Queues an answer (a response, or the error the transport fails with).
+    pub fn respond(&self, answer: Result<Response, ConnectorError>) -> &Self {
+        self.answers.borrow_mut().push_back(answer);
+        self
+    }
+
+    /// Queues a response with these headers and body.
+    pub fn answer(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> &Self {
+        let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        self.respond(Ok(Response { status, headers, body: body.to_vec() }))
+    }
+
+    /// Queues a response whose body is `body` as JSON text.
+    pub fn answer_json(&self, status: u16, body: serde_json::Value) -> &Self {
+        self.answer(status, &[], body.to_string().as_bytes())
+    }
+
+    /// Queues a failure of the exchange itself (refused, timed out).
+    pub fn fail(&self, error: ConnectorError) -> &Self {
+        self.respond(Err(error))
+    }
+
+    /// The requests sent so far, in order.
+    pub fn sent(&self) -> Vec<Request> {
+        self.sent.borrow().clone()
+    }
+}
+
+#[cfg(feature = "http")]
+impl crate::http::Transport for ScriptedTransport {
+    fn send(&self, request: &Request, limits: &Limits) -> Result<Response, ConnectorError> {
+        self.sent.borrow_mut().push(request.clone());
+        let answer = self.answers.borrow_mut().pop_front();
+        match answer.unwrap_or_else(|| Err(ConnectorError::internal("no more answers"))) {
+            Ok(response) if response.body.len() as u64 > limits.max_response_bytes => {
+                Err(ConnectorError::protocol(format!("{}: the response is larger than allowed", request.target())))
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Connection, ConnectorError, DiscoverPage, ErrorKind};
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_script_answers_in_order_and_records_requests() {
+        use crate::http::{Method, Transport, Url};
+        let transport = ScriptedTransport::default();
+        transport.answer_json(200, serde_json::json!({"ok": true})).answer(200, &[], &[b'x'; 11]);
+        let kept = transport.clone();
+        let url = Url::parse("http://h/a").unwrap();
+        let request = Request::new(Method::Get, url);
+        let first = transport.send(&request, &Limits::default()).unwrap();
+        assert_eq!(first.body, br#"{"ok":true}"#);
+        let too_big = transport.send(&request, &Limits::default().max_response_bytes(10)).unwrap_err();
+        assert_eq!(too_big.kind, ErrorKind::Protocol);
+        let none_left = transport.send(&request, &Limits::default()).unwrap_err();
+        assert_eq!(none_left.kind, ErrorKind::Internal);
+        assert_eq!(kept.sent().len(), 3);
+    }
 
     struct Fails;
     struct Never;

@@ -8,7 +8,7 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::aws;
-use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::config::{self, Validate};
 use inlet_sdk::http::{Url, parse_endpoint_url};
 use serde::Deserialize;
 
@@ -40,16 +40,7 @@ fn default_sample_size() -> u32 {
     DEFAULT_SAMPLE_SIZE
 }
 
-impl ConnectorConfig for Config {
-    type Raw = Self;
-
-    fn check(config: Self) -> Result<Self, ConnectorError> {
-        config.validate()?;
-        Ok(config)
-    }
-}
-
-impl Config {
+impl Validate for Config {
     fn validate(&self) -> Result<(), ConnectorError> {
         aws::check_region(&self.region)?;
         aws::check_access_key_id(&self.access_key_id)?;
@@ -57,7 +48,9 @@ impl Config {
         self.endpoint()?;
         Ok(())
     }
+}
 
+impl Config {
     /// The endpoint requests go to: `endpoint_url`, or the regional default.
     pub fn endpoint(&self) -> Result<Endpoint, ConnectorError> {
         match &self.endpoint_url {
@@ -92,6 +85,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(json: &str) -> Result<Config, ConnectorError> {
         Config::from_json(json)

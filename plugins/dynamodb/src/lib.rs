@@ -282,7 +282,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::api::fake::Scripted;
+    use crate::api::fake::{Calls, Scripted};
 
     fn config(extra: Value) -> Config {
         let mut config =
@@ -333,9 +333,9 @@ mod tests {
     fn test_lists_describes_and_scans_one_table() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}));
-        transport.answer(200, describe_answer("orders", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}));
+        transport.answer_json(200, describe_answer("orders", 0));
+        transport.answer_json(200, scan_answer());
         let mut steps = Steps::new();
         let version = run_test(&scripted_client(&config, &transport), &config, &mut steps).unwrap();
         assert_eq!(version.as_deref(), Some("DynamoDB API 2012-08-10"));
@@ -352,7 +352,7 @@ mod tests {
     fn test_fails_at_the_step_that_failed() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(400, json!({"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "The security token included in the request is invalid."}));
+        transport.answer_json(400, json!({"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "The security token included in the request is invalid."}));
         let mut steps = Steps::new();
         let error = run_test(&scripted_client(&config, &transport), &config, &mut steps).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Auth);
@@ -366,11 +366,11 @@ mod tests {
         let config = config(json!({"sample_size": 5}));
         let transport = Scripted::default();
         // Page 1 (size 3): a (1 object), b (3 objects: 2 fit).
-        transport.answer(200, json!({"TableNames": ["a", "b", "c"]}));
-        transport.answer(200, describe_answer("a", 0));
-        transport.answer(200, scan_answer());
-        transport.answer(200, describe_answer("b", 2));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["a", "b", "c"]}));
+        transport.answer_json(200, describe_answer("a", 0));
+        transport.answer_json(200, scan_answer());
+        transport.answer_json(200, describe_answer("b", 2));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
         let first =
             discover_page(&client, &config, &discover_request(None, &[], 3), Deadline::after(Duration::from_secs(60)))
@@ -379,11 +379,11 @@ mod tests {
         assert_eq!(first.schemas[0].name, "us-east-1");
         assert_eq!(first.next_page_token.as_deref(), Some("within:2:b"));
         // Page 2: the rest of b, then c; the listing ends.
-        transport.answer(200, describe_answer("b", 2));
-        transport.answer(200, scan_answer());
-        transport.answer(200, json!({"TableNames": ["c"]}));
-        transport.answer(200, describe_answer("c", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, describe_answer("b", 2));
+        transport.answer_json(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["c"]}));
+        transport.answer_json(200, describe_answer("c", 0));
+        transport.answer_json(200, scan_answer());
         let second = discover_page(
             &client,
             &config,
@@ -403,9 +403,9 @@ mod tests {
     fn a_full_page_ends_after_the_last_whole_table_and_the_prefix_filters() {
         let config = config(json!({"table_prefix": "app_"}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
-        transport.answer(200, describe_answer("app_a", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
+        transport.answer_json(200, describe_answer("app_a", 0));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
         let page =
             discover_page(&client, &config, &discover_request(None, &[], 1), Deadline::after(Duration::from_secs(60)))
@@ -429,7 +429,7 @@ mod tests {
         let config = config(json!({"table_prefix": "zzz", "sample_size": 3}));
         let transport = Scripted::default();
         for i in 0..MAX_LIST_CALLS {
-            transport.answer(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
+            transport.answer_json(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
         }
         let client = scripted_client(&config, &transport);
         let page =
@@ -440,13 +440,13 @@ mod tests {
 
         let config = Config { table_prefix: None, ..config };
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["t"]}));
-        transport.answer(200, describe_answer("t", 0));
-        transport.answer(
+        transport.answer_json(200, json!({"TableNames": ["t"]}));
+        transport.answer_json(200, describe_answer("t", 0));
+        transport.answer_json(
             200,
             json!({"Items": [{"id": {"S": "a"}}, {"id": {"S": "b"}}], "LastEvaluatedKey": {"id": {"S": "b"}}}),
         );
-        transport.answer(200, json!({"Items": [{"id": {"S": "c"}}], "LastEvaluatedKey": {"id": {"S": "c"}}}));
+        transport.answer_json(200, json!({"Items": [{"id": {"S": "c"}}], "LastEvaluatedKey": {"id": {"S": "c"}}}));
         let client = scripted_client(&config, &transport);
         let page =
             discover_page(&client, &config, &discover_request(None, &[], 10), Deadline::after(Duration::from_secs(60)))
@@ -463,10 +463,10 @@ mod tests {
     fn a_vanished_table_is_skipped_and_a_forbidden_scan_leaves_the_keys() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["gone", "locked"]}));
-        transport.answer(400, json!({"__type": "x#ResourceNotFoundException", "message": "not found"}));
-        transport.answer(200, describe_answer("locked", 0));
-        transport.answer(400, json!({"__type": "x#AccessDeniedException", "message": "no dynamodb:Scan"}));
+        transport.answer_json(200, json!({"TableNames": ["gone", "locked"]}));
+        transport.answer_json(400, json!({"__type": "x#ResourceNotFoundException", "message": "not found"}));
+        transport.answer_json(200, describe_answer("locked", 0));
+        transport.answer_json(400, json!({"__type": "x#AccessDeniedException", "message": "no dynamodb:Scan"}));
         let client = scripted_client(&config, &transport);
         let page =
             discover_page(&client, &config, &discover_request(None, &[], 10), Deadline::after(Duration::from_secs(60)))
@@ -487,9 +487,9 @@ mod tests {
     fn the_time_budget_ends_a_page_early_with_a_token() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["a", "b"]}));
-        transport.answer(200, describe_answer("a", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["a", "b"]}));
+        transport.answer_json(200, describe_answer("a", 0));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
         // Out of time after the first table: the page holds it, the token goes on after it.
         let spent = Deadline::after(Duration::from_nanos(1));

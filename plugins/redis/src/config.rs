@@ -6,7 +6,7 @@
 //! here because a connector must not trust its input.
 
 use inlet_sdk::ConnectorError;
-use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::config::{self, Validate};
 pub use inlet_sdk::tls::TlsMode as SslMode;
 use serde::Deserialize;
 
@@ -65,16 +65,7 @@ fn default_sample_size() -> u32 {
     DEFAULT_SAMPLE_SIZE
 }
 
-impl ConnectorConfig for Config {
-    type Raw = Self;
-
-    fn check(config: Self) -> Result<Self, ConnectorError> {
-        config.validate()?;
-        Ok(config)
-    }
-}
-
-impl Config {
+impl Validate for Config {
     fn validate(&self) -> Result<(), ConnectorError> {
         if self.database > MAX_DATABASE {
             return Err(ConnectorError::config(format!("database must be 0..={MAX_DATABASE}")));
@@ -95,6 +86,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inlet_sdk::config::ConnectorConfig;
 
     #[test]
     fn a_minimal_config_takes_the_defaults() {

@@ -8,7 +8,7 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::aws;
-use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::config::{self, Validate};
 use inlet_sdk::http::{Url, parse_endpoint_url};
 use serde::Deserialize;
 
@@ -70,16 +70,7 @@ fn valid_bucket(name: &str) -> bool {
         && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-impl ConnectorConfig for Config {
-    type Raw = Self;
-
-    fn check(config: Self) -> Result<Self, ConnectorError> {
-        config.validate()?;
-        Ok(config)
-    }
-}
-
-impl Config {
+impl Validate for Config {
     fn validate(&self) -> Result<(), ConnectorError> {
         if !valid_bucket(&self.bucket) {
             return Err(ConnectorError::config(
@@ -104,7 +95,9 @@ impl Config {
         self.endpoint()?;
         Ok(())
     }
+}
 
+impl Config {
     /// The prefix as a folder: empty, or ending with `/` (`sales` → `sales/`).
     pub fn folder_prefix(&self) -> String {
         let prefix = self.prefix.as_deref().unwrap_or("").trim_start_matches('/');
@@ -168,9 +161,9 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use inlet_sdk::ErrorKind;
-
     use super::*;
+    use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(json: &str) -> Result<Config, ConnectorError> {
         Config::from_json(json)

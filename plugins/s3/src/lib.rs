@@ -455,7 +455,7 @@ mod tests {
     use inlet_sdk::http::Response;
     use inlet_sdk::testing::discover_request;
 
-    use super::api::fake::{Scripted, listing};
+    use super::api::fake::{Calls, Scripted, listing};
     use super::*;
 
     fn config(extra: serde_json::Value) -> Config {
@@ -486,7 +486,7 @@ mod tests {
     }
 
     fn push(transport: &Scripted, response: Response) {
-        transport.answers.borrow_mut().push_back(Ok(response));
+        transport.respond(Ok(response));
     }
 
     #[test]
