@@ -177,7 +177,10 @@ mod tests {
     fn a_validated_config_is_its_own_raw_form() {
         assert_eq!(InPlace::from_json(r#"{"port":5432}"#).unwrap().port, 5432);
         let error = InPlace::from_json(r#"{"port":0}"#).unwrap_err();
-        assert_eq!((error.kind, error.message.as_str()), (ErrorKind::Config, "`port` must be between 1 and 65535, not 0"));
+        assert_eq!(
+            (error.kind, error.message.as_str()),
+            (ErrorKind::Config, "`port` must be between 1 and 65535, not 0")
+        );
         assert_eq!(InPlace::from_json(r#"{"port":70000}"#).unwrap_err().kind, ErrorKind::Config);
     }
 

@@ -403,7 +403,8 @@ mod tests {
     fn a_full_page_ends_after_the_last_whole_table_and_the_prefix_filters() {
         let config = config(json!({"table_prefix": "app_"}));
         let transport = Scripted::default();
-        transport.answer_json(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
+        transport
+            .answer_json(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
         transport.answer_json(200, describe_answer("app_a", 0));
         transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
@@ -429,7 +430,8 @@ mod tests {
         let config = config(json!({"table_prefix": "zzz", "sample_size": 3}));
         let transport = Scripted::default();
         for i in 0..MAX_LIST_CALLS {
-            transport.answer_json(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
+            transport
+                .answer_json(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
         }
         let client = scripted_client(&config, &transport);
         let page =

@@ -338,6 +338,7 @@ pub fn service_error(what: &str, bucket: &str, response: &Response) -> Connector
 #[cfg(test)]
 pub mod fake {
     //! The SDK's scripted transport, what S3 calls it was sent, and S3's answers.
+    use inlet_sdk::aws;
     pub use inlet_sdk::testing::ScriptedTransport as Scripted;
 
     pub trait Calls {
