@@ -41,6 +41,8 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::{ConnectRequest, ConnectRequestExt, ConnectorError};
+
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The credentials a request is signed with.
@@ -61,6 +63,65 @@ impl std::fmt::Debug for Credentials {
             .field("session_token", &self.session_token.as_ref().map(|_| "********"))
             .finish()
     }
+}
+
+impl Credentials {
+    /// The credentials a data source holds: `access_key_id` from its config
+    /// (not secret: it names the key), the secrets `secret_access_key`
+    /// (required, not empty) and `session_token` (optional; empty counts as
+    /// unset) from the request.
+    pub fn from_request(request: &ConnectRequest, access_key_id: &str) -> Result<Self, ConnectorError> {
+        let secret_access_key = request.required_secret("secret_access_key")?;
+        if secret_access_key.is_empty() {
+            return Err(ConnectorError::config("the secret `secret_access_key` is empty"));
+        }
+        Ok(Self {
+            access_key_id: access_key_id.trim().to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token(request).map(str::to_owned),
+        })
+    }
+}
+
+/// The request's `session_token` secret, when set and not empty.
+pub fn session_token(request: &ConnectRequest) -> Option<&str> {
+    request.secret("session_token").filter(|token| !token.is_empty())
+}
+
+/// `AKIA…MPLE`: enough of an access key id to tell keys apart in a step
+/// message; a short id (8 characters or fewer) shows only `…`.
+pub fn masked_key_id(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "…".repeat(usize::from(!chars.is_empty()));
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// A region as it goes into the credential scope: 1 to 64 lowercase
+/// letters, digits and dashes (`us-east-1`); anything else is a `config` error.
+pub fn check_region(region: &str) -> Result<(), ConnectorError> {
+    let valid = !region.is_empty()
+        && region.len() <= 64
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(ConnectorError::config("region must be lowercase letters, digits and dashes (e.g. us-east-1)"));
+    }
+    Ok(())
+}
+
+/// An access key id as it goes into the `Credential=` part of the
+/// signature: 1 to 128 characters without white space, `/` or `,`.
+pub fn check_access_key_id(key: &str) -> Result<(), ConnectorError> {
+    if key.trim().is_empty() || key.len() > 128 {
+        return Err(ConnectorError::config("access_key_id must be 1 to 128 characters"));
+    }
+    if key.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ',') {
+        return Err(ConnectorError::config("access_key_id must not contain spaces, `/` or `,`"));
+    }
+    Ok(())
 }
 
 /// The hex SHA-256 of an empty body (what a GET or HEAD signs).
@@ -165,28 +226,8 @@ pub fn encode_path(path: &str) -> String {
 }
 
 /// Decodes `%XX` escapes (and nothing else), so that a query written either
-/// way is encoded once.
-pub fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// way is encoded once (the SDK's one decoder, [`crate::text::percent_decode`]).
+pub use crate::text::percent_decode;
 
 /// The canonical query string: pairs encoded, then sorted by name and value.
 fn canonical_query(query: &str) -> String {
@@ -306,6 +347,43 @@ mod tests {
     //! 12:36:00Z, us-east-1, service `service`) and the documented
     //! signing-key example.
     use super::*;
+
+    #[test]
+    fn credentials_come_from_the_config_key_and_the_secrets() {
+        let mut request = crate::testing::connect_request("s3", &serde_json::json!({}));
+        let missing = Credentials::from_request(&request, "AKID").unwrap_err();
+        assert_eq!(missing.kind, crate::ErrorKind::Config);
+        request.secrets = vec![("secret_access_key".into(), String::new())];
+        assert_eq!(
+            Credentials::from_request(&request, "AKID").unwrap_err().message,
+            "the secret `secret_access_key` is empty"
+        );
+        request.secrets = vec![("secret_access_key".into(), "s3cr3t".into()), ("session_token".into(), String::new())];
+        let credentials = Credentials::from_request(&request, " AKID ").unwrap();
+        assert_eq!((credentials.access_key_id.as_str(), credentials.session_token), ("AKID", None));
+        request.secrets.push(("session_token".into(), "tok".into()));
+        request.secrets.remove(1);
+        let credentials = Credentials::from_request(&request, "AKID").unwrap();
+        assert_eq!(credentials.session_token.as_deref(), Some("tok"));
+        assert!(!format!("{credentials:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn key_ids_are_masked_and_checked() {
+        assert_eq!(masked_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(masked_key_id("short"), "…");
+        assert_eq!(masked_key_id(""), "");
+        assert!(check_access_key_id("AKIDEXAMPLE").is_ok());
+        let long_key = "k".repeat(129);
+        for bad in ["", " ", "a/b", "a,b", "a b", long_key.as_str()] {
+            assert_eq!(check_access_key_id(bad).unwrap_err().kind, crate::ErrorKind::Config, "{bad}");
+        }
+        assert!(check_region("eu-west-1").is_ok());
+        let long_region = "a".repeat(65);
+        for bad in ["", "US-EAST-1", "us east", long_region.as_str()] {
+            assert!(check_region(bad).is_err(), "{bad}");
+        }
+    }
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     const DATE: &str = "20150830T123600Z";

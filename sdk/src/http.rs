@@ -161,14 +161,15 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The data source's timeouts, each cut to 90% so that a silent server
-    /// fails the step that waited (with its name) before the host's deadline
-    /// for the whole call: the waits for response bytes from
-    /// `query_timeout_ms`, connecting from `connect_timeout_ms` but never
-    /// longer than the query timeout (requests run inside `test` and
-    /// `discover`, whose deadline that is). Zero: no bound of our own.
+    /// The data source's timeouts, each cut to the socket share
+    /// ([`crate::deadline::SOCKET_SHARE`]) so that a silent server fails the
+    /// step that waited (with its name) before the host's deadline for the
+    /// whole call: the waits for response bytes from `query_timeout_ms`,
+    /// connecting from `connect_timeout_ms` but never longer than the query
+    /// timeout (requests run inside `test` and `discover`, whose deadline
+    /// that is). Zero: no bound of our own.
     pub fn from_request(request: &ConnectRequest) -> Self {
-        let bound = |d: Duration| Some(d * 9 / 10).filter(|d| !d.is_zero());
+        let bound = crate::deadline::per_call_socket_timeout;
         let query = request.query_timeout();
         let connect = if query.is_zero() { request.connect_timeout() } else { request.connect_timeout().min(query) };
         Self {
@@ -375,6 +376,27 @@ pub fn parse_base_url(text: &str, field: &str) -> Result<Url, ConnectorError> {
         return Err(invalid("it has a fragment (#…)".into()));
     }
     Ok(url)
+}
+
+/// A service's endpoint URL (`endpoint_url` of DynamoDB, S3, …): a base URL
+/// ([`parse_base_url`]) without a query and with a usable port, and its
+/// authority as wasi:http sends it in the `Host` header (`host[:port]`,
+/// default ports dropped, IPv6 in brackets), which is the `host` a request
+/// signature must cover.
+pub fn parse_endpoint_url(text: &str, field: &str) -> Result<(Url, String), ConnectorError> {
+    let url = parse_base_url(text, field)?;
+    if url.query().is_some() {
+        return Err(ConnectorError::config(format!("`{field}` must not have a query (?…)")));
+    }
+    if url.port() == Some(0) {
+        return Err(ConnectorError::config(format!("`{field}` has port 0")));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok((url, authority))
 }
 
 /// `path` (with an optional `?query`) under `base`'s path: `https://h/v1` +
@@ -789,6 +811,19 @@ mod tests {
         }
         assert!(status_error(503, "GET /").retryable);
         assert!(response.error_for_status(&request).is_ok());
+    }
+
+    #[test]
+    fn endpoint_urls_give_the_signed_authority() {
+        let (url, authority) = parse_endpoint_url("https://[::1]:8000/ddb", "endpoint_url").unwrap();
+        assert_eq!((authority.as_str(), url.path()), ("[::1]:8000", "/ddb"));
+        let (_, authority) = parse_endpoint_url("https://S3.example.com:443", "endpoint_url").unwrap();
+        assert_eq!(authority, "s3.example.com");
+        for bad in ["http://host/?a=b", "http://host:0", "ftp://host", "http://u:p@host"] {
+            let error = parse_endpoint_url(bad, "endpoint_url").unwrap_err();
+            assert_eq!(error.kind, crate::ErrorKind::Config, "{bad}");
+            assert!(error.message.contains("`endpoint_url`"), "{bad}: {}", error.message);
+        }
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! connector: the generated bindings of the `inlet:connector@0.1.0` world, two
 //! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
 //! macro that wires them to the component's exports, and helpers for the
-//! chores every connector shares (config and secrets, errors, timed steps,
-//! schema records, paging, logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind `http`, AWS
-//! Signature Version 4 behind `aws`).
+//! chores every connector shares (config parsing and checks, secrets,
+//! errors, timed steps, deadlines, schema records, paging, files, wording,
+//! logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind
+//! `http`, AWS Signature Version 4 and credentials behind `aws`).
 //!
 //! ```no_run
 //! use inlet_sdk::prelude::*;
@@ -47,17 +48,22 @@ pub mod bindings {
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod config;
 pub mod data_type;
+pub mod deadline;
 mod error;
+pub mod file;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod log;
 pub mod net;
 pub mod paging;
 mod request;
+pub mod row;
 pub mod schema;
 mod steps;
 pub mod testing;
+pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -71,7 +77,9 @@ pub use steps::Steps;
 
 /// The names most connectors use.
 pub mod prelude {
+    pub use crate::config::ConnectorConfig;
     pub use crate::schema::{ColumnBuilder, TableBuilder};
+    pub use crate::text::plural;
     pub use crate::{
         CheckStep, Column, ConnectRequest, ConnectRequestExt, Connection, Connector, ConnectorError, Constraint,
         ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind, IoErrorExt, ObjectKind, Schema, Steps, Table,

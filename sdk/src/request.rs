@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::deadline::Deadline;
 use crate::{ConnectRequest, ConnectorError};
 
 pub trait ConnectRequestExt {
-    /// Deserializes the config JSON into the connector's own config type.
+    /// Deserializes the config JSON into the connector's own config type
+    /// ([`crate::config::parse`]); a config with checks of its own implements
+    /// [`crate::config::ConnectorConfig`] and uses `Config::from_request`.
     fn config<T: DeserializeOwned>(&self) -> Result<T, ConnectorError>;
     /// A secret field, if the data source has one set.
     fn secret(&self, name: &str) -> Option<&str>;
@@ -16,13 +19,19 @@ pub trait ConnectRequestExt {
     fn required_secret(&self, name: &str) -> Result<&str, ConnectorError>;
     /// The address the host allowed, as a socket address.
     fn endpoint_addr(&self) -> Result<SocketAddr, ConnectorError>;
+    /// The host's timeout for `connect` (zero: none).
     fn connect_timeout(&self) -> Duration;
+    /// The host's timeout for each `test` and `discover` call (zero: none).
     fn query_timeout(&self) -> Duration;
+    /// The connect timeout, started now: bound the connect's waits by it.
+    fn connect_deadline(&self) -> Deadline;
+    /// The query timeout, started now (at the start of a call).
+    fn query_deadline(&self) -> Deadline;
 }
 
 impl ConnectRequestExt for ConnectRequest {
     fn config<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
-        serde_json::from_str(&self.config).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))
+        crate::config::parse(&self.config)
     }
 
     fn secret(&self, name: &str) -> Option<&str> {
@@ -51,5 +60,13 @@ impl ConnectRequestExt for ConnectRequest {
 
     fn query_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.query_timeout_ms))
+    }
+
+    fn connect_deadline(&self) -> Deadline {
+        Deadline::after(self.connect_timeout())
+    }
+
+    fn query_deadline(&self) -> Deadline {
+        Deadline::after(self.query_timeout())
     }
 }

@@ -87,6 +87,35 @@ impl TlsMode {
         }
     }
 
+    /// MySQL's `--ssl-mode` name, lower-cased.
+    pub fn as_mysql_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disabled",
+            Self::Prefer => "preferred",
+            Self::Require => "required",
+            Self::VerifyCa => "verify_ca",
+            Self::VerifyFull => "verify_identity",
+        }
+    }
+
+    /// The [`TlsOptions`] for connecting to `endpoint_ip` under this mode:
+    /// `host` as configured, `root_cert_pem` as configured (`ssl_root_cert`).
+    pub fn options<'a>(self, root_cert_pem: Option<&'a str>, host: &'a str, endpoint_ip: IpAddr) -> TlsOptions<'a> {
+        TlsOptions { mode: self, root_cert_pem, host, endpoint_ip }
+    }
+
+    /// What a protocol with an in-band upgrade does when the server does not
+    /// offer TLS: under `prefer` go on in plaintext, with the note for the
+    /// step; under a mode that requires TLS, an `unsupported` error. `name`
+    /// is the mode as the connector's users spell it ([`Self::as_str`] or
+    /// [`Self::as_mysql_str`]).
+    pub fn without_server_tls(self, name: &str) -> Result<String, ConnectorError> {
+        if self.requires_tls() {
+            return Err(ConnectorError::unsupported(format!("the server does not offer TLS, but ssl_mode is {name}")));
+        }
+        Ok(format!("the server does not offer TLS; continuing unencrypted (ssl_mode {name})"))
+    }
+
     /// libpq's name for the mode.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -398,6 +427,20 @@ mod tests {
         assert_eq!(TlsMode::Require.verification(), Verification::None);
         assert_eq!(TlsMode::VerifyCa.verification(), Verification::Chain);
         assert_eq!(TlsMode::VerifyFull.verification(), Verification::Full);
+    }
+
+    #[test]
+    fn a_server_without_tls_is_refused_unless_tls_is_only_preferred() {
+        let note = TlsMode::Prefer.without_server_tls(TlsMode::Prefer.as_mysql_str()).unwrap();
+        assert_eq!(note, "the server does not offer TLS; continuing unencrypted (ssl_mode preferred)");
+        let error = TlsMode::Require.without_server_tls(TlsMode::Require.as_str()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Unsupported);
+        assert_eq!(error.message, "the server does not offer TLS, but ssl_mode is require");
+        assert!(TlsMode::VerifyFull.without_server_tls("verify_identity").is_err());
+        assert_eq!(TlsMode::VerifyFull.as_mysql_str(), "verify_identity");
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let options = TlsMode::VerifyCa.options(Some("pem"), "db", ip);
+        assert_eq!((options.mode, options.root_cert_pem, options.host), (TlsMode::VerifyCa, Some("pem"), "db"));
     }
 
     #[test]

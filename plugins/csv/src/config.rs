@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, ConnectorConfig};
 use serde::Deserialize;
 
 use crate::decode::Encoding;
@@ -16,7 +17,7 @@ pub const DEFAULT_NULL_VALUES: [&str; 5] = ["", "NULL", "null", "NA", "N/A"];
 /// The config as it arrives.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     file_path: String,
     #[serde(default = "default_delimiter")]
     delimiter: String,
@@ -79,24 +80,17 @@ pub struct Config {
     pub compression: Compression,
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        if raw.file_path.trim().is_empty() {
-            return Err(ConnectorError::config("`file_path` must not be empty"));
-        }
+impl ConnectorConfig for Config {
+    type Raw = RawConfig;
+
+    fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
+        config::non_empty("file_path", &raw.file_path)?;
         let delimiter = single_ascii("delimiter", &raw.delimiter)?;
         let quote = single_ascii("quote", &raw.quote)?;
         if delimiter == quote {
             return Err(ConnectorError::config("`delimiter` and `quote` must differ"));
         }
-        if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
-            return Err(ConnectorError::config(format!(
-                "`sample_rows` must be between 1 and {MAX_SAMPLE_ROWS}, not {}",
-                raw.sample_rows
-            )));
-        }
+        config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
         Ok(Self {
             file_path: raw.file_path,
             delimiter,
@@ -108,11 +102,13 @@ impl Config {
             compression: raw.compression,
         })
     }
+}
 
+impl Config {
     /// The file's name, for messages: the guest path (`/data/…`) that the
     /// host rewrote `file_path` to means nothing to the user.
     pub fn file_name(&self) -> &str {
-        std::path::Path::new(&self.file_path).file_name().and_then(|name| name.to_str()).unwrap_or(&self.file_path)
+        inlet_sdk::file::file_name(&self.file_path)
     }
 
     pub fn is_null(&self, value: &str) -> bool {

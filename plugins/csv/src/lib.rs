@@ -10,9 +10,7 @@ mod config;
 mod decode;
 mod scan;
 
-use std::path::Path;
-
-use inlet_sdk::paging::page_catalog;
+use inlet_sdk::paging::page_one_table;
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
@@ -33,7 +31,7 @@ impl Connector for Csv {
     type Connection = CsvConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<CsvConnection, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let (_, size) = steps.run("open file", || scan::open(&config))?;
         steps.annotate_last(format!("{size} bytes"));
         let columns = steps.run("read header", || scan::read_header(&config, || open_file(&config)))?;
@@ -57,24 +55,13 @@ impl Connection for CsvConnection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         let name = table_name(&self.config.file_path);
-        // Page with a stand-in first, so that a page that does not hold the
-        // file (a later page, an excluded schema) costs no pass over it.
-        let stand_in = TableBuilder::new(name.clone(), ObjectKind::File).build();
-        let mut page = page_catalog(request, vec![(SCHEMA.to_owned(), vec![stand_in])])?;
-        if page.schemas.iter().any(|s| !s.tables.is_empty()) {
+        // Only a page that holds the file costs a pass over it.
+        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
             let (_, size) = scan::open(&self.config)?;
             let scan = scan::scan(&self.config, || open_file(&self.config), Extent::Count)?;
-            let table = describe(name, size, &scan);
-            for schema in &mut page.schemas {
-                schema.tables = vec![table.clone()];
-            }
-        }
-        Ok(page)
+            Ok(describe(name, size, &scan))
+        })
     }
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 fn open_file(config: &Config) -> Result<Box<dyn std::io::Read>, ConnectorError> {
@@ -86,12 +73,7 @@ fn open_file(config: &Config) -> Result<Box<dyn std::io::Read>, ConnectorError> 
 /// counts as one).
 fn table_name(path: &str) -> String {
     let path = path.strip_suffix(".gz").or_else(|| path.strip_suffix(".GZ")).unwrap_or(path);
-    Path::new(path)
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .filter(|stem| !stem.is_empty())
-        .unwrap_or("file")
-        .to_owned()
+    inlet_sdk::file::file_stem(path)
 }
 
 fn describe(name: String, size: u64, scan: &Scan) -> Table {
@@ -125,6 +107,7 @@ inlet_sdk::export_connector!(Csv);
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::path::Path;
 
     use super::*;
 

@@ -38,16 +38,7 @@ pub enum Extent {
 
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
-    let path = config.file_name();
-    let file = File::open(&config.file_path).map_err(|error| file_error(&error, &format!("open {path}")))?;
-    let metadata = file.metadata().map_err(|error| file_error(&error, &format!("stat {path}")))?;
-    if metadata.is_dir() {
-        return Err(ConnectorError::config("`file_path` names a directory, not a file"));
-    }
-    if !metadata.is_file() {
-        return Err(ConnectorError::config(format!("{path} is not a regular file")));
-    }
-    Ok((file, metadata.len()))
+    inlet_sdk::file::open(&config.file_path)
 }
 
 /// The file's bytes as text to parse: gunzipped when it is gzip (by config,
@@ -357,6 +348,7 @@ pub use inlet_sdk::file_error;
 mod tests {
     use super::*;
     use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(extra: &str) -> Config {
         let json = format!(r#"{{"file_path":"/data/t.csv"{extra}}}"#);

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::http::{Limits, Method, Request, Response, Transport};
+use inlet_sdk::text::truncate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -324,44 +325,21 @@ pub fn service_error(operation: Operation, response: &Response) -> ConnectorErro
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 pub mod fake {
-    //! A scripted transport for tests: answers in order, records requests.
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::rc::Rc;
+    //! The SDK's scripted transport, and what DynamoDB calls it was sent.
+    use serde_json::Value;
 
-    use super::*;
+    pub use inlet_sdk::testing::ScriptedTransport as Scripted;
 
-    #[derive(Clone, Default)]
-    pub struct Scripted {
-        pub answers: Rc<RefCell<VecDeque<Result<Response, ConnectorError>>>>,
-        pub sent: Rc<RefCell<Vec<Request>>>,
+    pub trait Calls {
+        /// The `X-Amz-Target` operations and JSON bodies sent so far.
+        fn calls(&self) -> Vec<(String, Value)>;
     }
 
-    impl Scripted {
-        pub fn answer(&self, status: u16, body: Value) -> &Self {
-            let response = Response { status, headers: vec![], body: body.to_string().into_bytes() };
-            self.answers.borrow_mut().push_back(Ok(response));
-            self
-        }
-
-        pub fn fail(&self, error: ConnectorError) -> &Self {
-            self.answers.borrow_mut().push_back(Err(error));
-            self
-        }
-
-        /// The `X-Amz-Target` operations and JSON bodies sent so far.
-        pub fn calls(&self) -> Vec<(String, Value)> {
-            self.sent
-                .borrow()
+    impl Calls for Scripted {
+        fn calls(&self) -> Vec<(String, Value)> {
+            self.sent()
                 .iter()
                 .map(|r| {
                     let target = r.headers.iter().find(|(n, _)| n == "x-amz-target").map(|(_, v)| v.clone());
@@ -371,13 +349,6 @@ pub mod fake {
                 .collect()
         }
     }
-
-    impl Transport for Scripted {
-        fn send(&self, request: &Request, _: &Limits) -> Result<Response, ConnectorError> {
-            self.sent.borrow_mut().push(request.clone());
-            self.answers.borrow_mut().pop_front().unwrap_or_else(|| Err(ConnectorError::internal("no more answers")))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -385,7 +356,7 @@ mod tests {
     use inlet_sdk::ErrorKind;
     use serde_json::json;
 
-    use super::fake::Scripted;
+    use super::fake::{Calls, Scripted};
     use super::*;
 
     fn client(transport: Scripted) -> Client<Scripted> {
@@ -449,10 +420,10 @@ mod tests {
     #[test]
     fn answers_parse_and_errors_name_the_operation() {
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["a", "b"], "LastEvaluatedTableName": "b"}));
-        transport.answer(400, json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "message": "Requested resource not found"}));
+        transport.answer_json(200, json!({"TableNames": ["a", "b"], "LastEvaluatedTableName": "b"}));
+        transport.answer_json(400, json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "message": "Requested resource not found"}));
         transport.fail(ConnectorError::unreachable("POST /: connection refused"));
-        transport.answer(200, json!({"TableNames": 5}));
+        transport.answer_json(200, json!({"TableNames": 5}));
         let client = client(transport.clone());
         let page = client.list_tables(None, 500).unwrap();
         assert_eq!(page.table_names, ["a", "b"]);

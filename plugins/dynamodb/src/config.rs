@@ -7,7 +7,9 @@
 //! here because a connector must not trust its input.
 
 use inlet_sdk::ConnectorError;
-use inlet_sdk::http::{Url, parse_base_url};
+use inlet_sdk::aws;
+use inlet_sdk::config::{self, Validate};
+use inlet_sdk::http::{Url, parse_endpoint_url};
 use serde::Deserialize;
 
 pub const DEFAULT_SAMPLE_SIZE: u32 = 100;
@@ -38,34 +40,17 @@ fn default_sample_size() -> u32 {
     DEFAULT_SAMPLE_SIZE
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let config: Self =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        config.check()?;
-        Ok(config)
-    }
-
-    fn check(&self) -> Result<(), ConnectorError> {
-        let region_ok = !self.region.is_empty()
-            && self.region.len() <= 64
-            && self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !region_ok {
-            return Err(ConnectorError::config("region must be lowercase letters, digits and dashes (e.g. us-east-1)"));
-        }
-        if self.access_key_id.trim().is_empty() || self.access_key_id.len() > 128 {
-            return Err(ConnectorError::config("access_key_id must be 1 to 128 characters"));
-        }
-        if self.access_key_id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ',') {
-            return Err(ConnectorError::config("access_key_id must not contain spaces, `/` or `,`"));
-        }
-        if !(1..=MAX_SAMPLE_SIZE).contains(&self.sample_size) {
-            return Err(ConnectorError::config(format!("sample_size must be 1..={MAX_SAMPLE_SIZE}")));
-        }
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConnectorError> {
+        aws::check_region(&self.region)?;
+        aws::check_access_key_id(&self.access_key_id)?;
+        config::in_range("sample_size", self.sample_size, 1..=MAX_SAMPLE_SIZE)?;
         self.endpoint()?;
         Ok(())
     }
+}
 
+impl Config {
     /// The endpoint requests go to: `endpoint_url`, or the regional default.
     pub fn endpoint(&self) -> Result<Endpoint, ConnectorError> {
         match &self.endpoint_url {
@@ -91,18 +76,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn parse(text: &str) -> Result<Self, ConnectorError> {
-        let url = parse_base_url(text, "endpoint_url")?;
-        if url.query().is_some() {
-            return Err(ConnectorError::config("`endpoint_url` must not have a query (?…)"));
-        }
-        if url.port() == Some(0) {
-            return Err(ConnectorError::config("`endpoint_url` has port 0"));
-        }
-        let host = url.host_str().unwrap_or_default();
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
+        let (url, authority) = parse_endpoint_url(text, "endpoint_url")?;
         let path = if url.path().is_empty() { "/".to_owned() } else { url.path().to_owned() };
         Ok(Self { https: url.scheme() == "https", authority, path, url })
     }
@@ -111,6 +85,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(json: &str) -> Result<Config, ConnectorError> {
         Config::from_json(json)

@@ -16,8 +16,10 @@ pub mod catalog;
 pub mod config;
 pub mod sample;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use inlet_sdk::aws::{self, Credentials};
+use inlet_sdk::deadline::Deadline;
 use inlet_sdk::http::{Limits, Transport, WasiHttp};
 use inlet_sdk::paging;
 use inlet_sdk::prelude::*;
@@ -26,7 +28,6 @@ use crate::api::Client;
 use crate::catalog::SampleNote;
 use crate::config::Config;
 use crate::sample::Sample;
-use inlet_sdk::aws::Credentials;
 
 /// Table names asked for per ListTables call (the service's maximum).
 const LIST_PAGE: u32 = 100;
@@ -35,13 +36,15 @@ const LIST_PAGE: u32 = 100;
 const MAX_LIST_CALLS: usize = 20;
 /// Scan calls per table at most (each reads at most 1 MB).
 const MAX_SCAN_CALLS: usize = 4;
+/// The share of the call's timeout after which discover starts no new table.
+const DISCOVER_SHARE: f64 = 0.5;
 
 pub struct DynamoDb;
 
 pub struct DynamoDbConnection {
     client: Client<WasiHttp>,
     config: Config,
-    /// Discover stops starting new tables after half of this.
+    /// Discover stops starting new tables after [`DISCOVER_SHARE`] of this.
     query_timeout: Duration,
 }
 
@@ -51,16 +54,7 @@ pub fn client<T: Transport>(
     config: &Config,
     transport: T,
 ) -> Result<Client<T>, ConnectorError> {
-    let secret_access_key = request.required_secret("secret_access_key")?;
-    if secret_access_key.is_empty() {
-        return Err(ConnectorError::config("the secret `secret_access_key` is empty"));
-    }
-    let session_token = request.secret("session_token").filter(|t| !t.is_empty());
-    let credentials = Credentials {
-        access_key_id: config.access_key_id.trim().to_owned(),
-        secret_access_key: secret_access_key.to_owned(),
-        session_token: session_token.map(str::to_owned),
-    };
+    let credentials = Credentials::from_request(request, &config.access_key_id)?;
     Ok(Client::new(transport, config.endpoint()?, config.region.clone(), credentials, Limits::from_request(request)))
 }
 
@@ -69,16 +63,16 @@ impl Connector for DynamoDb {
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<DynamoDbConnection, ConnectorError> {
         let (config, client) = steps.run("configure", || {
-            let config = Config::from_json(&request.config)?;
+            let config = Config::from_request(request)?;
             let client = client(request, &config, WasiHttp)?;
             Ok((config, client))
         })?;
-        let token = if request.secret("session_token").is_some_and(|t| !t.is_empty()) { ", session token" } else { "" };
+        let token = if aws::session_token(request).is_some() { ", session token" } else { "" };
         steps.annotate_last(format!(
             "{}, region {}, key {}{token}",
             inlet_sdk::http::redacted(&client.endpoint().url),
             config.region,
-            masked(&config.access_key_id)
+            aws::masked_key_id(&config.access_key_id)
         ));
         Ok(DynamoDbConnection { client, config, query_timeout: request.query_timeout() })
     }
@@ -90,25 +84,8 @@ impl Connection for DynamoDbConnection {
     }
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
-        discover_page(&self.client, &self.config, request, discover_budget(self.query_timeout))
+        discover_page(&self.client, &self.config, request, Deadline::after(self.query_timeout))
     }
-}
-
-/// Half the call's timeout for starting new tables; no bound when the
-/// data source sets none (zero).
-fn discover_budget(query_timeout: Duration) -> Duration {
-    if query_timeout.is_zero() { Duration::MAX } else { query_timeout / 2 }
-}
-
-/// `AKIA…MPLE`: enough to tell keys apart in a step message.
-fn masked(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "…".repeat(usize::from(!chars.is_empty()));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
 }
 
 /// ListTables (the signature and the endpoint), then, when there is a table,
@@ -229,15 +206,15 @@ fn describe<T: Transport>(
 }
 
 /// One page: at most `page_size` objects (tables and indexes), listing
-/// tables from where the token says; no new table is started once `budget`
-/// has passed (the page then ends early, with a token).
+/// tables from where the token says; no new table is started once
+/// [`DISCOVER_SHARE`] of the call's `deadline` has passed (the page then
+/// ends early, with a token).
 pub fn discover_page<T: Transport>(
     client: &Client<T>,
     config: &Config,
     request: &DiscoverRequest,
-    budget: Duration,
+    deadline: Deadline,
 ) -> Result<DiscoverPage, ConnectorError> {
-    let started = Instant::now();
     let token = Token::parse(request.page_token.as_deref())?;
     let schema = config.region.clone();
     if !paging::schema_selected(request, &schema) {
@@ -273,7 +250,7 @@ pub fn discover_page<T: Transport>(
                 after = Some(name);
                 continue;
             }
-            let out_of_time = !objects.is_empty() && started.elapsed() >= budget;
+            let out_of_time = !objects.is_empty() && deadline.is_past(DISCOVER_SHARE);
             if objects.len() >= size || out_of_time {
                 return page(objects, after.map_or(Token::Start, Token::After));
             }
@@ -305,7 +282,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::api::fake::Scripted;
+    use crate::api::fake::{Calls, Scripted};
 
     fn config(extra: Value) -> Config {
         let mut config =
@@ -350,17 +327,15 @@ mod tests {
         let error = client(&request, &config, Scripted::default()).err().unwrap();
         assert_eq!(error.kind, ErrorKind::Config);
         assert_eq!(error.message, "the secret `secret_access_key` is not set");
-        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
-        assert_eq!(masked("short"), "…");
     }
 
     #[test]
     fn test_lists_describes_and_scans_one_table() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}));
-        transport.answer(200, describe_answer("orders", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}));
+        transport.answer_json(200, describe_answer("orders", 0));
+        transport.answer_json(200, scan_answer());
         let mut steps = Steps::new();
         let version = run_test(&scripted_client(&config, &transport), &config, &mut steps).unwrap();
         assert_eq!(version.as_deref(), Some("DynamoDB API 2012-08-10"));
@@ -377,7 +352,7 @@ mod tests {
     fn test_fails_at_the_step_that_failed() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(400, json!({"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "The security token included in the request is invalid."}));
+        transport.answer_json(400, json!({"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "The security token included in the request is invalid."}));
         let mut steps = Steps::new();
         let error = run_test(&scripted_client(&config, &transport), &config, &mut steps).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Auth);
@@ -391,27 +366,29 @@ mod tests {
         let config = config(json!({"sample_size": 5}));
         let transport = Scripted::default();
         // Page 1 (size 3): a (1 object), b (3 objects: 2 fit).
-        transport.answer(200, json!({"TableNames": ["a", "b", "c"]}));
-        transport.answer(200, describe_answer("a", 0));
-        transport.answer(200, scan_answer());
-        transport.answer(200, describe_answer("b", 2));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["a", "b", "c"]}));
+        transport.answer_json(200, describe_answer("a", 0));
+        transport.answer_json(200, scan_answer());
+        transport.answer_json(200, describe_answer("b", 2));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
-        let first = discover_page(&client, &config, &discover_request(None, &[], 3), Duration::from_secs(60)).unwrap();
+        let first =
+            discover_page(&client, &config, &discover_request(None, &[], 3), Deadline::after(Duration::from_secs(60)))
+                .unwrap();
         assert_eq!(names(&first), ["a", "b", "b/g0"]);
         assert_eq!(first.schemas[0].name, "us-east-1");
         assert_eq!(first.next_page_token.as_deref(), Some("within:2:b"));
         // Page 2: the rest of b, then c; the listing ends.
-        transport.answer(200, describe_answer("b", 2));
-        transport.answer(200, scan_answer());
-        transport.answer(200, json!({"TableNames": ["c"]}));
-        transport.answer(200, describe_answer("c", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, describe_answer("b", 2));
+        transport.answer_json(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["c"]}));
+        transport.answer_json(200, describe_answer("c", 0));
+        transport.answer_json(200, scan_answer());
         let second = discover_page(
             &client,
             &config,
             &discover_request(first.next_page_token.as_deref(), &[], 3),
-            Duration::from_secs(60),
+            Deadline::after(Duration::from_secs(60)),
         )
         .unwrap();
         assert_eq!(names(&second), ["b/g1", "c"]);
@@ -426,16 +403,24 @@ mod tests {
     fn a_full_page_ends_after_the_last_whole_table_and_the_prefix_filters() {
         let config = config(json!({"table_prefix": "app_"}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
-        transport.answer(200, describe_answer("app_a", 0));
-        transport.answer(200, scan_answer());
+        transport
+            .answer_json(200, json!({"TableNames": ["app_a", "other", "app_b"], "LastEvaluatedTableName": "app_b"}));
+        transport.answer_json(200, describe_answer("app_a", 0));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
-        let page = discover_page(&client, &config, &discover_request(None, &[], 1), Duration::from_secs(60)).unwrap();
+        let page =
+            discover_page(&client, &config, &discover_request(None, &[], 1), Deadline::after(Duration::from_secs(60)))
+                .unwrap();
         assert_eq!(names(&page), ["app_a"]);
         assert_eq!(page.next_page_token.as_deref(), Some("after:other"));
         // Excluding the region's schema: nothing, no calls.
-        let excluded =
-            discover_page(&client, &config, &discover_request(None, &["us-east-1"], 10), Duration::ZERO).unwrap();
+        let excluded = discover_page(
+            &client,
+            &config,
+            &discover_request(None, &["us-east-1"], 10),
+            Deadline::after(Duration::ZERO),
+        )
+        .unwrap();
         assert!(excluded.schemas.is_empty() && excluded.next_page_token.is_none());
         assert_eq!(transport.calls().len(), 3);
     }
@@ -445,24 +430,29 @@ mod tests {
         let config = config(json!({"table_prefix": "zzz", "sample_size": 3}));
         let transport = Scripted::default();
         for i in 0..MAX_LIST_CALLS {
-            transport.answer(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
+            transport
+                .answer_json(200, json!({"TableNames": [format!("t{i}")], "LastEvaluatedTableName": format!("t{i}")}));
         }
         let client = scripted_client(&config, &transport);
-        let page = discover_page(&client, &config, &discover_request(None, &[], 10), Duration::from_secs(60)).unwrap();
+        let page =
+            discover_page(&client, &config, &discover_request(None, &[], 10), Deadline::after(Duration::from_secs(60)))
+                .unwrap();
         assert!(page.schemas.is_empty());
         assert_eq!(page.next_page_token, Some(format!("after:t{}", MAX_LIST_CALLS - 1)));
 
         let config = Config { table_prefix: None, ..config };
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["t"]}));
-        transport.answer(200, describe_answer("t", 0));
-        transport.answer(
+        transport.answer_json(200, json!({"TableNames": ["t"]}));
+        transport.answer_json(200, describe_answer("t", 0));
+        transport.answer_json(
             200,
             json!({"Items": [{"id": {"S": "a"}}, {"id": {"S": "b"}}], "LastEvaluatedKey": {"id": {"S": "b"}}}),
         );
-        transport.answer(200, json!({"Items": [{"id": {"S": "c"}}], "LastEvaluatedKey": {"id": {"S": "c"}}}));
+        transport.answer_json(200, json!({"Items": [{"id": {"S": "c"}}], "LastEvaluatedKey": {"id": {"S": "c"}}}));
         let client = scripted_client(&config, &transport);
-        let page = discover_page(&client, &config, &discover_request(None, &[], 10), Duration::from_secs(60)).unwrap();
+        let page =
+            discover_page(&client, &config, &discover_request(None, &[], 10), Deadline::after(Duration::from_secs(60)))
+                .unwrap();
         assert_eq!(names(&page), ["t"]);
         let calls = transport.calls();
         assert_eq!(calls[3].1, json!({"TableName": "t", "Limit": 1, "ExclusiveStartKey": {"id": {"S": "b"}}}));
@@ -475,12 +465,14 @@ mod tests {
     fn a_vanished_table_is_skipped_and_a_forbidden_scan_leaves_the_keys() {
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["gone", "locked"]}));
-        transport.answer(400, json!({"__type": "x#ResourceNotFoundException", "message": "not found"}));
-        transport.answer(200, describe_answer("locked", 0));
-        transport.answer(400, json!({"__type": "x#AccessDeniedException", "message": "no dynamodb:Scan"}));
+        transport.answer_json(200, json!({"TableNames": ["gone", "locked"]}));
+        transport.answer_json(400, json!({"__type": "x#ResourceNotFoundException", "message": "not found"}));
+        transport.answer_json(200, describe_answer("locked", 0));
+        transport.answer_json(400, json!({"__type": "x#AccessDeniedException", "message": "no dynamodb:Scan"}));
         let client = scripted_client(&config, &transport);
-        let page = discover_page(&client, &config, &discover_request(None, &[], 10), Duration::from_secs(60)).unwrap();
+        let page =
+            discover_page(&client, &config, &discover_request(None, &[], 10), Deadline::after(Duration::from_secs(60)))
+                .unwrap();
         assert_eq!(names(&page), ["locked"]);
         let table = &page.schemas[0].tables[0];
         assert_eq!(table.columns.len(), 2);
@@ -495,16 +487,15 @@ mod tests {
 
     #[test]
     fn the_time_budget_ends_a_page_early_with_a_token() {
-        assert_eq!(discover_budget(Duration::ZERO), Duration::MAX);
-        assert_eq!(discover_budget(Duration::from_secs(30)), Duration::from_secs(15));
         let config = config(json!({}));
         let transport = Scripted::default();
-        transport.answer(200, json!({"TableNames": ["a", "b"]}));
-        transport.answer(200, describe_answer("a", 0));
-        transport.answer(200, scan_answer());
+        transport.answer_json(200, json!({"TableNames": ["a", "b"]}));
+        transport.answer_json(200, describe_answer("a", 0));
+        transport.answer_json(200, scan_answer());
         let client = scripted_client(&config, &transport);
         // Out of time after the first table: the page holds it, the token goes on after it.
-        let page = discover_page(&client, &config, &discover_request(None, &[], 10), Duration::ZERO).unwrap();
+        let spent = Deadline::after(Duration::from_nanos(1));
+        let page = discover_page(&client, &config, &discover_request(None, &[], 10), spent).unwrap();
         assert_eq!(names(&page), ["a"]);
         assert_eq!(page.next_page_token.as_deref(), Some("after:a"));
     }

@@ -2,6 +2,7 @@
 //! it against the manifest's JSON Schema: a connector must not trust its caller.
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, ConnectorConfig};
 use serde::Deserialize;
 
 pub const DEFAULT_SAMPLE_ROWS: u64 = 1000;
@@ -13,7 +14,7 @@ pub const MAX_ROW: u64 = 1_048_576;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     file_path: String,
     #[serde(default)]
     sheets: Option<Vec<String>>,
@@ -62,25 +63,13 @@ pub struct Config {
     pub max_file_bytes: u64,
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        if raw.file_path.trim().is_empty() {
-            return Err(ConnectorError::config("`file_path` must not be empty"));
-        }
-        if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
-            return Err(ConnectorError::config(format!(
-                "`sample_rows` must be between 1 and {MAX_SAMPLE_ROWS}, not {}",
-                raw.sample_rows
-            )));
-        }
-        if !(1..=MAX_FILE_MIB).contains(&raw.max_file_mib) {
-            return Err(ConnectorError::config(format!(
-                "`max_file_mib` must be between 1 and {MAX_FILE_MIB}, not {}",
-                raw.max_file_mib
-            )));
-        }
+impl ConnectorConfig for Config {
+    type Raw = RawConfig;
+
+    fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
+        config::non_empty("file_path", &raw.file_path)?;
+        config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
+        config::in_range("max_file_mib", raw.max_file_mib, 1..=MAX_FILE_MIB)?;
         if let Some(sheets) = &raw.sheets {
             if sheets.is_empty() {
                 return Err(ConnectorError::config("`sheets` must name at least one sheet (leave it out for all)"));
@@ -112,11 +101,13 @@ impl Config {
             max_file_bytes: raw.max_file_mib * 1024 * 1024,
         })
     }
+}
 
+impl Config {
     /// The file's name, for messages: the guest path (`/data/…`) means
     /// nothing to the user.
     pub fn file_name(&self) -> &str {
-        std::path::Path::new(&self.file_path).file_name().and_then(|name| name.to_str()).unwrap_or(&self.file_path)
+        inlet_sdk::file::file_name(&self.file_path)
     }
 }
 

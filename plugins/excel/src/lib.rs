@@ -13,7 +13,7 @@ mod sheet;
 mod workbook;
 mod xls_check;
 
-use inlet_sdk::paging::page_catalog;
+use inlet_sdk::paging::page_lazily;
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
@@ -35,7 +35,7 @@ impl Connector for Excel {
     type Connection = ExcelConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<ExcelConnection, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let (_, size) = steps.run("open file", || workbook::open_file(&config))?;
         steps.annotate_last(format!("{size} bytes"));
         let (format, sheets) = steps.run("read workbook", || {
@@ -77,20 +77,15 @@ impl Connection for ExcelConnection {
         let (mut book, format) = workbook::open_book(config)?;
         let sheets = selected_sheets(config, &book)?;
         let count = sheets.len();
-        // Page with stand-ins first, so that only the sheets on this page
-        // are read.
+        // Only the sheets on this page are read.
         let stand_ins = sheets.iter().map(|sheet| TableBuilder::new(sheet.name.clone(), ObjectKind::Table).build());
-        let mut page = page_catalog(request, vec![(SCHEMA.to_owned(), stand_ins.collect())])?;
-        for schema in &mut page.schemas {
-            for table in &mut schema.tables {
-                let Some((position, sheet)) = sheets.iter().enumerate().find(|(_, s)| s.name == table.name) else {
-                    continue;
-                };
-                let scan = scan(config, &mut book, sheet)?;
-                *table = describe(sheet, position, count, format, &scan);
-            }
-        }
-        Ok(page)
+        page_lazily(request, vec![(SCHEMA.to_owned(), stand_ins.collect())], |_, stand_in| {
+            let Some((position, sheet)) = sheets.iter().enumerate().find(|(_, s)| s.name == stand_in.name) else {
+                return Ok(stand_in);
+            };
+            let scan = scan(config, &mut book, sheet)?;
+            Ok(describe(sheet, position, count, format, &scan))
+        })
     }
 }
 
@@ -112,10 +107,6 @@ fn selected_sheets(config: &Config, book: &Book) -> Result<Vec<SheetInfo>, Conne
 
 fn scan(config: &Config, book: &mut Book, sheet: &SheetInfo) -> Result<SheetScan, ConnectorError> {
     book.scan(&sheet.name, Scanner::new(config.header, config.sample_rows))
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// The table comment: where the sheet is, its used range, whether it is

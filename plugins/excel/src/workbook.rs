@@ -69,15 +69,7 @@ const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 /// with its length.
 pub fn open_file(config: &Config) -> Result<(File, u64), ConnectorError> {
     let name = config.file_name();
-    let file = File::open(&config.file_path).map_err(|error| file_error(&error, &format!("open {name}")))?;
-    let metadata = file.metadata().map_err(|error| file_error(&error, &format!("stat {name}")))?;
-    if metadata.is_dir() {
-        return Err(ConnectorError::config("`file_path` names a directory, not a file"));
-    }
-    if !metadata.is_file() {
-        return Err(ConnectorError::config(format!("{name} is not a regular file")));
-    }
-    let size = metadata.len();
+    let (file, size) = inlet_sdk::file::open(&config.file_path)?;
     if size > config.max_file_bytes {
         return Err(ConnectorError::config(format!(
             "{name} is {} MiB, more than `max_file_mib` ({} MiB) allows; raise it (at most 1024) to read this file",

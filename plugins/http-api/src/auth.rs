@@ -128,6 +128,7 @@ pub fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
     use inlet_sdk::http::Url;
 
     fn config(json: &str) -> Config {

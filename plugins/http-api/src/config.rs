@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, ConnectorConfig};
 use inlet_sdk::http::{self, Method, Url};
 use serde::Deserialize;
 
@@ -74,7 +75,7 @@ fn method<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Method, D
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     base_url: String,
     #[serde(default)]
     auth: AuthMethod,
@@ -147,10 +148,10 @@ pub struct Config {
 /// The header names the connector sets itself.
 const RESERVED_HEADERS: [&str; 4] = ["authorization", "host", "content-length", "transfer-encoding"];
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
+impl ConnectorConfig for Config {
+    type Raw = RawConfig;
+
+    fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
         let base_url = http::parse_base_url(&raw.base_url, "base_url")?;
         if raw.auth == AuthMethod::Basic && raw.username.as_deref().is_none_or(|u| u.is_empty()) {
             return Err(ConnectorError::config("`username` is needed for basic authentication"));
@@ -192,15 +193,9 @@ impl Config {
         if !(100..=599).contains(&raw.expected_status) {
             return Err(ConnectorError::config("`expected_status` must be an HTTP status (100-599)"));
         }
-        if !(1..=MAX_SAMPLE_SIZE).contains(&raw.sample_size) {
-            return Err(ConnectorError::config(format!("`sample_size` must be between 1 and {MAX_SAMPLE_SIZE}")));
-        }
-        if !(1..=MAX_DEPTH).contains(&raw.max_depth) {
-            return Err(ConnectorError::config(format!("`max_depth` must be between 1 and {MAX_DEPTH}")));
-        }
-        if !(1..=MAX_RESPONSE_MIB).contains(&raw.max_response_mib) {
-            return Err(ConnectorError::config(format!("`max_response_mib` must be between 1 and {MAX_RESPONSE_MIB}")));
-        }
+        config::in_range("sample_size", raw.sample_size, 1..=MAX_SAMPLE_SIZE)?;
+        config::in_range("max_depth", raw.max_depth, 1..=MAX_DEPTH)?;
+        config::in_range("max_response_mib", raw.max_response_mib, 1..=MAX_RESPONSE_MIB)?;
         Ok(Self {
             base_url,
             auth: raw.auth,

@@ -29,7 +29,7 @@ use inlet_sdk::prelude::*;
 use crate::auth::Auth;
 use crate::config::{Config, Endpoint};
 use crate::json::Json;
-use crate::shape::{Shape, plural};
+use crate::shape::Shape;
 
 /// The one schema an HTTP API data source has.
 pub const SCHEMA: &str = "default";
@@ -61,7 +61,7 @@ impl Connector for HttpApi {
 impl HttpApiConnection {
     /// Checks the config and reads the secrets; no request is sent yet.
     pub fn new(request: &ConnectRequest, transport: Box<dyn Transport>) -> Result<Self, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let auth = Auth::from_request(&config, request)?;
         let limits = Limits::from_request(request).max_response_bytes(config.max_response_bytes);
         Ok(Self { config, auth, limits, transport, cached: None })

@@ -2,6 +2,7 @@
 //! it against the manifest's JSON Schema: a connector must not trust its caller.
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, ConnectorConfig};
 use serde::Deserialize;
 
 pub const DEFAULT_SAMPLE_ROWS: u64 = 10_000;
@@ -25,7 +26,7 @@ pub enum Format {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     file_path: String,
     #[serde(default)]
     format: Format,
@@ -57,28 +58,14 @@ pub struct Config {
     pub table_name: Option<String>,
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        if raw.file_path.trim().is_empty() {
-            return Err(ConnectorError::config("`file_path` must not be empty"));
-        }
-        if !(1..=MAX_SAMPLE_ROWS).contains(&raw.sample_rows) {
-            return Err(ConnectorError::config(format!(
-                "`sample_rows` must be between 1 and {MAX_SAMPLE_ROWS}, not {}",
-                raw.sample_rows
-            )));
-        }
-        if !(1..=MAX_DEPTH).contains(&raw.max_depth) {
-            return Err(ConnectorError::config(format!(
-                "`max_depth` must be between 1 and {MAX_DEPTH}, not {}",
-                raw.max_depth
-            )));
-        }
-        if raw.table_name.as_deref().is_some_and(|name| name.trim().is_empty()) {
-            return Err(ConnectorError::config("`table_name` must not be empty"));
-        }
+impl ConnectorConfig for Config {
+    type Raw = RawConfig;
+
+    fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
+        config::non_empty("file_path", &raw.file_path)?;
+        config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
+        config::in_range("max_depth", raw.max_depth, 1..=MAX_DEPTH)?;
+        config::non_empty_if_set("table_name", raw.table_name.as_deref())?;
         Ok(Self {
             file_path: raw.file_path,
             format: raw.format,
@@ -87,24 +74,18 @@ impl Config {
             table_name: raw.table_name,
         })
     }
+}
 
+impl Config {
     /// The file's name, for messages: the guest path (`/data/…`) means
     /// nothing to the user.
     pub fn file_name(&self) -> &str {
-        std::path::Path::new(&self.file_path).file_name().and_then(|name| name.to_str()).unwrap_or(&self.file_path)
+        inlet_sdk::file::file_name(&self.file_path)
     }
 
     /// The table's name: `table_name`, or the file's stem.
     pub fn table_name(&self) -> String {
-        if let Some(name) = &self.table_name {
-            return name.clone();
-        }
-        std::path::Path::new(&self.file_path)
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .filter(|stem| !stem.is_empty())
-            .unwrap_or("file")
-            .to_owned()
+        self.table_name.clone().unwrap_or_else(|| inlet_sdk::file::file_stem(&self.file_path))
     }
 }
 

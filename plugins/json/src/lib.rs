@@ -25,7 +25,7 @@ mod source;
 mod split;
 mod walk;
 
-use inlet_sdk::paging::page_catalog;
+use inlet_sdk::paging::page_one_table;
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
@@ -46,7 +46,7 @@ impl Connector for Json {
     type Connection = JsonConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<JsonConnection, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let (file, size) = steps.run("open file", || source::open(&config))?;
         steps.annotate_last(format!("{size} bytes"));
         let layout = steps.run("detect format", || source::detect(&config, file).map(|source| source.layout))?;
@@ -73,24 +73,13 @@ impl Connection for JsonConnection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         let name = self.config.table_name();
-        // Page with a stand-in first, so that a page that does not hold the
-        // file (a later page, an excluded schema) costs no pass over it.
-        let stand_in = TableBuilder::new(name.clone(), ObjectKind::File).build();
-        let mut page = page_catalog(request, vec![(SCHEMA.to_owned(), vec![stand_in])])?;
-        if page.schemas.iter().any(|s| !s.tables.is_empty()) {
+        // Only a page that holds the file costs a pass over it.
+        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
             let (file, size) = source::open(&self.config)?;
             let scan = scan::scan(&self.config, file, Extent::Count)?;
-            let table = describe(name, size, &scan);
-            for schema in &mut page.schemas {
-                schema.tables = vec![table.clone()];
-            }
-        }
-        Ok(page)
+            Ok(describe(name, size, &scan))
+        })
     }
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 fn open_file(config: &Config) -> Result<std::fs::File, ConnectorError> {

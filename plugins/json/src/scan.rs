@@ -66,6 +66,7 @@ pub fn scan<R: Read>(config: &Config, input: R, extent: Extent) -> Result<Scan, 
 mod tests {
     use super::*;
     use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(extra: &str) -> Config {
         Config::from_json(&format!(r#"{{"file_path":"/data/t.json"{extra}}}"#)).unwrap()

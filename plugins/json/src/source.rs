@@ -37,16 +37,7 @@ pub struct Source<R> {
 
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
-    let name = config.file_name();
-    let file = File::open(&config.file_path).map_err(|error| file_error(&error, &format!("open {name}")))?;
-    let metadata = file.metadata().map_err(|error| file_error(&error, &format!("stat {name}")))?;
-    if metadata.is_dir() {
-        return Err(ConnectorError::config("`file_path` names a directory, not a file"));
-    }
-    if !metadata.is_file() {
-        return Err(ConnectorError::config(format!("{name} is not a regular file")));
-    }
-    Ok((file, metadata.len()))
+    inlet_sdk::file::open(&config.file_path)
 }
 
 /// Skips a byte order mark and leading whitespace, and decides the layout:
@@ -92,6 +83,7 @@ pub fn detect<R: Read>(config: &Config, input: R) -> Result<Source<R>, Connector
 mod tests {
     use super::*;
     use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(format: &str) -> Config {
         Config::from_json(&format!(r#"{{"file_path":"/data/t.json","format":"{format}"}}"#)).unwrap()

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use inlet_sdk::paging::page_size;
 use inlet_sdk::prelude::*;
+use inlet_sdk::row::{number, optional, text};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -480,21 +481,6 @@ fn rank(kind: ConstraintKind) -> u8 {
         ConstraintKind::ForeignKey => 2,
         ConstraintKind::Check => 3,
     }
-}
-
-fn optional(row: &Row, index: usize) -> Option<&str> {
-    row.get(index).and_then(|cell| cell.as_deref())
-}
-
-fn text(row: &Row, index: usize) -> Result<&str, ConnectorError> {
-    optional(row, index).ok_or_else(|| ConnectorError::protocol(format!("column {index} of a catalog row is missing")))
-}
-
-fn number<T: std::str::FromStr>(row: &Row, index: usize) -> Result<T, ConnectorError> {
-    let value = text(row, index)?;
-    value
-        .parse()
-        .map_err(|_| ConnectorError::protocol(format!("catalog value `{value}` is not a number of the expected size")))
 }
 
 #[cfg(test)]

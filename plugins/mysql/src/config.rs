@@ -26,17 +26,6 @@ impl SourceType {
     }
 }
 
-/// MySQL's `--ssl-mode` names, lower-cased (the SDK's [`TlsMode`] reads them).
-pub fn ssl_mode_name(mode: TlsMode) -> &'static str {
-    match mode {
-        TlsMode::Disable => "disabled",
-        TlsMode::Prefer => "preferred",
-        TlsMode::Require => "required",
-        TlsMode::VerifyCa => "verify_ca",
-        TlsMode::VerifyFull => "verify_identity",
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -85,7 +74,7 @@ mod tests {
         let config: Config =
             serde_json::from_str(r#"{"host":"db","username":"u","ssl_mode":"verify_identity"}"#).unwrap();
         assert_eq!(config.ssl_mode, TlsMode::VerifyFull);
-        assert_eq!(ssl_mode_name(config.ssl_mode), "verify_identity");
+        assert_eq!(config.ssl_mode.as_mysql_str(), "verify_identity");
     }
 
     #[test]

@@ -22,29 +22,12 @@ pub mod packet;
 pub mod resultset;
 pub mod types;
 
-use std::time::{Duration, Instant};
-
+use inlet_sdk::deadline::{per_call_server_timeout_ms, per_call_socket_timeout};
 use inlet_sdk::prelude::*;
-use inlet_sdk::tls::TlsOptions;
 
 use crate::catalog::Features;
 use crate::client::{Client, Greeting, Login};
-use crate::config::{Config, SourceType, ssl_mode_name};
-
-/// The host ends a call when its timeout (connect or query) runs out and
-/// throws the connection away, reporting only that the connector did not
-/// answer. The connector's own bounds are shares of that timeout, so that a
-/// slow server is reported by the connector first, as a `timeout` naming
-/// the stage: the server cancels a statement at 80 % of the query timeout
-/// (a clear error 1969/3024), the socket gives up at 90 %.
-const STATEMENT_SHARE: f64 = 0.8;
-const SOCKET_SHARE: f64 = 0.9;
-
-/// What is left of `share` of `total` since `started` (at least 50 ms, as a
-/// zero timeout would mean none).
-fn remaining(started: Instant, total: Duration, share: f64) -> Option<Duration> {
-    Some(total.mul_f64(share).saturating_sub(started.elapsed()).max(Duration::from_millis(50)))
-}
+use crate::config::{Config, SourceType};
 
 pub struct MySql;
 
@@ -63,9 +46,10 @@ impl Connector for MySql {
         let source_type = SourceType::from_source_type(&request.source_type)?;
         let config: Config = request.config()?;
         let addr = request.endpoint_addr()?;
-        let started = Instant::now();
-        let connect_timeout = request.connect_timeout();
-        let budget = || remaining(started, connect_timeout, SOCKET_SHARE);
+        // The connector's bounds end before the host's (`inlet_sdk::deadline`),
+        // so that a slow server is reported as a `timeout` naming the stage.
+        let deadline = request.connect_deadline();
+        let budget = || deadline.socket_timeout();
         let database = config.database.as_deref().filter(|d| !d.is_empty());
 
         let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
@@ -83,28 +67,16 @@ impl Connector for MySql {
         steps.annotate_last(format!("{} {}", product(handshake.is_mariadb()), handshake.version()));
 
         let session = if mode.wants_tls() {
-            let options = TlsOptions {
-                mode,
-                root_cert_pem: config.ssl_root_cert.as_deref(),
-                host: &config.host,
-                endpoint_ip: addr.ip(),
-            };
-            let (session, version) = steps.run("tls", || {
+            let options = mode.options(config.ssl_root_cert.as_deref(), &config.host, addr.ip());
+            let (session, note) = steps.run("tls", || {
                 if greeting.offers_tls() {
-                    let (session, version) = greeting.upgrade(capabilities, &options)?;
-                    Ok((session, Some(version)))
-                } else if mode.requires_tls() {
-                    Err(ConnectorError::unsupported(format!(
-                        "the server does not offer TLS, but ssl_mode is {}",
-                        ssl_mode_name(mode)
-                    )))
+                    greeting.upgrade(capabilities, &options)
                 } else {
-                    Ok((greeting.plain()?, None))
+                    let note = mode.without_server_tls(mode.as_mysql_str())?;
+                    Ok((greeting.plain()?, note))
                 }
             })?;
-            steps.annotate_last(version.unwrap_or_else(|| {
-                "the server does not offer TLS; continuing unencrypted (ssl_mode preferred)".to_owned()
-            }));
+            steps.annotate_last(note);
             session
         } else {
             greeting.plain()?
@@ -117,18 +89,16 @@ impl Connector for MySql {
             database,
             server_public_key: config.server_public_key.as_deref(),
         };
-        let query_timeout_ms = request.query_timeout_ms;
         let (mut client, plugin) = steps.run("authenticate", || session.login(capabilities, &login))?;
         steps.annotate_last(plugin);
 
-        if query_timeout_ms > 0 {
+        if let Some(statement_ms) = per_call_server_timeout_ms(request.query_timeout()) {
             // The server cancels a slow catalog query itself, with a clear
-            // error; the socket timeout below is only the backstop.
-            let statement_ms = (f64::from(query_timeout_ms) * STATEMENT_SHARE).max(1.0);
+            // error (1969/3024); the socket timeout below is only the backstop.
             let statement = if client.handshake.is_mariadb() {
-                format!("SET SESSION max_statement_time = {:.3}", statement_ms / 1000.0)
+                format!("SET SESSION max_statement_time = {:.3}", f64::from(statement_ms) / 1000.0)
             } else {
-                format!("SET SESSION max_execution_time = {}", statement_ms as u64)
+                format!("SET SESSION max_execution_time = {statement_ms}")
             };
             steps.run("session setup", || match client.try_query(&statement)? {
                 Ok(_) => Ok(()),
@@ -138,7 +108,7 @@ impl Connector for MySql {
                 Err(server) => Err(server.into_connector_error()),
             })?;
         }
-        client.set_timeout(Some(request.query_timeout().mul_f64(SOCKET_SHARE)).filter(|_| query_timeout_ms > 0));
+        client.set_timeout(per_call_socket_timeout(request.query_timeout()));
         Ok(MySqlConnection { client, source_type, config, features: None })
     }
 }

@@ -2,6 +2,7 @@
 //! it against the manifest's JSON Schema: a connector must not trust its caller.
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, ConnectorConfig};
 use serde::Deserialize;
 
 pub const DEFAULT_MAX_FILES: u32 = 10_000;
@@ -9,7 +10,7 @@ pub const MAX_MAX_FILES: u32 = 1_000_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     file_path: String,
     #[serde(default = "default_max_files")]
     max_files: u32,
@@ -31,36 +32,21 @@ pub struct Config {
     pub table_name: Option<String>,
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        if raw.file_path.trim().is_empty() {
-            return Err(ConnectorError::config("`file_path` must not be empty"));
-        }
-        if !(1..=MAX_MAX_FILES).contains(&raw.max_files) {
-            return Err(ConnectorError::config(format!(
-                "`max_files` must be between 1 and {MAX_MAX_FILES}, not {}",
-                raw.max_files
-            )));
-        }
-        if raw.table_name.as_deref().is_some_and(|name| name.trim().is_empty()) {
-            return Err(ConnectorError::config("`table_name` must not be empty"));
-        }
+impl ConnectorConfig for Config {
+    type Raw = RawConfig;
+
+    fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
+        config::non_empty("file_path", &raw.file_path)?;
+        config::in_range("max_files", raw.max_files, 1..=MAX_MAX_FILES)?;
+        config::non_empty_if_set("table_name", raw.table_name.as_deref())?;
         Ok(Self { file_path: raw.file_path, max_files: raw.max_files, table_name: raw.table_name })
     }
+}
 
+impl Config {
     /// The table's name: `table_name`, or the file's (folder's) name without extension.
     pub fn table_name(&self) -> String {
-        if let Some(name) = &self.table_name {
-            return name.clone();
-        }
-        std::path::Path::new(&self.file_path)
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .filter(|stem| !stem.is_empty())
-            .unwrap_or("file")
-            .to_owned()
+        self.table_name.clone().unwrap_or_else(|| inlet_sdk::file::file_stem(&self.file_path))
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use inlet_infer::ColumnStats;
 use inlet_sdk::prelude::*;
+use inlet_sdk::text::percent_decode;
 use inlet_sdk::{ConnectorError, file_error};
 
 use crate::config::Config;
@@ -123,27 +124,6 @@ fn partitions_of(relative: &Path) -> Vec<(String, String)> {
         }
     }
     parts
-}
-
-/// Hive and Arrow escape `/`, `=`, `%` and others in folder names as `%XX`.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Ok(hex) = std::str::from_utf8(hex)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The table the files make.

@@ -15,7 +15,7 @@ mod config;
 mod dataset;
 mod footer;
 
-use inlet_sdk::paging::page_catalog;
+use inlet_sdk::paging::page_one_table;
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
@@ -36,7 +36,7 @@ impl Connector for Parquet {
     type Connection = ParquetConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<ParquetConnection, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let listing = steps.run("list files", || dataset::list(&config))?;
         steps.annotate_last(if listing.folder {
             format!("{} in the folder", plural(listing.files.len() as u64, "Parquet file"))
@@ -72,24 +72,12 @@ impl Connection for ParquetConnection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         let name = self.config.table_name();
-        // Page with a stand-in first, so that a page that does not hold the
-        // table (a later page, an excluded schema) reads no footer.
-        let stand_in = TableBuilder::new(name.clone(), ObjectKind::File).build();
-        let mut page = page_catalog(request, vec![(SCHEMA.to_owned(), vec![stand_in])])?;
-        if page.schemas.iter().any(|s| !s.tables.is_empty()) {
+        // Only a page that holds the table reads footers.
+        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
             let listing = dataset::list(&self.config)?;
-            let dataset = dataset::read(&listing)?;
-            let table = describe(name, dataset);
-            for schema in &mut page.schemas {
-                schema.tables = vec![table.clone()];
-            }
-        }
-        Ok(page)
+            Ok(describe(name, dataset::read(&listing)?))
+        })
     }
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// The table comment: files and partitions, row groups, codecs, writer.

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use inlet_sdk::paging::page_size;
 use inlet_sdk::prelude::*;
+use inlet_sdk::row::{number, optional, text};
 
 use crate::config::Flavor;
 use crate::wire::{Client, Row};
@@ -454,21 +455,6 @@ fn int_array(value: &str) -> Result<Vec<u32>, ConnectorError> {
         .filter(|item| !item.is_empty())
         .map(|item| item.parse().map_err(|_| ConnectorError::protocol(format!("not an integer: `{item}`"))))
         .collect()
-}
-
-fn optional(row: &Row, index: usize) -> Option<&str> {
-    row.get(index).and_then(|cell| cell.as_deref())
-}
-
-fn text(row: &Row, index: usize) -> Result<&str, ConnectorError> {
-    optional(row, index).ok_or_else(|| ConnectorError::protocol(format!("column {index} of a catalog row is missing")))
-}
-
-fn number<T: std::str::FromStr>(row: &Row, index: usize) -> Result<T, ConnectorError> {
-    let value = text(row, index)?;
-    value
-        .parse()
-        .map_err(|_| ConnectorError::protocol(format!("catalog value `{value}` is not a number of the expected size")))
 }
 
 fn flag(row: &Row, index: usize) -> Result<bool, ConnectorError> {

@@ -10,17 +10,11 @@ pub mod catalog;
 pub mod config;
 pub mod wire;
 
-use std::time::Duration;
-
+use inlet_sdk::deadline::{per_call_server_timeout_ms, per_call_socket_timeout};
 use inlet_sdk::prelude::*;
 
 use crate::config::{Config, Flavor, SslMode};
 use crate::wire::{Client, StartupParams, Stream, TlsOutcome};
-use inlet_sdk::tls::TlsOptions;
-
-/// Extra time the socket waits beyond the server's statement_timeout, so that
-/// the server's own cancellation (a clear SQLSTATE 57014) wins the race.
-const READ_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Postgres;
 
@@ -37,57 +31,47 @@ impl Connector for Postgres {
         let config: Config = request.config()?;
         let addr = request.endpoint_addr()?;
         let password = request.secret("password");
-        let connect_timeout = Some(request.connect_timeout());
+        let deadline = request.connect_deadline();
 
         let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
         let stream = if config.ssl_mode == SslMode::Disable {
             Stream::Plain(socket)
         } else {
-            let options = TlsOptions {
-                mode: config.ssl_mode,
-                root_cert_pem: config.ssl_root_cert.as_deref(),
-                host: &config.host,
-                endpoint_ip: addr.ip(),
-            };
-            let (stream, outcome) = steps.run("tls", || {
-                wire::set_socket_timeout(&socket, connect_timeout);
+            let options = config.ssl_mode.options(config.ssl_root_cert.as_deref(), &config.host, addr.ip());
+            let (stream, note) = steps.run("tls", || {
+                wire::set_socket_timeout(&socket, deadline.socket_timeout());
                 let (stream, outcome) = wire::negotiate_tls(socket, &options)?;
-                if matches!(outcome, TlsOutcome::Refused) && config.ssl_mode != SslMode::Prefer {
-                    return Err(ConnectorError::unsupported(format!(
-                        "the server does not offer TLS, but ssl_mode is {}",
-                        config.ssl_mode.as_str()
-                    )));
-                }
-                Ok((stream, outcome))
+                let note = match outcome {
+                    TlsOutcome::Encrypted(version) => version,
+                    TlsOutcome::Refused => config.ssl_mode.without_server_tls(config.ssl_mode.as_str())?,
+                };
+                Ok((stream, note))
             })?;
-            steps.annotate_last(match outcome {
-                TlsOutcome::Encrypted(version) => version,
-                TlsOutcome::Refused => {
-                    "the server does not offer TLS; continuing unencrypted (ssl_mode prefer)".to_owned()
-                }
-            });
+            steps.annotate_last(note);
             stream
         };
-        stream.set_timeout(connect_timeout);
+        stream.set_timeout(deadline.socket_timeout());
 
-        let query_timeout_ms = request.query_timeout_ms;
+        // The server cancels a slow statement itself (a clear SQLSTATE
+        // 57014) before the socket gives up, and both before the host does.
+        let statement_timeout_ms = per_call_server_timeout_ms(request.query_timeout());
         let params = StartupParams {
             user: &config.username,
             database: &config.database,
             application_name: config.application_name.as_deref().unwrap_or("inlet"),
             // Redshift does not take `options` in the startup packet; it gets a SET below.
-            statement_timeout_ms: (flavor == Flavor::Postgres && query_timeout_ms > 0).then_some(query_timeout_ms),
+            statement_timeout_ms: statement_timeout_ms.filter(|_| flavor == Flavor::Postgres),
         };
         let (client, method) = steps.run("authenticate", || {
             let (mut client, method) = Client::startup(stream, &params, password)?;
-            if flavor == Flavor::Redshift && query_timeout_ms > 0 {
-                client.simple_query(&format!("SET statement_timeout TO {query_timeout_ms}"))?;
+            if let Some(ms) = statement_timeout_ms.filter(|_| flavor == Flavor::Redshift) {
+                client.simple_query(&format!("SET statement_timeout TO {ms}"))?;
             }
             Ok((client, method))
         })?;
         steps.annotate_last(method.as_str());
 
-        client.set_timeout(Some(request.query_timeout() + READ_GRACE).filter(|_| query_timeout_ms > 0));
+        client.set_timeout(per_call_socket_timeout(request.query_timeout()));
         Ok(PgConnection { client, flavor })
     }
 }

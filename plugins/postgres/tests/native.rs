@@ -5,33 +5,19 @@
 //! it through the host.
 
 use inlet_plugin_postgres::{PgConnection, Postgres};
+use inlet_sdk::Failure;
 use inlet_sdk::prelude::*;
-use inlet_sdk::{Endpoint, Failure};
+use inlet_sdk::testing::{self, step};
 use inlet_tests::pg_cluster::{self, PgCluster};
 use inlet_tests::pg_fixture::FixtureDb;
 use serde_json::{Value, json};
 
 fn request(source_type: &str, port: u16, config: Value, password: Option<&str>) -> ConnectRequest {
-    ConnectRequest {
-        source_type: source_type.to_owned(),
-        config: config.to_string(),
-        secrets: password.map(|p| vec![("password".to_owned(), p.to_owned())]).unwrap_or_default(),
-        endpoint: Some(Endpoint { host: "127.0.0.1".to_owned(), port }),
-        connect_timeout_ms: 5_000,
-        query_timeout_ms: 10_000,
-    }
+    testing::network_request(source_type, port, &config, password)
 }
 
 fn connect(request: &ConnectRequest) -> Result<(PgConnection, Vec<CheckStep>), Failure> {
-    let mut steps = Steps::new();
-    match Postgres::connect(request, &mut steps) {
-        Ok(connection) => Ok((connection, steps.into_steps())),
-        Err(error) => Err(steps.into_failure(error)),
-    }
-}
-
-fn step<'a>(steps: &'a [CheckStep], name: &str) -> &'a CheckStep {
-    steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
+    testing::connect::<Postgres>(request)
 }
 
 fn local_config(database: &str) -> Value {

@@ -6,6 +6,7 @@
 //! here because a connector must not trust its input.
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::config::{self, Validate};
 pub use inlet_sdk::tls::TlsMode as SslMode;
 use serde::Deserialize;
 
@@ -64,21 +65,12 @@ fn default_sample_size() -> u32 {
     DEFAULT_SAMPLE_SIZE
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let config: Self =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        config.check()?;
-        Ok(config)
-    }
-
-    fn check(&self) -> Result<(), ConnectorError> {
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConnectorError> {
         if self.database > MAX_DATABASE {
             return Err(ConnectorError::config(format!("database must be 0..={MAX_DATABASE}")));
         }
-        if !(1..=MAX_SAMPLE_SIZE).contains(&self.sample_size) {
-            return Err(ConnectorError::config(format!("sample_size must be 1..={MAX_SAMPLE_SIZE}")));
-        }
+        config::in_range("sample_size", self.sample_size, 1..=MAX_SAMPLE_SIZE)?;
         if self.ssl_mode == SslMode::Prefer {
             // A TLS port does not speak plaintext and a plain one cannot
             // upgrade: there is nothing to prefer between.
@@ -94,6 +86,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inlet_sdk::config::ConnectorConfig;
 
     #[test]
     fn a_minimal_config_takes_the_defaults() {

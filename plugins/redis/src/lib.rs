@@ -20,11 +20,12 @@ pub mod patterns;
 pub mod resp;
 pub mod sample;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use inlet_sdk::deadline::per_call_socket_timeout;
 use inlet_sdk::paging::page_catalog;
 use inlet_sdk::prelude::*;
-use inlet_sdk::tls::{self, Stream, TlsOptions};
+use inlet_sdk::tls::{self, Stream};
 
 use crate::client::{Client, Command};
 use crate::config::{Config, SslMode};
@@ -52,29 +53,24 @@ impl Connector for Redis {
     type Connection = RedisConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<RedisConnection, ConnectorError> {
-        let config = Config::from_json(&request.config)?;
+        let config = Config::from_request(request)?;
         let addr = request.endpoint_addr()?;
         let password = request.secret("password");
         let username = config.username.as_deref();
 
-        let started = Instant::now();
+        let deadline = request.connect_deadline();
         let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
-        inlet_sdk::net::set_timeouts(&socket, Some(within(request.connect_timeout(), started)));
+        inlet_sdk::net::set_timeouts(&socket, deadline.socket_timeout());
         let stream = if config.ssl_mode == SslMode::Disable {
             Stream::Plain(socket)
         } else {
-            let options = TlsOptions {
-                mode: config.ssl_mode,
-                root_cert_pem: config.ssl_root_cert.as_deref(),
-                host: &config.host,
-                endpoint_ip: addr.ip(),
-            };
+            let options = config.ssl_mode.options(config.ssl_root_cert.as_deref(), &config.host, addr.ip());
             let (stream, version) = steps.run("tls", || tls::upgrade(socket, &options))?;
             steps.annotate_last(version);
             stream
         };
         let mut client = Client::new(stream);
-        client.set_timeout(Some(within(request.connect_timeout(), started)));
+        client.set_timeout(deadline.socket_timeout());
         let handshake = steps.run("handshake", || {
             client.handshake(config.protocol, username, password).map_err(|mut error| {
                 // A TLS port drops or ignores a plaintext HELLO.
@@ -98,8 +94,7 @@ impl Connector for Redis {
             steps.annotate_last(catalog::schema_name(config.database));
         }
         // Per read and write; the host's deadline covers each whole call.
-        let query_timeout = request.query_timeout();
-        client.set_timeout(Some(within(query_timeout, Instant::now())).filter(|_| !query_timeout.is_zero()));
+        client.set_timeout(per_call_socket_timeout(request.query_timeout()));
         Ok(RedisConnection { client, config, cached: None })
     }
 }
@@ -169,14 +164,6 @@ impl Connection for RedisConnection {
     }
 }
 
-/// A socket timeout that ends before the host's deadline for the call
-/// (`budget` from `started`), so that a silent server fails the step that
-/// waited, with its name, rather than the whole call without steps.
-fn within(budget: Duration, started: Instant) -> Duration {
-    let left = budget.saturating_sub(started.elapsed());
-    (left * 9 / 10).max(Duration::from_millis(1))
-}
-
 /// `Redis 7.0.15`, or `Valkey 8.0.1` for Valkey (which also reports a redis_version).
 fn server_version(info: &str) -> Option<String> {
     if let Some(valkey) = info_field(info, "valkey_version") {
@@ -210,15 +197,6 @@ mod tests {
         for bad in ["500", "x:1", "1:y", ""] {
             assert_eq!(parse_token(bad).unwrap_err().kind, ErrorKind::Config);
         }
-    }
-
-    #[test]
-    fn socket_timeouts_end_before_the_call_deadline() {
-        let now = Instant::now();
-        assert_eq!(within(Duration::from_secs(10), now + Duration::from_secs(1)), Duration::from_secs(9));
-        assert!(within(Duration::from_secs(1), now) <= Duration::from_millis(900));
-        // Never zero, which would mean no bound at all.
-        assert_eq!(within(Duration::ZERO, now), Duration::from_millis(1));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use inlet_sdk::ConnectorError;
 use inlet_sdk::aws::{self, Credentials, Payload};
 use inlet_sdk::http::{Limits, Method, Request, Response, Transport};
+use inlet_sdk::text::truncate;
 
 use crate::config::Endpoint;
 use crate::xml;
@@ -334,44 +335,20 @@ pub fn service_error(what: &str, bucket: &str, response: &Response) -> Connector
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 pub mod fake {
-    //! A scripted transport for tests: answers in order, records requests.
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::rc::Rc;
+    //! The SDK's scripted transport, what S3 calls it was sent, and S3's answers.
+    use inlet_sdk::aws;
+    pub use inlet_sdk::testing::ScriptedTransport as Scripted;
 
-    use super::*;
-
-    #[derive(Clone, Default)]
-    pub struct Scripted {
-        pub answers: Rc<RefCell<VecDeque<Result<Response, ConnectorError>>>>,
-        pub sent: Rc<RefCell<Vec<Request>>>,
+    pub trait Calls {
+        /// `METHOD path?query [range]` of the requests sent so far.
+        fn calls(&self) -> Vec<String>;
     }
 
-    impl Scripted {
-        pub fn answer(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> &Self {
-            let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
-            self.answers.borrow_mut().push_back(Ok(Response { status, headers, body: body.to_vec() }));
-            self
-        }
-
-        pub fn fail(&self, error: ConnectorError) -> &Self {
-            self.answers.borrow_mut().push_back(Err(error));
-            self
-        }
-
-        /// `METHOD path?query [range]` of the requests sent so far.
-        pub fn calls(&self) -> Vec<String> {
-            self.sent
-                .borrow()
+    impl Calls for Scripted {
+        fn calls(&self) -> Vec<String> {
+            self.sent()
                 .iter()
                 .map(|r| {
                     let range = r.headers.iter().find(|(n, _)| n == "range").map(|(_, v)| format!(" {v}"));
@@ -379,23 +356,6 @@ pub mod fake {
                     format!("{} {}{query}{}", r.method, r.url.path(), range.unwrap_or_default())
                 })
                 .collect()
-        }
-    }
-
-    impl Transport for Scripted {
-        fn send(&self, request: &Request, limits: &Limits) -> Result<Response, ConnectorError> {
-            self.sent.borrow_mut().push(request.clone());
-            let answer = self
-                .answers
-                .borrow_mut()
-                .pop_front()
-                .unwrap_or_else(|| Err(ConnectorError::internal("no more answers")));
-            match answer {
-                Ok(response) if response.body.len() as u64 > limits.max_response_bytes => {
-                    Err(ConnectorError::protocol(format!("{}: the response is larger than allowed", request.target())))
-                }
-                other => other,
-            }
         }
     }
 
@@ -423,7 +383,7 @@ pub mod fake {
 mod tests {
     use inlet_sdk::ErrorKind;
 
-    use super::fake::{Scripted, listing};
+    use super::fake::{Calls, Scripted, listing};
     use super::*;
 
     pub fn client(transport: Scripted) -> Client<Scripted> {

@@ -8,7 +8,8 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::aws;
-use inlet_sdk::http::{Url, parse_base_url};
+use inlet_sdk::config::{self, Validate};
+use inlet_sdk::http::{Url, parse_endpoint_url};
 use serde::Deserialize;
 
 pub const DEFAULT_MAX_OBJECTS: u64 = 100_000;
@@ -69,45 +70,22 @@ fn valid_bucket(name: &str) -> bool {
         && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-impl Config {
-    pub fn from_json(json: &str) -> Result<Self, ConnectorError> {
-        let config: Self =
-            serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))?;
-        config.check()?;
-        Ok(config)
-    }
-
-    fn check(&self) -> Result<(), ConnectorError> {
+impl Validate for Config {
+    fn validate(&self) -> Result<(), ConnectorError> {
         if !valid_bucket(&self.bucket) {
             return Err(ConnectorError::config(
                 "bucket must be 3 to 63 letters, digits, dots and dashes, starting and ending with a letter or digit",
             ));
         }
-        let region_ok = !self.region.is_empty()
-            && self.region.len() <= 64
-            && self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !region_ok {
-            return Err(ConnectorError::config("region must be lowercase letters, digits and dashes (e.g. us-east-1)"));
-        }
+        aws::check_region(&self.region)?;
         if let Some(prefix) = &self.prefix
             && (prefix.len() > 1024 || prefix.chars().any(char::is_control))
         {
             return Err(ConnectorError::config("prefix must be at most 1024 bytes without control characters"));
         }
-        if self.access_key_id.trim().is_empty() || self.access_key_id.len() > 128 {
-            return Err(ConnectorError::config("access_key_id must be 1 to 128 characters"));
-        }
-        if self.access_key_id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ',') {
-            return Err(ConnectorError::config("access_key_id must not contain spaces, `/` or `,`"));
-        }
-        if !(1..=MAX_MAX_OBJECTS).contains(&self.max_objects) {
-            return Err(ConnectorError::config(format!("max_objects must be 1..={MAX_MAX_OBJECTS}")));
-        }
-        if !(MIN_SAMPLE_BYTES..=MAX_SAMPLE_BYTES).contains(&self.sample_bytes) {
-            return Err(ConnectorError::config(format!(
-                "sample_bytes must be {MIN_SAMPLE_BYTES}..={MAX_SAMPLE_BYTES}"
-            )));
-        }
+        aws::check_access_key_id(&self.access_key_id)?;
+        config::in_range("max_objects", self.max_objects, 1..=MAX_MAX_OBJECTS)?;
+        config::in_range("sample_bytes", self.sample_bytes, MIN_SAMPLE_BYTES..=MAX_SAMPLE_BYTES)?;
         if !self.force_path_style && self.endpoint_url.is_none() {
             return Err(ConnectorError::config(
                 "force_path_style = false (virtual-hosted style) needs endpoint_url naming the bucket's own host \
@@ -117,7 +95,9 @@ impl Config {
         self.endpoint()?;
         Ok(())
     }
+}
 
+impl Config {
     /// The prefix as a folder: empty, or ending with `/` (`sales` → `sales/`).
     pub fn folder_prefix(&self) -> String {
         let prefix = self.prefix.as_deref().unwrap_or("").trim_start_matches('/');
@@ -151,18 +131,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// `bucket` is `Some` for path-style addressing.
     pub fn parse(text: &str, bucket: Option<String>) -> Result<Self, ConnectorError> {
-        let url = parse_base_url(text, "endpoint_url")?;
-        if url.query().is_some() {
-            return Err(ConnectorError::config("`endpoint_url` must not have a query (?…)"));
-        }
-        if url.port() == Some(0) {
-            return Err(ConnectorError::config("`endpoint_url` has port 0"));
-        }
-        let host = url.host_str().unwrap_or_default();
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
+        let (url, authority) = parse_endpoint_url(text, "endpoint_url")?;
         let mut base_path = url.path().trim_end_matches('/').to_owned();
         if let Some(bucket) = bucket {
             base_path.push('/');
@@ -192,9 +161,9 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use inlet_sdk::ErrorKind;
-
     use super::*;
+    use inlet_sdk::ErrorKind;
+    use inlet_sdk::config::ConnectorConfig;
 
     fn config(json: &str) -> Result<Config, ConnectorError> {
         Config::from_json(json)

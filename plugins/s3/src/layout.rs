@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use inlet_sdk::text::percent_decode;
+
 use crate::api::Object;
 
 /// The formats whose schema this connector reads.
@@ -106,27 +108,6 @@ impl TableFiles {
         let format = self.format();
         self.files.iter().find(|f| f.format == format && f.size > 0)
     }
-}
-
-/// Hive and Arrow escape `/`, `=`, `%` and others in folder names as `%XX`.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Ok(hex) = std::str::from_utf8(hex)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn partition(component: &str) -> Option<(String, String)> {

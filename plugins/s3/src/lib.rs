@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use inlet_infer::ColumnStats;
 use inlet_parquet_meta::footer::{self as parquet_footer, TAIL_GUESS, Tail};
-use inlet_sdk::aws::Credentials;
+use inlet_sdk::aws::{self, Credentials};
 use inlet_sdk::http::{Limits, Transport, WasiHttp};
-use inlet_sdk::paging::page_catalog;
+use inlet_sdk::paging::page_lazily;
 use inlet_sdk::prelude::*;
 
 use crate::api::{Client, LIST_PAGE, Object};
@@ -54,16 +54,7 @@ pub fn client<T: Transport>(
     config: &Config,
     transport: T,
 ) -> Result<Client<T>, ConnectorError> {
-    let secret_access_key = request.required_secret("secret_access_key")?;
-    if secret_access_key.is_empty() {
-        return Err(ConnectorError::config("the secret `secret_access_key` is empty"));
-    }
-    let session_token = request.secret("session_token").filter(|t| !t.is_empty());
-    let credentials = Credentials {
-        access_key_id: config.access_key_id.trim().to_owned(),
-        secret_access_key: secret_access_key.to_owned(),
-        session_token: session_token.map(str::to_owned),
-    };
+    let credentials = Credentials::from_request(request, &config.access_key_id)?;
     Ok(Client::new(
         transport,
         config.endpoint()?,
@@ -79,17 +70,17 @@ impl Connector for S3 {
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<S3Connection, ConnectorError> {
         let (config, client) = steps.run("configure", || {
-            let config = Config::from_json(&request.config)?;
+            let config = Config::from_request(request)?;
             let client = client(request, &config, WasiHttp)?;
             Ok((config, client))
         })?;
-        let token = if request.secret("session_token").is_some_and(|t| !t.is_empty()) { ", session token" } else { "" };
+        let token = if aws::session_token(request).is_some() { ", session token" } else { "" };
         let style = if config.force_path_style { "path-style" } else { "virtual-hosted" };
         steps.annotate_last(format!(
             "{}, {style}, region {}, key {}{token}",
             location(&config),
             config.region,
-            masked(&config.access_key_id)
+            aws::masked_key_id(&config.access_key_id)
         ));
         Ok(S3Connection { client, config })
     }
@@ -108,21 +99,6 @@ impl Connection for S3Connection {
 /// `s3://bucket/prefix/`.
 fn location(config: &Config) -> String {
     format!("s3://{}/{}", config.bucket, config.folder_prefix())
-}
-
-/// `AKIA…MPLE`: enough to tell keys apart in a step message.
-fn masked(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "…".repeat(usize::from(!chars.is_empty()));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// ListObjectsV2 for one key under the prefix (the signature, the bucket,
@@ -215,18 +191,15 @@ pub fn discover_page<T: Transport>(
     let root = prefix.trim_end_matches('/').rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&config.bucket);
     let tables = layout::group(&prefix, root, &objects);
     drop(objects);
-    // Page with stand-ins first, so that only this page's tables are read.
+    // Only this page's tables are read.
     let stand_ins: Vec<Table> = tables.iter().map(|t| TableBuilder::new(t.name.clone(), kind(t)).build()).collect();
-    let mut page = page_catalog(request, vec![(config.bucket.clone(), stand_ins)])?;
     let by_name: BTreeMap<&str, &TableFiles> = tables.iter().map(|t| (t.name.as_str(), t)).collect();
-    for schema in &mut page.schemas {
-        for table in &mut schema.tables {
-            if let Some(files) = by_name.get(table.name.as_str()) {
-                *table = describe(client, config, files)?;
-            }
+    page_lazily(request, vec![(config.bucket.clone(), stand_ins)], |_, stand_in| {
+        match by_name.get(stand_in.name.as_str()) {
+            Some(files) => describe(client, config, files),
+            None => Ok(stand_in),
         }
-    }
-    Ok(page)
+    })
 }
 
 fn kind(table: &TableFiles) -> ObjectKind {
@@ -482,7 +455,7 @@ mod tests {
     use inlet_sdk::http::Response;
     use inlet_sdk::testing::discover_request;
 
-    use super::api::fake::{Scripted, listing};
+    use super::api::fake::{Calls, Scripted, listing};
     use super::*;
 
     fn config(extra: serde_json::Value) -> Config {
@@ -513,7 +486,7 @@ mod tests {
     }
 
     fn push(transport: &Scripted, response: Response) {
-        transport.answers.borrow_mut().push_back(Ok(response));
+        transport.respond(Ok(response));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::io::Read;
 
+use inlet_sdk::config;
 use inlet_sdk::paging::page_catalog;
 use inlet_sdk::prelude::*;
 use serde::Deserialize;
@@ -25,9 +26,13 @@ use serde::Deserialize;
 /// A file has one schema; databases would list theirs.
 const SCHEMA: &str = "default";
 
+/// The largest `max_file_kib` (the JSON Schema's maximum).
+const MAX_FILE_KIB: u64 = 16 * 1024;
+
 /// The config, as the type's JSON Schema in plugin.toml describes it. The
 /// host has validated it already; serde fills the defaults.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Config {
     /// Rewritten by the host to the path inside the guest (`/data/<name>`).
     file_path: String,
@@ -45,6 +50,21 @@ fn default_max_file_kib() -> u64 {
     1024
 }
 
+/// A connector must not trust its caller: the bounds the schema states are
+/// checked again, each failure a `config` error naming the field. (A config
+/// without checks can skip this and call `request.config::<Config>()`.)
+impl ConnectorConfig for Config {
+    /// What serde reads; a config that reshapes its input would name a raw type here.
+    type Raw = Self;
+
+    fn check(raw: Self) -> Result<Self, ConnectorError> {
+        config::non_empty("file_path", &raw.file_path)?;
+        config::non_empty("global_section", &raw.global_section)?;
+        config::in_range("max_file_kib", raw.max_file_kib, 1..=MAX_FILE_KIB)?;
+        Ok(raw)
+    }
+}
+
 pub struct Template;
 
 /// The connection keeps only the config: the file is read again on every
@@ -57,10 +77,11 @@ impl Connector for Template {
     type Connection = TemplateConnection;
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<TemplateConnection, ConnectorError> {
-        // A `config` error if the JSON does not fit `Config`. A network
-        // connector would also take `request.endpoint_addr()` and secrets
-        // with `request.secret("password")`.
-        let config: Config = request.config()?;
+        // A `config` error if the JSON does not fit `Config` or its checks.
+        // A network connector would also take `request.endpoint_addr()`,
+        // secrets with `request.secret("password")`, and bound its socket
+        // waits by `request.connect_deadline().socket_timeout()`.
+        let config = Config::from_request(request)?;
         // Each stage is timed and named: a failed connect tells the user
         // which stage failed. A file has nothing to log in to, so
         // "connecting" is making sure it can be read.
@@ -74,7 +95,7 @@ impl Connection for TemplateConnection {
     fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
         let text = steps.run("read file", || read(&self.config))?;
         let sections = steps.run("parse", || parse(&text, &self.config.global_section))?;
-        steps.annotate_last(format!("{} sections", sections.len()));
+        steps.annotate_last(plural(sections.len() as u64, "section"));
         // The server version, when there is a server.
         Ok(None)
     }
@@ -101,7 +122,8 @@ struct Section {
 /// Reads the whole file, refusing one bigger than `max_file_kib`: memory is
 /// capped, and a connector must fail with a clear error before the cap does.
 fn read(config: &Config) -> Result<String, ConnectorError> {
-    let file = std::fs::File::open(&config.file_path).file_context(&config.file_path)?;
+    // A missing file is `not_found`, a folder `config`, … (`inlet_sdk::file`).
+    let (file, _) = inlet_sdk::file::open(&config.file_path)?;
     let limit = config.max_file_kib.saturating_mul(1024);
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes).file_context(&config.file_path)?;
@@ -244,5 +266,17 @@ mod tests {
         let error = Template::connect(&inlet_sdk::testing::connect_request("template", &small), &mut Steps::new());
         assert_eq!(error.err().map(|e| e.kind), Some(ErrorKind::Config));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn configs_are_checked_again() {
+        for bad in [
+            serde_json::json!({ "file_path": " " }),
+            serde_json::json!({ "file_path": "/data/a.ini", "max_file_kib": 0 }),
+            serde_json::json!({ "file_path": "/data/a.ini", "password": "x" }),
+        ] {
+            let error = Config::from_json(&bad.to_string()).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Config, "{bad}");
+        }
     }
 }
