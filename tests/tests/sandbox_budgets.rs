@@ -283,7 +283,8 @@ fn spinning_sources_leave_the_api_and_other_sources_responsive() {
             tests.len()
         );
         assert!(health_p99 < Duration::from_millis(200), "{round} spinning: /healthz p99 {health_p99:?}");
-        assert!(test_p99 < Duration::from_millis(500), "{round} spinning: healthy test p99 {test_p99:?}");
+        // A connector call of its own (its guest yields too), plus health history written to the database.
+        assert!(test_p99 < Duration::from_secs(1), "{round} spinning: healthy test p99 {test_p99:?}");
     }
 }
 
@@ -317,11 +318,11 @@ fn a_source_whose_calls_keep_hitting_the_deadline_trips_its_breaker() {
     assert_eq!(test_source(&s.api, &s.healthy).0["ok"], true);
 }
 
-/// A component of eight core modules, each defining a memory of one page.
-fn eight_memories() -> Vec<u8> {
+/// A component of `count` core modules, each defining a memory of one page.
+fn memories(count: usize) -> Vec<u8> {
     use wasm_encoder::{Component, MemorySection, MemoryType, Module, ModuleSection};
     let mut component = Component::new();
-    for _ in 0..8 {
+    for _ in 0..count {
         let mut memories = MemorySection::new();
         memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
         let mut module = Module::new();
@@ -344,9 +345,14 @@ fn a_component_with_more_memories_than_allowed_is_refused_at_install() {
         .replacen("id = \"hostile-budgets\"", "id = \"hostile-memories\"", 1)
         .replace("id = \"budget-", "id = \"memories-");
     std::fs::write(work.path().join("plugin.toml"), manifest).expect("manifest");
-    std::fs::write(work.path().join("plugin.wasm"), eight_memories()).expect("wasm");
+    std::fs::write(work.path().join("plugin.wasm"), memories(8)).expect("wasm");
     let refused = upload(&admin, work.path()).expect_error(422, "plugin_invalid");
-    let message = refused["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = refused["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains("defines 8 linear memories; at most 4"), "{refused}");
     assert!(admin.get(&format!("{PLUGINS}/hostile-memories")).status == 404, "nothing is stored");
+    // The same package with 4 memories passes that check (and fails the next: no connector world).
+    std::fs::write(work.path().join("plugin.wasm"), memories(4)).expect("wasm");
+    let refused = upload(&admin, work.path()).expect_error(422, "plugin_invalid");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("linear memories") && message.contains("does not export"), "{refused}");
 }

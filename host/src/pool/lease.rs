@@ -65,7 +65,8 @@ impl Lease {
         pool.counters.lent_memory_bytes.fetch_add(lent_memory_bytes, Ordering::Relaxed);
         pool.counters.lent_sockets.fetch_add(lent_sockets, Ordering::Relaxed);
         pool.counters.lent_handles.fetch_add(lent_handles, Ordering::Relaxed);
-        let held = Held { session, generation, opened_at, permit, lent_memory_bytes, lent_sockets, lent_handles, reused };
+        let held =
+            Held { session, generation, opened_at, permit, lent_memory_bytes, lent_sockets, lent_handles, reused };
         Self { pool, shared, held: Some(held) }
     }
 

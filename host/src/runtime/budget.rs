@@ -280,7 +280,12 @@ pub(super) fn on_epoch(state: &mut StoreState) -> wasmtime::Result<UpdateDeadlin
 
 /// The budget breach behind a failed call, when there is one: the meter's,
 /// or a full resource table.
-pub fn breach(meter: &Meter, error: Option<&wasmtime::Error>, limits: &BudgetLimits, usage: &Usage) -> Option<LimitExceeded> {
+pub fn breach(
+    meter: &Meter,
+    error: Option<&wasmtime::Error>,
+    limits: &BudgetLimits,
+    usage: &Usage,
+) -> Option<LimitExceeded> {
     if let Some(limit) = meter.exceeded() {
         return Some(limit);
     }
@@ -372,12 +377,8 @@ mod tests {
     #[test]
     fn a_full_table_or_a_table_at_its_cap_is_a_handles_breach() {
         let meter = Meter::new(10);
-        let limits = BudgetLimits {
-            sockets: 16,
-            handles: 8,
-            connections_per_second: 10,
-            cpu_per_call: Duration::from_secs(1),
-        };
+        let limits =
+            BudgetLimits { sockets: 16, handles: 8, connections_per_second: 10, cpu_per_call: Duration::from_secs(1) };
         let full = wasmtime::Error::from(ResourceTableError::Full).context("pushing fields");
         let breach = breach(&meter, Some(&full), &limits, &Usage::default()).expect("a full table");
         assert_eq!(breach.resource, Budgeted::Handles);
