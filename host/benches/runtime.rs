@@ -21,7 +21,7 @@ fn workspace() -> PathBuf {
 }
 
 fn runtime(cache: &Path) -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: cache.to_path_buf(), memory_cap_mib: 1024 }).expect("runtime")
+    Runtime::new(RuntimeConfig::new(cache.to_path_buf(), 1024)).expect("runtime")
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {

@@ -84,7 +84,7 @@ async fn main() -> Result<()> {
             .with_context(|| format!("copy {} (run `cargo xtask plugins` first)", source.join(file).display()))?;
     }
     std::fs::create_dir_all(&options.cache)?;
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: options.cache.clone(), memory_cap_mib: 1024 })?;
+    let runtime = Runtime::new(RuntimeConfig::new(options.cache.clone(), 1024))?;
     let sandbox = SandboxSettings {
         egress: EgressPolicy { allow_loopback: true, allow_private: true },
         ..SandboxSettings::default()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::health::{BreakerPolicy, HealthSettings, SchedulerConfig};
 use crate::plugin::package::TrustPolicy;
-use crate::runtime::RuntimeConfig;
+use crate::runtime::{BudgetSettings, RuntimeConfig};
 use crate::sandbox::EgressPolicy;
 use crate::sandbox::files::{FileRoots, FilesPolicy};
 use crate::source::SandboxSettings;
@@ -21,6 +21,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub plugins_dir: PathBuf,
     pub memory_cap_mib: u32,
+    /// Per-connection resource budgets: `INLET_PLUGIN_SOCKETS` (16),
+    /// `INLET_MAX_PLUGIN_SOCKETS` (256), `INLET_PLUGIN_HANDLES` (1024),
+    /// `INLET_MAX_PLUGIN_HANDLES` (16384), `INLET_PLUGIN_CONNECTIONS_PER_S`
+    /// (20), `INLET_PLUGIN_CALL_CPU_S` (60), `INLET_PLUGIN_CONCURRENT_CALLS` (16).
+    pub budgets: BudgetSettings,
     pub sandbox: SandboxSettings,
     /// `INLET_DATABASE_URL`; SQLite in the data dir when unset.
     pub database_url: Option<String>,
@@ -80,6 +85,7 @@ impl Settings {
             bind: var("INLET_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             plugins_dir: PathBuf::from(var("INLET_PLUGINS_DIR").unwrap_or_else(|| "target/plugins".into())),
             memory_cap_mib,
+            budgets: budget_settings()?,
             sandbox: SandboxSettings {
                 egress,
                 files: FilesPolicy { roots: files_roots(dev_defaults), denied: vec![data_dir.clone()] },
@@ -125,7 +131,11 @@ impl Settings {
     }
 
     pub fn runtime_config(&self) -> RuntimeConfig {
-        RuntimeConfig { cache_dir: self.data_dir.join("cache/components"), memory_cap_mib: self.memory_cap_mib }
+        RuntimeConfig {
+            cache_dir: self.data_dir.join("cache/components"),
+            memory_cap_mib: self.memory_cap_mib,
+            budgets: self.budgets,
+        }
     }
 }
 
@@ -138,6 +148,20 @@ fn files_roots(dev_defaults: bool) -> FileRoots {
         FileRoots::StoredOnly if dev_defaults => FileRoots::Anywhere,
         roots => roots,
     }
+}
+
+fn budget_settings() -> Result<BudgetSettings, SettingsError> {
+    let defaults = BudgetSettings::default();
+    let count = |name: &'static str, default: u32| positive(name, u64::from(default)).map(|n| n as u32);
+    Ok(BudgetSettings {
+        sockets: count("INLET_PLUGIN_SOCKETS", defaults.sockets)?,
+        max_sockets: count("INLET_MAX_PLUGIN_SOCKETS", defaults.max_sockets)?,
+        handles: count("INLET_PLUGIN_HANDLES", defaults.handles)?,
+        max_handles: count("INLET_MAX_PLUGIN_HANDLES", defaults.max_handles)?,
+        connections_per_second: count("INLET_PLUGIN_CONNECTIONS_PER_S", defaults.connections_per_second)?,
+        cpu_per_call: Duration::from_secs(positive("INLET_PLUGIN_CALL_CPU_S", defaults.cpu_per_call.as_secs())?),
+        concurrent_calls: count("INLET_PLUGIN_CONCURRENT_CALLS", defaults.concurrent_calls)?,
+    })
 }
 
 fn plugin_trust() -> Result<TrustPolicy, SettingsError> {

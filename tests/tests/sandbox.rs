@@ -23,8 +23,7 @@ struct Harness {
 
 fn harness() -> Harness {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 1024 }).expect("runtime");
+    let runtime = Runtime::new(RuntimeConfig::new(cache.path().to_path_buf(), 1024)).expect("runtime");
     let plugin = runtime.load_plugin(&fixture_dir("hostile")).expect("hostile fixture loads");
     Harness { _cache: cache, _runtime: runtime, plugin }
 }
@@ -205,8 +204,7 @@ async fn concurrent_connections_are_isolated_in_their_own_stores() {
 #[test]
 fn a_component_that_does_not_implement_the_world_is_refused_by_name() {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 64 }).expect("runtime");
+    let runtime = Runtime::new(RuntimeConfig::new(cache.path().to_path_buf(), 64)).expect("runtime");
     let error = runtime.load_plugin(&fixture_dir("not-a-connector")).err().expect("refused").to_string();
     assert!(error.contains("not-a-connector"), "{error}");
     assert!(error.contains("inlet:connector/connector@0.1.0"), "{error}");
@@ -232,7 +230,7 @@ fn a_plugin_for_another_api_version_is_refused_naming_the_supported_ones() {
 #[test]
 fn compiled_components_are_cached_on_disk() {
     let cache = tempfile::tempdir().expect("temp dir");
-    let config = RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 64 };
+    let config = RuntimeConfig::new(cache.path().to_path_buf(), 64);
     let first = Runtime::new(config.clone()).expect("runtime").load_plugin(&fixture_dir("hostile")).expect("load");
     assert_eq!(first.load, inlet::runtime::LoadKind::Compiled);
     let artifacts: Vec<_> = std::fs::read_dir(cache.path()).expect("cache dir").collect();

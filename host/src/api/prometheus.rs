@@ -92,6 +92,12 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         "Connector stores instantiated.",
         runtime.instances_created.load(Ordering::Relaxed),
     );
+    counter(
+        &mut out,
+        "inlet_plugin_budget_breaches_total",
+        "Calls failed for going past a resource budget (sockets, connections, handles, cpu, calls).",
+        runtime.budget_breaches.load(Ordering::Relaxed),
+    );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }
 
@@ -102,7 +108,14 @@ fn pools(out: &mut String, state: &AppState) {
     family(out, "inlet_pool_connections", "gauge", "Pooled connector connections, by state.");
     let _ = writeln!(out, "inlet_pool_connections{{state=\"in_use\"}} {}", sum(|p| u64::from(p.in_use)));
     let _ = writeln!(out, "inlet_pool_connections{{state=\"idle\"}} {}", sum(|p| u64::from(p.idle)));
-    gauge(out, "inlet_pool_memory_bytes", "Linear memory of pooled connector stores.", sum(|p| p.memory_bytes));
+    gauge(
+        out,
+        "inlet_pool_memory_bytes",
+        "Memory of pooled connector stores (linear memories, tables, host resources).",
+        sum(|p| p.memory_bytes),
+    );
+    gauge(out, "inlet_pool_sockets", "TCP sockets held by pooled connector stores.", sum(|p| p.sockets));
+    gauge(out, "inlet_pool_handles", "Resource handles held by pooled connector stores.", sum(|p| p.handles));
     counter(out, "inlet_pool_waits_total", "Borrowers that waited for a busy pool.", sum(|p| p.waits));
     counter(out, "inlet_pool_timeouts_total", "Borrowers that gave up waiting.", sum(|p| p.timeouts));
     counter(out, "inlet_pool_reuses_total", "Operations served by a pooled connection.", sum(|p| p.reused));

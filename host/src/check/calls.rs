@@ -56,6 +56,7 @@ impl Stop {
             Self::Call(
                 CallError::Timeout { .. }
                     | CallError::MemoryLimit { .. }
+                    | CallError::ResourceLimit(_)
                     | CallError::Trap(_)
                     | CallError::Instantiate(_)
             )

@@ -49,6 +49,12 @@ struct RawManifest {
 pub struct Limits {
     /// Linear memory the plugin may grow to; the admin cap still applies.
     pub memory_mib: Option<u32>,
+    /// TCP sockets one connection may hold open at once (default 16); the
+    /// admin cap (`INLET_MAX_PLUGIN_SOCKETS`) still applies.
+    pub sockets: Option<u32>,
+    /// Resource handles of every kind one connection may hold (default
+    /// 1024); the admin cap (`INLET_MAX_PLUGIN_HANDLES`) still applies.
+    pub handles: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,8 +159,12 @@ impl Manifest {
         if raw.types.is_empty() {
             return Err(invalid("provides no data source types".into()));
         }
-        if raw.limits.memory_mib == Some(0) {
-            return Err(invalid("limits.memory_mib must be positive".into()));
+        for (name, value) in
+            [("memory_mib", raw.limits.memory_mib), ("sockets", raw.limits.sockets), ("handles", raw.limits.handles)]
+        {
+            if value == Some(0) {
+                return Err(invalid(format!("limits.{name} must be positive")));
+            }
         }
         let mut types: Vec<SourceType> = Vec::with_capacity(raw.types.len());
         for raw_type in raw.types {

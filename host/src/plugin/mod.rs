@@ -14,4 +14,4 @@ pub use config::{ConfigError, FieldError, Secrets};
 /// Credentials the host keeps for a data source's SSH tunnel: sealed like
 /// the connector's, never passed to it. No plugin may declare these names.
 pub const SSH_SECRET_FIELDS: [&str; 3] = ["ssh_password", "ssh_private_key", "ssh_private_key_passphrase"];
-pub use manifest::{HttpSpec, Manifest, ManifestError, SourceType};
+pub use manifest::{HttpSpec, Limits, Manifest, ManifestError, SourceType};

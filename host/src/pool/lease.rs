@@ -26,8 +26,11 @@ struct Held {
     generation: u64,
     opened_at: Instant,
     permit: OwnedSemaphorePermit,
-    /// Memory of the store when lent, counted in the pool's figures.
+    /// Memory, sockets and handles of the store when lent, counted in the
+    /// pool's figures.
     lent_memory_bytes: u64,
+    lent_sockets: u64,
+    lent_handles: u64,
     reused: bool,
 }
 
@@ -57,8 +60,14 @@ impl Lease {
         reused: bool,
     ) -> Self {
         let lent_memory_bytes = session.memory_bytes() as u64;
+        let usage = session.usage();
+        let (lent_sockets, lent_handles) = (u64::from(usage.sockets), u64::from(usage.handles));
         pool.counters.lent_memory_bytes.fetch_add(lent_memory_bytes, Ordering::Relaxed);
-        Self { pool, shared, held: Some(Held { session, generation, opened_at, permit, lent_memory_bytes, reused }) }
+        pool.counters.lent_sockets.fetch_add(lent_sockets, Ordering::Relaxed);
+        pool.counters.lent_handles.fetch_add(lent_handles, Ordering::Relaxed);
+        let held =
+            Held { session, generation, opened_at, permit, lent_memory_bytes, lent_sockets, lent_handles, reused };
+        Self { pool, shared, held: Some(held) }
     }
 
     /// Whether the connection was pooled before this lease (so its connect
@@ -112,6 +121,8 @@ impl Lease {
     fn take(&mut self) -> Option<HeldParts> {
         let held = self.held.take()?;
         self.pool.counters.lent_memory_bytes.fetch_sub(held.lent_memory_bytes, Ordering::Relaxed);
+        self.pool.counters.lent_sockets.fetch_sub(held.lent_sockets, Ordering::Relaxed);
+        self.pool.counters.lent_handles.fetch_sub(held.lent_handles, Ordering::Relaxed);
         Some(HeldParts {
             session: held.session,
             generation: held.generation,

@@ -67,8 +67,16 @@ pub struct PoolStats {
     pub reused: u64,
     /// Connections closed as broken, expired or invalidated.
     pub closed: u64,
-    /// Linear memory of the pooled and lent connectors' stores.
+    /// Memory of the pooled and lent connectors' stores: linear memories,
+    /// tables and host memory their resources hold, each store bounded by
+    /// its plugin's memory limit.
     pub memory_bytes: u64,
+    /// TCP sockets the pooled and lent stores hold open (each store bounded
+    /// by its plugin's socket budget).
+    pub sockets: u64,
+    /// Resource handles of every kind they hold (each store bounded by its
+    /// plugin's handle budget).
+    pub handles: u64,
 }
 
 /// Every data source's pool, and the limit on idle connections they hold in all.

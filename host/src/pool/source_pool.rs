@@ -56,6 +56,9 @@ pub(super) struct Counters {
     pub closed: AtomicU64,
     /// Memory of the lent connections' stores, as of when they were lent.
     pub lent_memory_bytes: AtomicU64,
+    /// Sockets and handles of the lent connections' stores, likewise.
+    pub lent_sockets: AtomicU64,
+    pub lent_handles: AtomicU64,
 }
 
 impl SourcePool {
@@ -212,9 +215,15 @@ impl SourcePool {
     }
 
     pub fn stats(&self, id: &str) -> PoolStats {
-        let (idle, idle_memory) = {
+        let (idle, idle_memory, idle_sockets, idle_handles) = {
             let state = self.lock();
-            (state.idle.len() as u32, state.idle.iter().map(|idle| idle.session.memory_bytes() as u64).sum::<u64>())
+            let usage = |idle: &Idle| idle.session.usage();
+            (
+                state.idle.len() as u32,
+                state.idle.iter().map(|idle| idle.session.memory_bytes() as u64).sum::<u64>(),
+                state.idle.iter().map(|idle| u64::from(usage(idle).sockets)).sum::<u64>(),
+                state.idle.iter().map(|idle| u64::from(usage(idle).handles)).sum::<u64>(),
+            )
         };
         let counters = &self.counters;
         PoolStats {
@@ -229,6 +238,8 @@ impl SourcePool {
             reused: counters.reused.load(Ordering::Relaxed),
             closed: counters.closed.load(Ordering::Relaxed),
             memory_bytes: idle_memory + counters.lent_memory_bytes.load(Ordering::Relaxed),
+            sockets: idle_sockets + counters.lent_sockets.load(Ordering::Relaxed),
+            handles: idle_handles + counters.lent_handles.load(Ordering::Relaxed),
         }
     }
 

@@ -1,4 +1,5 @@
-//! The wasmtime engine configuration and the epoch ticker that bounds guest CPU time.
+//! The wasmtime engine configuration and the epoch ticker that drives guest
+//! deadlines, budgets and yielding (see `budget::on_epoch`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,12 +18,6 @@ pub fn build() -> wasmtime::Result<Engine> {
     config.cranelift_opt_level(OptLevel::Speed);
     config.parallel_compilation(true);
     Engine::new(&config)
-}
-
-/// The number of epoch ticks that make up `timeout` (at least one).
-pub fn ticks_for(timeout: Duration) -> u64 {
-    let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis());
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 /// A thread that increments the engine's epoch every [`EPOCH_TICK`], stopped on drop.
@@ -61,19 +56,5 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_round_up_to_whole_ticks() {
-        assert_eq!(ticks_for(Duration::ZERO), 1);
-        assert_eq!(ticks_for(Duration::from_millis(1)), 1);
-        assert_eq!(ticks_for(Duration::from_millis(10)), 1);
-        assert_eq!(ticks_for(Duration::from_millis(11)), 2);
-        assert_eq!(ticks_for(Duration::from_secs(30)), 3000);
     }
 }

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use super::budget::{Budgeted, LimitExceeded};
 use crate::model::{ErrorKind, Failure};
 use crate::plugin::ManifestError;
 
@@ -17,6 +18,10 @@ pub enum LoadError {
     Compile { plugin: String, reason: String },
     #[error("plugin `{plugin}`: {reason}")]
     WorldMismatch { plugin: String, reason: String },
+    #[error(
+        "plugin `{plugin}`: the component defines {count} linear memories; at most {max} are allowed (all of them count against one memory_mib)"
+    )]
+    TooManyMemories { plugin: String, count: u32, max: u32 },
 }
 
 /// Why a call into a connector did not return an answer.
@@ -29,6 +34,10 @@ pub enum CallError {
     Timeout { timeout_ms: u64 },
     #[error("the connector exceeded its memory limit of {limit_mib} MiB")]
     MemoryLimit { limit_mib: usize },
+    /// A per-connection budget (sockets, connections, handles, CPU) or the
+    /// plugin's bound on concurrent calls.
+    #[error(transparent)]
+    ResourceLimit(LimitExceeded),
     #[error("the connector crashed: {0}")]
     Trap(String),
     #[error("cannot start the connector: {0}")]
@@ -43,6 +52,11 @@ impl CallError {
         match self {
             Self::Connector(failure) => failure,
             Self::Timeout { .. } => Failure::new(ErrorKind::Timeout, self.to_string(), true),
+            // Waiting for a busy plugin may succeed later; a breach will not.
+            Self::ResourceLimit(ref limit) => {
+                let retryable = limit.resource == Budgeted::Calls;
+                Failure::new(ErrorKind::Internal, self.to_string(), retryable)
+            }
             other => Failure::new(ErrorKind::Internal, other.to_string(), false),
         }
     }

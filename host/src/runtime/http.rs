@@ -7,10 +7,13 @@
 //! - only to the addresses resolved when the grant was made (no DNS lookup
 //!   here, so a changed DNS answer cannot point it elsewhere);
 //! - within the data source's timeouts (the guest may ask for less, never
-//!   more) and a cap on the response body.
+//!   more) and a cap on the response body;
+//! - within the store's budget of new connections per second (every request
+//!   opens one).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::budget::Meter;
 use crate::outbound::{self, ConnectError};
 use crate::sandbox::HttpGrant;
 use crate::sandbox::http::HttpScheme;
@@ -29,11 +33,12 @@ use crate::sandbox::http::HttpScheme;
 /// The hooks a store hands wasmtime-wasi-http.
 pub struct HttpEgress {
     grant: Option<HttpGrant>,
+    meter: Arc<Meter>,
 }
 
 impl HttpEgress {
-    pub fn new(grant: Option<HttpGrant>) -> Self {
-        Self { grant }
+    pub fn new(grant: Option<HttpGrant>, meter: Arc<Meter>) -> Self {
+        Self { grant, meter }
     }
 }
 
@@ -50,10 +55,12 @@ impl WasiHttpHooks for HttpEgress {
         if grant.is_none() {
             tracing::warn!(uri = %redacted(request.uri()), "a connector's HTTP request was outside its grant");
         }
+        // Refused requests are counted too: a flood of them costs the host as well.
+        let admitted = self.meter.admit_connection();
         Box::new(async move {
             match grant {
-                Some(grant) => send(request, options.unwrap_or_default(), grant).await,
-                None => Err(Error::HttpRequestDenied),
+                Some(grant) if admitted => send(request, options.unwrap_or_default(), grant).await,
+                _ => Err(Error::HttpRequestDenied),
             }
         })
     }

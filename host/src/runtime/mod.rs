@@ -3,8 +3,10 @@
 //! fresh, limited store per connection.
 //!
 //! It owns how plugin code runs and what it can touch (through the grants the
-//! caller passes in). It never decides policy itself: the sandbox module does.
+//! caller passes in) and how much of the host it may use (the budgets). It
+//! never decides what a connector may reach: the sandbox module does.
 
+pub mod budget;
 mod cache;
 mod engine;
 mod error;
@@ -14,6 +16,7 @@ mod session;
 mod store;
 pub mod v0_1_0;
 
+pub use budget::{BudgetLimits, BudgetSettings, Budgeted, LimitExceeded, Usage};
 pub use error::{CallError, LoadError};
 pub use session::{ConnectInput, Session};
 
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Instant;
 
+use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -37,6 +41,15 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// The most memory any plugin may have, whatever its manifest asks.
     pub memory_cap_mib: u32,
+    /// Per-connection budgets and the per-plugin bound on concurrent calls.
+    pub budgets: BudgetSettings,
+}
+
+impl RuntimeConfig {
+    /// A configuration with the default budgets.
+    pub fn new(cache_dir: PathBuf, memory_cap_mib: u32) -> Self {
+        Self { cache_dir, memory_cap_mib, budgets: BudgetSettings::default() }
+    }
 }
 
 /// Counts of connector instances, for metrics.
@@ -45,15 +58,22 @@ pub struct RuntimeStats {
     pub instances_created: AtomicU64,
     /// Stores alive now: pooled connections and calls in flight.
     pub instances_live: AtomicI64,
+    /// Calls failed for going past a resource budget.
+    pub budget_breaches: AtomicU64,
 }
 
 /// The engine, the linker and the compiled-component cache, shared by all plugins.
 pub struct Runtime {
     engine: Engine,
     stats: Arc<RuntimeStats>,
+    /// WASI and the host import: what every plugin gets.
     linker: Linker<StoreState>,
+    /// The same plus wasi:http, for plugins with a type that declares
+    /// `[types.http]`: nobody else may hold wasi:http resources.
+    http_linker: Linker<StoreState>,
     cache: ComponentCache,
     memory_cap_mib: u32,
+    budgets: BudgetSettings,
     _ticker: EpochTicker,
 }
 
@@ -65,6 +85,9 @@ pub struct LoadedPlugin {
     /// How the component got into memory, for logs and benchmarks.
     pub load: LoadKind,
     memory_limit_bytes: usize,
+    budget: BudgetLimits,
+    /// Bounds the guest calls of this plugin running at once.
+    calls: Arc<Semaphore>,
     api: PluginApi,
     stats: Arc<RuntimeStats>,
 }
@@ -86,19 +109,18 @@ pub enum LoadKind {
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let engine = engine::build().map_err(|error| LoadError::Engine(error.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|error| LoadError::Engine(error.to_string()))?;
-        v0_1_0::add_host_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
+        let linker = build_linker(&engine, false).map_err(|error| LoadError::Engine(error.to_string()))?;
+        let http_linker = build_linker(&engine, true).map_err(|error| LoadError::Engine(error.to_string()))?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(&engine);
         Ok(Self {
             engine,
             stats: Arc::default(),
             linker,
+            http_linker,
             cache,
             memory_cap_mib: config.memory_cap_mib,
+            budgets: config.budgets,
             _ticker: ticker,
         })
     }
@@ -125,6 +147,15 @@ impl Runtime {
     /// Like [`Runtime::load_plugin`], for a manifest and wasm already in memory.
     pub fn load_plugin_bytes(&self, manifest: Manifest, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
         let started = Instant::now();
+        let memories =
+            defined_memories(wasm).map_err(|reason| LoadError::Compile { plugin: manifest.id.clone(), reason })?;
+        if memories > budget::MAX_MEMORIES {
+            return Err(LoadError::TooManyMemories {
+                plugin: manifest.id.clone(),
+                count: memories,
+                max: budget::MAX_MEMORIES,
+            });
+        }
         let (component, sha256, load) = self
             .cache
             .load(&self.engine, wasm)
@@ -139,11 +170,14 @@ impl Runtime {
             "plugin loaded"
         );
         let memory_limit_bytes = manifest.memory_limit_bytes(self.memory_cap_mib);
+        let budget = self.budgets.limits_for(&manifest.limits);
         Ok(LoadedPlugin {
             manifest: Arc::new(manifest),
             sha256,
             load,
             memory_limit_bytes,
+            budget,
+            calls: Arc::new(Semaphore::new(self.budgets.concurrent_calls as usize)),
             api,
             stats: self.stats.clone(),
         })
@@ -161,8 +195,8 @@ impl Runtime {
                 if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
             )));
         }
-        let instance_pre = self
-            .linker
+        let linker = if manifest.types.iter().any(|t| t.http.is_some()) { &self.http_linker } else { &self.linker };
+        let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|error| mismatch(format!("it imports something the sandbox does not provide: {error:#}")))?;
         match manifest.api_version.as_str() {
@@ -181,4 +215,37 @@ impl LoadedPlugin {
     pub fn memory_limit_bytes(&self) -> usize {
         self.memory_limit_bytes
     }
+
+    /// The per-connection budgets of this plugin's stores.
+    pub fn budget(&self) -> BudgetLimits {
+        self.budget
+    }
+}
+
+/// WASI (with the sockets budget in front of socket creation), wasi:http
+/// when `http`, and the host import.
+fn build_linker(engine: &Engine, http: bool) -> wasmtime::Result<Linker<StoreState>> {
+    use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    linker.allow_shadowing(true);
+    tcp_create_socket::add_to_linker::<StoreState, budget::BudgetedSockets>(&mut linker, StoreState::sockets_view)?;
+    linker.allow_shadowing(false);
+    if http {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    }
+    v0_1_0::add_host_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// The linear memories a component's core modules define (imported ones
+/// are someone else's and not counted twice).
+fn defined_memories(wasm: &[u8]) -> Result<u32, String> {
+    let mut count = 0u32;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::MemorySection(section) = payload.map_err(|error| error.to_string())? {
+            count = count.saturating_add(section.count());
+        }
+    }
+    Ok(count)
 }

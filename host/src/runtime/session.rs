@@ -1,18 +1,21 @@
 //! A connector instance in its own store, and the live `connection` resource
-//! inside it. Every call runs under two guards: an epoch deadline (stops a
-//! guest spinning in wasm) and a tokio timeout (stops a guest blocked in a
-//! host call, which an epoch cannot interrupt). After a trap or timeout the
-//! store is poisoned and must be thrown away.
+//! inside it. Every call first takes one of its plugin's call slots, then
+//! runs under two guards: the epoch callback (yields to the scheduler every
+//! tick, and traps a guest spinning in wasm at the deadline or past a budget)
+//! and a tokio timeout (stops a guest blocked in a host call, which an epoch
+//! cannot interrupt). After a trap, a timeout or a breached budget the store
+//! is poisoned and must be thrown away.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use super::engine::ticks_for;
+use super::budget::{self, Budgeted, LimitExceeded, Usage};
 use super::error::CallError;
 use super::store::{StoreState, truncate};
 use super::{LoadedPlugin, PluginApi, RuntimeStats, v0_1_0};
@@ -38,13 +41,38 @@ pub struct Instance {
     api: InstanceApi,
     poisoned: bool,
     stats: Arc<RuntimeStats>,
+    /// The plugin's call slots.
+    calls: Arc<Semaphore>,
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
         self.stats.instances_live.fetch_sub(1, Ordering::Relaxed);
+        // The store goes right after this; memory its resources held on the
+        // heap then goes back to the system rather than staying with the
+        // allocator (a fields flood leaves tens of MiB of small blocks).
+        if self.store.data().limiter.host_bytes >= TRIM_AFTER_HOST_BYTES
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn_blocking(release_freed_heap);
+        }
     }
 }
+
+/// Host memory a dropped store must have held for the heap to be trimmed.
+const TRIM_AFTER_HOST_BYTES: usize = 1 << 20;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_heap() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // takes no pointers and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_heap() {}
 
 enum InstanceApi {
     V0_1_0(v0_1_0::Plugin),
@@ -64,13 +92,22 @@ impl LoadedPlugin {
     /// instantiated from the plugin's `InstancePre`.
     pub async fn instantiate(&self, grants: &Grants, timeout: Duration) -> Result<Instance, CallError> {
         let plugin_id: Arc<str> = Arc::from(self.manifest.id.as_str());
-        let state = StoreState::new(plugin_id, grants, self.memory_limit_bytes).map_err(CallError::Instantiate)?;
+        let state =
+            StoreState::new(plugin_id, grants, self.memory_limit_bytes, self.budget).map_err(CallError::Instantiate)?;
         let PluginApi::V0_1_0(pre) = &self.api;
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks_for(timeout));
-        let outcome = tokio::time::timeout(timeout, pre.instantiate_async(&mut store)).await;
+        store.epoch_deadline_callback(|mut context| budget::on_epoch(context.data_mut()));
+        let (_slot, remaining) = call_slot(&self.calls, timeout).await?;
+        store.data_mut().budget.start_call(remaining);
+        store.set_epoch_deadline(1);
+        let outcome = tokio::time::timeout(remaining, pre.instantiate_async(&mut store)).await;
+        if let Some(limit) = store.data().budget.meter.exceeded() {
+            return Err(CallError::ResourceLimit(limit));
+        }
+        if store.data().limiter.exceeded {
+            return Err(CallError::MemoryLimit { limit_mib: store.data().limiter.max_bytes >> 20 });
+        }
         let bindings = match outcome {
             Ok(Ok(bindings)) => bindings,
             Ok(Err(error)) => {
@@ -80,7 +117,13 @@ impl LoadedPlugin {
         };
         self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
         self.stats.instances_live.fetch_add(1, Ordering::Relaxed);
-        Ok(Instance { store, api: InstanceApi::V0_1_0(bindings), poisoned: false, stats: self.stats.clone() })
+        Ok(Instance {
+            store,
+            api: InstanceApi::V0_1_0(bindings),
+            poisoned: false,
+            stats: self.stats.clone(),
+            calls: self.calls.clone(),
+        })
     }
 
     /// Instantiates and connects.
@@ -102,10 +145,10 @@ impl Instance {
             connect_timeout_ms: millis(input.connect_timeout),
             query_timeout_ms: millis(input.query_timeout),
         };
+        let (_slot, remaining) = self.begin(timeout).await?;
         let InstanceApi::V0_1_0(bindings) = &self.api;
-        self.store.set_epoch_deadline(ticks_for(timeout));
         let call = bindings.inlet_connector_connector().call_connect(&mut self.store, &request);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(remaining, call).await;
         let connected = self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f)))?;
         let connect_steps = v0_1_0::connected_steps(&connected);
         Ok(Session {
@@ -116,14 +159,42 @@ impl Instance {
         })
     }
 
+    /// Takes a call slot of the plugin within `timeout` and starts the
+    /// call's clock with what is left of it.
+    async fn begin(&mut self, timeout: Duration) -> Result<(OwnedSemaphorePermit, Duration), CallError> {
+        let (slot, remaining) = call_slot(&self.calls, timeout).await?;
+        self.store.data_mut().budget.start_call(remaining);
+        self.store.set_epoch_deadline(1);
+        Ok((slot, remaining))
+    }
+
     /// Turns the outcome of a guarded call into a result, poisoning the
-    /// store on anything but a normal return.
+    /// store on anything but a normal return within its budgets.
     fn settle<T>(
         &mut self,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
         timeout: Duration,
     ) -> Result<T, CallError> {
         let timed_out = CallError::Timeout { timeout_ms: timeout.as_millis() as u64 };
+        let state = self.store.data_mut();
+        let usage = budget::usage(&mut state.table);
+        state.budget.usage = usage;
+        let host_memory_over = state.limiter.charge_host(usage.host_bytes);
+        let error = match &outcome {
+            Ok(Err(error)) => Some(error),
+            _ => None,
+        };
+        // Host memory first: a flood of large fields fills the table too.
+        if host_memory_over {
+            self.poisoned = true;
+            return Err(CallError::MemoryLimit { limit_mib: state.limiter.max_bytes >> 20 });
+        }
+        if let Some(limit) = budget::breach(&state.budget.meter, error, &state.budget.limits, &usage) {
+            self.poisoned = true;
+            self.stats.budget_breaches.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = &*state.plugin_id, %limit, "connector went past a budget; its store is dropped");
+            return Err(CallError::ResourceLimit(limit));
+        }
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Err(_) => {
@@ -162,11 +233,11 @@ impl Session {
         let timeout = self.query_timeout;
         let instance = &mut self.instance;
         instance.check_usable()?;
+        let (_slot, remaining) = instance.begin(timeout).await?;
         let InstanceApi::V0_1_0(bindings) = &instance.api;
-        instance.store.set_epoch_deadline(ticks_for(timeout));
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_test(&mut instance.store, self.connection);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(remaining, call).await;
         instance
             .settle(outcome, timeout)?
             .map(v0_1_0::test_report)
@@ -179,11 +250,11 @@ impl Session {
         let request = v0_1_0::discover_request(request);
         let instance = &mut self.instance;
         instance.check_usable()?;
+        let (_slot, remaining) = instance.begin(timeout).await?;
         let InstanceApi::V0_1_0(bindings) = &instance.api;
-        instance.store.set_epoch_deadline(ticks_for(timeout));
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_discover(&mut instance.store, self.connection, &request);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(remaining, call).await;
         instance.settle(outcome, timeout)?.map(v0_1_0::discover_page).map_err(|error| {
             CallError::Connector(crate::model::Failure { error: v0_1_0::error(error), steps: Vec::new() })
         })
@@ -194,10 +265,16 @@ impl Session {
         !self.instance.poisoned
     }
 
-    /// The linear memory the connector's store holds (what a pooled
-    /// connection costs beyond the host's own bookkeeping).
+    /// The memory the connector's store holds: its linear memories, tables
+    /// and the host memory of its resources (what a pooled connection costs
+    /// beyond the host's own bookkeeping), as of its last call.
     pub fn memory_bytes(&self) -> usize {
-        self.instance.store.data().limiter.in_use_bytes
+        self.instance.store.data().limiter.total_bytes()
+    }
+
+    /// The sockets and handles the store held after its last call.
+    pub fn usage(&self) -> Usage {
+        self.instance.store.data().budget.usage
     }
 
     /// Lets the connector close its connection cleanly (e.g. send Terminate),
@@ -207,11 +284,26 @@ impl Session {
             return;
         }
         let timeout = Duration::from_secs(2);
-        self.instance.store.set_epoch_deadline(ticks_for(timeout));
+        // A plugin too busy to close within the deadline just loses the store.
+        let Ok((_slot, remaining)) = self.instance.begin(timeout).await else { return };
         let drop = self.connection.resource_drop_async(&mut self.instance.store);
-        if let Ok(Err(error)) = tokio::time::timeout(timeout, drop).await {
+        if let Ok(Err(error)) = tokio::time::timeout(remaining, drop).await {
             tracing::debug!(%error, "connector failed while closing a connection");
         }
+    }
+}
+
+/// One of the plugin's call slots, waiting at most `timeout`; with the time
+/// left for the call itself.
+async fn call_slot(calls: &Arc<Semaphore>, timeout: Duration) -> Result<(OwnedSemaphorePermit, Duration), CallError> {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, calls.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => Ok((slot, timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1)))),
+        // The semaphore is never closed; treat that like waiting too long.
+        Ok(Err(_)) | Err(_) => Err(CallError::ResourceLimit(LimitExceeded::new(
+            Budgeted::Calls,
+            format!("every call slot of this plugin stayed busy for {} ms", timeout.as_millis()),
+        ))),
     }
 }
 
