@@ -18,6 +18,7 @@ pub mod db;
 pub mod events;
 pub mod exec;
 pub mod health;
+pub mod log_format;
 pub mod model;
 mod outbound;
 pub mod plugin;

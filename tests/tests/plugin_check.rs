@@ -77,11 +77,12 @@ fn the_template_passes_every_check() {
         "✓ template: discover filters",
         "✓ template: paging",
         "✓ template: limits",
+        "✓ template: budgets",
     ] {
         assert!(run.stdout.contains(line), "`{line}` missing from:\n{}", run.stdout);
     }
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
-    assert!(run.stdout.contains("PASSED: 13 passed, 0 failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("PASSED: 14 passed, 0 failed"), "{}", run.stdout);
     assert!(run.stdout.contains("3 tables in 1 schema"), "{}", run.stdout);
 
     let run = check(&plugin_dir("template"), Some(&template_config()), &["--json"]);
@@ -172,7 +173,7 @@ fn each_hostile_behaviour_fails_its_check_clearly_and_the_checker_survives() {
             "hostile",
             json!({"behavior": "huge-discover", "count": 20000}),
             "hostile: discover",
-            "page 1 holds 20000 tables",
+            "catalog page holds 20000 tables, more than the 50 asked for",
         ),
         ("hostile", json!({"behavior": "endless-discover"}), "hostile: discover", "did not end after 200 pages"),
         ("hostile", json!({"behavior": "repeat-token"}), "hostile: discover", "came back again"),

@@ -109,16 +109,35 @@ pub async fn download(
     // The same rules as for connectors: a stored file of the data source's
     // own organization, or a path inside the files root, never the data dir.
     let sandbox = state.connectors.sandbox();
-    let grant = match state.stored_file_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))? {
-        Some(stored) => crate::sandbox::files::grant_stored(&stored),
-        None => crate::sandbox::files::grant(configured, sandbox.files_root.as_deref(), &sandbox.denied_paths),
-    }
-    .map_err(|_| denied())?;
-    let name = grant.guest_path.rsplit('/').next().unwrap_or_default().to_owned();
-    if grant.guest_path == crate::sandbox::files::GUEST_DATA_DIR || name.is_empty() {
-        return Err(ApiError::conflict("not_a_file", "the data source names a directory, not a file"));
-    }
-    let file = tokio::fs::File::open(grant.host_dir.join(&name)).await.map_err(|_| ApiError::not_found("file"))?;
+    let stored = state.stored_file_of(&row, &config).await.map_err(|_| ApiError::not_found("file"))?;
+    let (configured, root, denied_paths) =
+        (configured.to_owned(), sandbox.files_root.clone(), sandbox.denied_paths.clone());
+    // Granted and opened on the bounded file pool: the open never blocks
+    // (a FIFO is refused, not waited on) and the whole takes at most 10 s.
+    let opened = crate::sandbox::file_pool::run(FILE_OPEN_TIMEOUT, move || {
+        let grant = match &stored {
+            Some(stored) => crate::sandbox::files::grant_stored(stored),
+            None => crate::sandbox::files::grant(&configured, root.as_deref(), &denied_paths),
+        }
+        .map_err(|_| Opened::Denied)?;
+        let name = grant.guest_path.rsplit('/').next().unwrap_or_default().to_owned();
+        if grant.guest_path == crate::sandbox::files::GUEST_DATA_DIR || name.is_empty() {
+            return Err(Opened::Directory);
+        }
+        let file = crate::sandbox::file_kind::open_regular(&grant.host_dir.join(&name)).map_err(|_| Opened::Missing)?;
+        Ok((name, file))
+    })
+    .await
+    .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "file_unavailable", error.to_string()))?;
+    let (name, file) = match opened {
+        Ok(opened) => opened,
+        Err(Opened::Denied) => return Err(denied()),
+        Err(Opened::Directory) => {
+            return Err(ApiError::conflict("not_a_file", "the data source names a directory, not a file"));
+        }
+        Err(Opened::Missing) => return Err(ApiError::not_found("file")),
+    };
+    let file = tokio::fs::File::from_std(file);
     let name = name.replace(['"', '\\', '\r', '\n'], "");
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
@@ -130,4 +149,14 @@ pub async fn download(
         body,
     )
         .into_response())
+}
+
+/// How long granting and opening a file to serve may take.
+const FILE_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a file could not be opened to serve.
+enum Opened {
+    Denied,
+    Directory,
+    Missing,
 }

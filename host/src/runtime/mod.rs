@@ -5,10 +5,13 @@
 //! It owns how plugin code runs and what it can touch (through the grants the
 //! caller passes in). It never decides policy itself: the sandbox module does.
 
+pub mod bounds;
 mod cache;
 mod engine;
 mod error;
+mod fs_guard;
 mod http;
+pub mod log_limit;
 mod output;
 mod session;
 mod store;
@@ -91,6 +94,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|error| LoadError::Engine(error.to_string()))?;
         v0_1_0::add_host_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
+        fs_guard::add_to_linker(&mut linker).map_err(|error| LoadError::Engine(error.to_string()))?;
         let cache = ComponentCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(&engine);
         Ok(Self {

@@ -1,5 +1,6 @@
 //! The per-connection store state: the WASI context built from the grants,
-//! the memory limiter, and the plugin id that tags every log line.
+//! the memory limiter, and the log budget every guest line goes through
+//! (tagged with the plugin id).
 
 use std::sync::Arc;
 
@@ -10,11 +11,9 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::http::HttpEgress;
+use super::log_limit::{LogLimit, Origin};
 use super::output::GuestOutput;
 use crate::sandbox::Grants;
-
-/// Largest log line a guest can emit through the `host.log` import.
-const MAX_LOG_LINE: usize = 4096;
 
 pub struct StoreState {
     wasi: WasiCtx,
@@ -23,6 +22,8 @@ pub struct StoreState {
     http: HttpEgress,
     pub(super) limiter: MemoryLimiter,
     pub(super) plugin_id: Arc<str>,
+    /// The connection's log budget, shared with its stdout and stderr.
+    pub(super) log: Arc<LogLimit>,
 }
 
 impl StoreState {
@@ -30,10 +31,11 @@ impl StoreState {
     /// name lookup, no UDP, HTTP to the granted origin only; stdout/stderr
     /// go to tracing.
     pub fn new(plugin_id: Arc<str>, grants: &Grants, memory_limit_bytes: usize) -> Result<Self, String> {
+        let log = LogLimit::new(plugin_id.clone());
         let mut builder = WasiCtxBuilder::new();
         builder
-            .stdout(GuestOutput::new(plugin_id.clone(), "stdout"))
-            .stderr(GuestOutput::new(plugin_id.clone(), "stderr"))
+            .stdout(GuestOutput::new(log.clone(), "stdout"))
+            .stderr(GuestOutput::new(log.clone(), "stderr"))
             .allow_ip_name_lookup(false)
             .allow_udp(false)
             .allow_tcp(!grants.tcp.is_empty());
@@ -54,19 +56,13 @@ impl StoreState {
             http: HttpEgress::new(grants.http.clone()),
             limiter: MemoryLimiter { max_bytes: memory_limit_bytes, exceeded: false, in_use_bytes: 0 },
             plugin_id,
+            log,
         })
     }
 
+    /// A line from the `host.log` import, through the connection's budget.
     pub(super) fn log(&self, level: tracing::Level, message: &str) {
-        let message = truncate(message, MAX_LOG_LINE);
-        let plugin = &*self.plugin_id;
-        match level {
-            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
-            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
-            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
-            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
-        }
+        self.log.write(Origin::Log(level), message);
     }
 }
 
