@@ -200,8 +200,7 @@ fn huge_strings_are_cut_at_the_boundary_and_nothing_grows_with_them() {
     }
 
     // A page over the byte cap fails, naming the cap; huge names are cut.
-    let (page_id, _) =
-        created(&s.api, "huge-page", "hostile-strings", json!({ "behavior": "huge-page", "mib": 20 }));
+    let (page_id, _) = created(&s.api, "huge-page", "hostile-strings", json!({ "behavior": "huge-page", "mib": 20 }));
     let (names_id, _) = created(&s.api, "huge-names", "hostile-strings", json!({ "behavior": "huge-names" }));
     for id in [&page_id, &names_id] {
         s.api.post(&format!("{DS}/{id}/discover-schema"), &json!({})).expect(202);
@@ -292,7 +291,10 @@ fn log_and_stdout_floods_are_rate_limited_and_cannot_forge_lines() {
     // record of the last call comes when its connection closes.
     std::thread::sleep(Duration::from_millis(500));
     let raw = s.inlet.server_log_raw();
-    assert!(!raw.contains('\u{1b}') && !raw.contains('\u{9b}') && !raw.contains('\r'), "a terminal escape reached the log");
+    assert!(
+        !raw.contains('\u{1b}') && !raw.contains('\u{9b}') && !raw.contains('\r'),
+        "a terminal escape reached the log"
+    );
     for line in raw.lines() {
         assert!(!line.starts_with("2026-01-01T00:00:00.000000Z"), "a forged line: {line}");
     }
@@ -354,7 +356,9 @@ fn fifos_and_sockets_in_a_granted_folder_are_refused_at_once() {
     let (p99, max) = pulse.stop(Duration::from_secs(2));
     let threads_after = s.threads();
     assert!(threads_after <= threads_before + 8, "threads {threads_before} → {threads_after}: some are stuck");
-    eprintln!("special files: 20 refused; /healthz p99 {p99:?} max {max:?}; threads {threads_before} → {threads_after}");
+    eprintln!(
+        "special files: 20 refused; /healthz p99 {p99:?} max {max:?}; threads {threads_before} → {threads_after}"
+    );
 
     // `inlet plugin exec` exits too, with the refusal.
     let config_dir = tempfile::tempdir().expect("temp");

@@ -130,7 +130,7 @@ pub fn prefix(text: &str, max: usize) -> &str {
 /// Why a page was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {
-    #[error("the connector's catalog page holds {bytes} bytes, over the host's cap of {cap} bytes ({}): ask for smaller pages", human_bytes(*cap))]
+    #[error("the connector's catalog page holds {bytes} bytes, over the host's cap of {cap} bytes ({}): ask for smaller pages", human_bytes(*.cap))]
     TooLarge { bytes: usize, cap: usize },
     #[error("the connector's catalog page holds {tables} tables, more than the {page_size} asked for")]
     TooManyTables { tables: usize, page_size: u32 },

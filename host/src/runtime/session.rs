@@ -206,7 +206,11 @@ impl Session {
         })?;
         // Over a cap, the page is the connector's protocol error.
         v0_1_0::discover_page(page, page_size, tally).map_err(|error| {
-            CallError::Connector(crate::model::Failure::new(crate::model::ErrorKind::Protocol, error.to_string(), false))
+            CallError::Connector(crate::model::Failure::new(
+                crate::model::ErrorKind::Protocol,
+                error.to_string(),
+                false,
+            ))
         })
     }
 

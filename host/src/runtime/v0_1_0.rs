@@ -146,8 +146,10 @@ fn page_bytes(page: &wit::DiscoverPage) -> usize {
         for table in &schema.tables {
             meter.record([table.name.as_str()].into_iter().chain(table.comment.as_deref()));
             for column in &table.columns {
-                let strings = [column.name.as_str(), &column.data_type, &column.native_type];
-                meter.record(strings.into_iter().chain(column.default_value.as_deref()).chain(column.comment.as_deref()));
+                let strings = [column.name.as_str(), column.data_type.as_str(), column.native_type.as_str()];
+                meter.record(
+                    strings.into_iter().chain(column.default_value.as_deref()).chain(column.comment.as_deref()),
+                );
             }
             for constraint in &table.constraints {
                 let names = constraint.columns.iter().chain(&constraint.referenced_columns).map(String::as_str);
@@ -208,7 +210,9 @@ fn column(column: wit::Column, tally: &Tally) -> model::Column {
 }
 
 fn constraint(constraint: wit::Constraint, tally: &Tally) -> model::Constraint {
-    let names = |names: Vec<String>| -> Vec<String> { names.into_iter().map(|name| bound(name, limits::NAME, tally)).collect() };
+    let names = |names: Vec<String>| -> Vec<String> {
+        names.into_iter().map(|name| bound(name, limits::NAME, tally)).collect()
+    };
     model::Constraint {
         name: bound(constraint.name, limits::NAME, tally),
         kind: match constraint.kind {

@@ -110,25 +110,21 @@ fn kind_of(path: &Path, shown: &str) -> Result<Kind, FileKindError> {
         .map_err(|error| FileKindError::Unreadable { path: shown.to_owned(), reason: error.to_string() })
 }
 
+/// A folder or entry the host cannot read is skipped: the guest runs with
+/// the host's rights, so it cannot open it either.
 fn scan(root: &Path, relative: &Path, depth: usize, seen: &mut usize) -> Result<(), FileKindError> {
     if depth > SCAN_DEPTH || *seen >= SCAN_ENTRIES {
         return Ok(());
     }
-    let shown = || if relative.as_os_str().is_empty() { ".".to_owned() } else { relative.display().to_string() };
-    let entries = std::fs::read_dir(root.join(relative))
-        .map_err(|error| FileKindError::Unreadable { path: shown(), reason: error.to_string() })?;
-    for entry in entries {
+    let Ok(entries) = std::fs::read_dir(root.join(relative)) else { return Ok(()) };
+    for entry in entries.flatten() {
         if *seen >= SCAN_ENTRIES {
             return Ok(());
         }
         *seen += 1;
-        let entry = entry.map_err(|error| FileKindError::Unreadable { path: shown(), reason: error.to_string() })?;
         let path = relative.join(entry.file_name());
         // `file_type` does not follow links.
-        let kind = entry
-            .file_type()
-            .map(Kind::of)
-            .map_err(|error| FileKindError::Unreadable { path: path.display().to_string(), reason: error.to_string() })?;
+        let Ok(kind) = entry.file_type().map(Kind::of) else { continue };
         if !kind.is_grantable() {
             return Err(FileKindError::Special { path: path.display().to_string(), kind: kind.describe() });
         }
@@ -148,7 +144,10 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
     let kind = Kind::of(file.metadata()?.file_type());
     if kind != Kind::Regular {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("a {} is not a regular file", kind.describe())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a {} is not a regular file", kind.describe()),
+        ));
     }
     Ok(file)
 }
