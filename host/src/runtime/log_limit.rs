@@ -2,7 +2,8 @@
 //! import and the guest's stdout and stderr share it. At most
 //! [`LINES_PER_SECOND`] lines a second and [`BYTES_PER_CALL`] bytes a call
 //! reach the log; what is refused is counted and reported once, as a single
-//! "suppressed N lines" record. Every line that passes has its control
+//! "suppressed N lines" record when the call ends (or sooner, before the
+//! next line that passes). Every line that passes has its control
 //! characters escaped (a guest cannot forge a line of the text log) and is
 //! cut to [`LINE_BYTES`].
 
@@ -114,9 +115,9 @@ impl LogLimit {
         }
     }
 
-    /// A call starts: its byte budget is fresh, and lines refused before
-    /// are reported.
-    pub fn begin_call(&self) {
+    /// A call ended: lines it had refused are reported (once), and the next
+    /// call's byte budget is fresh.
+    pub fn end_call(&self) {
         let suppressed = {
             let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             state.call_bytes = 0;
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(limit.usage().lines_written, per_call as u64);
         assert_eq!(limit.usage().lines_suppressed, 5);
         assert_eq!(limit.usage().peak_call_bytes, per_call * LINE_BYTES);
-        limit.begin_call();
+        limit.end_call();
         limit.state.lock().unwrap().window_lines = 0;
         limit.write(Origin::Log(tracing::Level::INFO), "again");
         assert_eq!(limit.usage().lines_written, per_call as u64 + 1);

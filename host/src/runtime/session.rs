@@ -112,10 +112,10 @@ impl Instance {
             query_timeout_ms: millis(input.query_timeout),
         };
         let InstanceApi::V0_1_0(bindings) = &self.api;
-        self.store.data().log.begin_call();
         self.store.set_epoch_deadline(ticks_for(timeout));
         let call = bindings.inlet_connector_connector().call_connect(&mut self.store, &request);
         let outcome = tokio::time::timeout(timeout, call).await;
+        self.store.data().log.end_call();
         let mut connected =
             self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f, &self.tally)))?;
         let connect_steps = v0_1_0::connected_steps(&mut connected, &self.tally);
@@ -174,11 +174,11 @@ impl Session {
         let instance = &mut self.instance;
         instance.check_usable()?;
         let InstanceApi::V0_1_0(bindings) = &instance.api;
-        instance.store.data().log.begin_call();
         instance.store.set_epoch_deadline(ticks_for(timeout));
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_test(&mut instance.store, self.connection);
         let outcome = tokio::time::timeout(timeout, call).await;
+        instance.store.data().log.end_call();
         let returned = instance.settle(outcome, timeout)?;
         let tally = &instance.tally;
         returned
@@ -194,11 +194,11 @@ impl Session {
         let instance = &mut self.instance;
         instance.check_usable()?;
         let InstanceApi::V0_1_0(bindings) = &instance.api;
-        instance.store.data().log.begin_call();
         instance.store.set_epoch_deadline(ticks_for(timeout));
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_discover(&mut instance.store, self.connection, &request);
         let outcome = tokio::time::timeout(timeout, call).await;
+        instance.store.data().log.end_call();
         let returned = instance.settle(outcome, timeout)?;
         let tally = &instance.tally;
         let page = returned.map_err(|error| {
