@@ -10,7 +10,7 @@ use crate::runtime::bounds::{self, BoundsUsage, human_bytes};
 use crate::runtime::log_limit;
 
 /// The figures, for the JSON report (`budgets`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Budgets {
     pub log_lines_written: u64,
     pub log_lines_suppressed: u64,
@@ -21,6 +21,13 @@ pub struct Budgets {
     pub values_truncated: u64,
     pub largest_page_bytes: usize,
     pub page_bytes_cap: usize,
+}
+
+/// Nothing used yet, with the host's caps.
+impl Default for Budgets {
+    fn default() -> Self {
+        Self::of(&BoundsUsage::default())
+    }
 }
 
 impl Budgets {
@@ -117,5 +124,7 @@ mod tests {
         assert_eq!(status, Status::Warn);
         assert!(message.contains("3 values truncated") && message.contains("over half the page cap"), "{message}");
         assert_eq!(quiet.max(Budgets::of(&cut)).values_truncated, 3);
+        let caps = Budgets::default().max(Budgets::of(&flood));
+        assert_eq!((caps.log_lines_per_second_cap, caps.page_bytes_cap), (50, 16 << 20), "the caps stay");
     }
 }
