@@ -546,7 +546,8 @@ async fn shutdown_signal() {
 }
 
 /// Logs go to stderr (stdout is for command output), filtered by `RUST_LOG`
-/// (default `info`); `INLET_LOG_FORMAT=json` for machine-readable lines.
+/// (default `info`); `INLET_LOG_FORMAT=json` for machine-readable lines. The
+/// text format escapes control characters in every field (see `log_format`).
 /// russh is held at `warn` whatever `RUST_LOG` says: at trace level it logs
 /// decrypted packets, passwords and tunnelled traffic included.
 pub fn init_tracing() {
@@ -560,6 +561,6 @@ pub fn init_tracing() {
     if std::env::var("INLET_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
-        builder.init();
+        builder.fmt_fields(inlet::log_format::EscapedFields::default()).init();
     }
 }

@@ -20,6 +20,7 @@ pub mod events;
 pub mod exec;
 pub mod file_links;
 pub mod health;
+pub mod log_format;
 pub mod model;
 mod outbound;
 pub mod plugin;

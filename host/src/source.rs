@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::model::{ErrorKind, Failure};
 use crate::plugin::{Secrets, SourceType};
 use crate::sandbox::egress::EgressError;
+use crate::sandbox::file_kind::{self, FileKindError};
+use crate::sandbox::file_pool::{self, FilePoolError};
 use crate::sandbox::files::{self, FileGrantError, FilesPolicy};
 use crate::sandbox::http::{self, HttpTargetError};
 use crate::sandbox::{EgressPolicy, Grants, HttpGrant};
@@ -117,10 +119,20 @@ pub async fn prepare(
             .get(&file.path_field)
             .and_then(Value::as_str)
             .ok_or_else(|| Failure::new(ErrorKind::Config, format!("`{}` must name a file", file.path_field), false))?;
-        let grant = match &route.stored_file {
-            Some(stored) => files::grant_stored(stored).map_err(file_failure)?,
-            None => sandbox.files.grant(path).map_err(file_failure)?,
-        };
+        let (stored, path) = (route.stored_file.clone(), path.to_owned());
+        let files_policy: FilesPolicy = sandbox.files.clone();
+        // Blocking file work (canonicalize, stat, the scan for special
+        // files) runs on the bounded file pool, under the connect deadline.
+        let grant = file_pool::run(resolve_timeout, move || {
+            let grant = match &stored {
+                Some(stored) => files::grant_stored(stored).map_err(file_failure)?,
+                None => files_policy.grant(&path).map_err(file_failure)?,
+            };
+            file_kind::check_grant(&grant).map_err(file_kind_failure)?;
+            Ok::<_, Failure>(grant)
+        })
+        .await
+        .map_err(file_pool_failure)??;
         config[&file.path_field] = Value::String(grant.guest_path.clone());
         grants.file = Some(grant);
     }
@@ -151,4 +163,13 @@ pub fn file_failure(error: FileGrantError) -> Failure {
         | FileGrantError::Changed { .. } => ErrorKind::Permission,
     };
     Failure::new(kind, error.to_string(), false)
+}
+
+fn file_kind_failure(error: FileKindError) -> Failure {
+    Failure::new(ErrorKind::Permission, error.to_string(), false)
+}
+
+fn file_pool_failure(error: FilePoolError) -> Failure {
+    let retryable = matches!(error, FilePoolError::Timeout { .. });
+    Failure::new(ErrorKind::Timeout, error.to_string(), retryable)
 }

@@ -217,9 +217,17 @@ impl Inlet {
 
     /// Everything the server processes wrote to stderr so far.
     pub fn server_log(&self) -> String {
-        let raw: String =
-            (0..self.starts).map(|i| std::fs::read_to_string(self.log_path(i)).unwrap_or_default()).collect();
-        strip_ansi(&raw)
+        strip_ansi(&self.server_log_raw())
+    }
+
+    /// [`Inlet::server_log`] as written, terminal escapes included.
+    pub fn server_log_raw(&self) -> String {
+        (0..self.starts).map(|i| std::fs::read_to_string(self.log_path(i)).unwrap_or_default()).collect()
+    }
+
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Starts `inlet serve` on a free port and waits for `/healthz`.

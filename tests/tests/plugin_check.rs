@@ -2,7 +2,8 @@
 //! template passes; every shipped plugin passes the static checks; the
 //! hostile fixture's misbehaviours each fail their check with a clear reason
 //! while the checker itself exits 1 (not a crash) in bounded time; and a
-//! manifest for an API this host does not support names the supported ones.
+//! manifest for an API this host does not support names the supported ones;
+//! the bounds a connector came near (log flood, values cut) are reported.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -77,11 +78,12 @@ fn the_template_passes_every_check() {
         "✓ template: discover filters",
         "✓ template: paging",
         "✓ template: limits",
+        "✓ template: budgets",
     ] {
         assert!(run.stdout.contains(line), "`{line}` missing from:\n{}", run.stdout);
     }
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
-    assert!(run.stdout.contains("PASSED: 13 passed, 0 failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("PASSED: 14 passed, 0 failed"), "{}", run.stdout);
     assert!(run.stdout.contains("3 tables in 1 schema"), "{}", run.stdout);
 
     let run = check(&plugin_dir("template"), Some(&template_config()), &["--json"]);
@@ -172,7 +174,7 @@ fn each_hostile_behaviour_fails_its_check_clearly_and_the_checker_survives() {
             "hostile",
             json!({"behavior": "huge-discover", "count": 20000}),
             "hostile: discover",
-            "page 1 holds 20000 tables",
+            "catalog page holds 20000 tables, more than the 50 asked for",
         ),
         ("hostile", json!({"behavior": "endless-discover"}), "hostile: discover", "did not end after 200 pages"),
         ("hostile", json!({"behavior": "repeat-token"}), "hostile: discover", "came back again"),
@@ -289,4 +291,38 @@ fn the_signature_is_judged_as_an_install_here_would() {
     let (code, out) = run(&public_key);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("✗ signature") && out.contains("changed after it was signed"), "{out}");
+}
+
+/// The bounds a connector came near are reported on a `budgets` line and in
+/// the JSON report: a log flood (hostile-logs) and values over their sizes
+/// (hostile-strings) warn with figures; a quiet connector passes.
+#[test]
+fn the_budgets_a_connector_came_near_are_reported() {
+    let flood = json!({"behavior": "log-flood", "count": 5000});
+    let report = check(&fixture_dir("hostile-logs"), Some(&flood), &["--json"]).json();
+    let line = named(&report, "hostile-logs: budgets");
+    assert_eq!(line["status"], "warn", "{line}");
+    assert!(line["message"].as_str().unwrap_or_default().contains("log lines suppressed"), "{line}");
+    let budgets = &report["budgets"];
+    assert!(budgets["log_lines_suppressed"].as_u64().unwrap_or(0) >= 4000, "{budgets}");
+    assert!(budgets["log_lines_written"].as_u64().unwrap_or(u64::MAX) <= 200, "{budgets}");
+    assert_eq!(budgets["log_lines_per_second_cap"], 50, "{budgets}");
+    assert_eq!(budgets["page_bytes_cap"], 16 << 20, "{budgets}");
+
+    let run = check(&fixture_dir("hostile-logs"), Some(&flood), &[]);
+    let text = run.stdout.lines().find(|l| l.contains("hostile-logs: budgets")).unwrap_or_default();
+    assert!(text.contains('!') && text.contains("log lines suppressed"), "{}", run.stdout);
+
+    let huge = json!({"behavior": "huge-version", "mib": 1});
+    let report = check(&fixture_dir("hostile-strings"), Some(&huge), &["--json"]).json();
+    let line = named(&report, "hostile-strings: budgets");
+    assert_eq!(line["status"], "warn", "{line}");
+    assert!(line["message"].as_str().unwrap_or_default().contains("values truncated"), "{line}");
+    assert!(report["budgets"]["values_truncated"].as_u64().unwrap_or(0) >= 1, "{}", report["budgets"]);
+
+    let report = check(&plugin_dir("template"), Some(&template_config()), &["--json"]).json();
+    assert_eq!(named(&report, "template: budgets")["status"], "pass");
+    assert_eq!(report["budgets"]["log_lines_suppressed"], 0);
+    assert_eq!(report["budgets"]["values_truncated"], 0);
+    assert!(report["budgets"]["largest_page_bytes"].as_u64().unwrap_or(0) > 0, "{}", report["budgets"]);
 }

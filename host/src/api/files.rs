@@ -170,10 +170,14 @@ pub async fn download(
         return Err(denied());
     }
     let (local, identity) = (served.local.clone(), served.identity.clone());
-    let file = tokio::task::spawn_blocking(move || file_links::open_for_download(&local, &identity))
-        .await
-        .map_err(|error| ApiError::internal("cannot open the file", error))?
-        .map_err(|_| denied())?;
+    // Opened on the bounded file pool (never blocking: O_NONBLOCK, a FIFO is
+    // refused, not waited on), within FILE_OPEN_TIMEOUT.
+    let file = crate::sandbox::file_pool::run(FILE_OPEN_TIMEOUT, move || {
+        file_links::open_for_download(&local, &identity)
+    })
+    .await
+    .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "file_unavailable", error.to_string()))?
+    .map_err(|_| denied())?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
     Ok((
         StatusCode::OK,
@@ -186,3 +190,6 @@ pub async fn download(
     )
         .into_response())
 }
+
+/// How long granting and opening a file to serve may take.
+const FILE_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

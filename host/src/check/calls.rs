@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::budgets::Budgets;
 use crate::connectors::Timeouts;
 use crate::model::{DiscoverPage, DiscoverRequest, ErrorKind, Failure, TestReport};
 use crate::plugin::{Secrets, SourceType};
@@ -75,11 +76,21 @@ pub struct Caller<'a> {
     pub slowest: Option<(&'static str, Duration, Duration)>,
     /// The most linear memory a session held.
     pub peak_memory_bytes: usize,
+    /// The most any session needed from the bounds on values and logs.
+    pub budgets: Budgets,
 }
 
 impl<'a> Caller<'a> {
     pub fn new(plugin: &'a LoadedPlugin, sandbox: &'a SandboxSettings, timeouts: Timeouts) -> Self {
-        Self { plugin, sandbox, timeouts, breaches: Vec::new(), slowest: None, peak_memory_bytes: 0 }
+        Self {
+            plugin,
+            sandbox,
+            timeouts,
+            breaches: Vec::new(),
+            slowest: None,
+            peak_memory_bytes: 0,
+            budgets: Budgets::default(),
+        }
     }
 
     pub fn memory_limit_bytes(&self) -> usize {
@@ -97,8 +108,9 @@ impl<'a> Caller<'a> {
         }
     }
 
-    fn measure(&mut self, session: &Session) {
+    pub fn measure(&mut self, session: &Session) {
         self.peak_memory_bytes = self.peak_memory_bytes.max(session.memory_bytes());
+        self.budgets = self.budgets.max(Budgets::of(&session.bounds_usage()));
     }
 
     /// Validates, resolves, grants and connects, like the server.

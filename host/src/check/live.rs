@@ -78,6 +78,7 @@ impl<'c, 'p> Live<'c, 'p> {
                     report.skip(self.name(check), "the connect check failed");
                 }
                 self.limits(report);
+                self.budgets(report);
                 return;
             }
         }
@@ -87,6 +88,7 @@ impl<'c, 'p> Live<'c, 'p> {
             self.paging(report, &walk).await;
         }
         self.limits(report);
+        self.budgets(report);
         if let Some(session) = self.session.take()
             && session.is_usable()
         {
@@ -251,6 +253,17 @@ impl<'c, 'p> Live<'c, 'p> {
                 }
             }
         }
+    }
+
+    /// How near the connector came to the bounds on values and logs.
+    fn budgets(&mut self, report: &mut Report) {
+        if let Some(session) = &self.session {
+            self.caller.measure(session);
+        }
+        let budgets = self.caller.budgets;
+        let (status, message) = budgets.judge();
+        report.push(self.name("budgets"), status, message, Duration::ZERO);
+        report.budgets = Some(budgets);
     }
 
     fn limits(&mut self, report: &mut Report) {

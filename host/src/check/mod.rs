@@ -9,12 +9,14 @@
 //! - [`probe`] — a config that points nowhere fails cleanly;
 //! - [`catalog`] — discover pages terminate and are well-formed;
 //! - [`live`] — connect, test, discover and limits with a working config;
+//! - [`budgets`] — how near the connector came to the bounds on values and logs;
 //! - [`signature`] — `plugin.sig` judged as an install here would judge it.
 //!
 //! The checker treats the plugin as hostile, like the server does: every
 //! call runs in the sandbox under a deadline and a memory cap, so a plugin
 //! that spins, bombs or panics fails its check and the checker goes on.
 
+pub mod budgets;
 pub mod calls;
 pub mod catalog;
 pub mod invalid;

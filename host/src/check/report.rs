@@ -64,6 +64,9 @@ pub struct Report {
     pub plugin: PluginInfo,
     pub checks: Vec<Check>,
     pub summary: Summary,
+    /// How near the connector came to the host's bounds (live checks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<super::budgets::Budgets>,
     #[serde(skip)]
     started: Instant,
 }
@@ -75,6 +78,7 @@ impl Report {
             plugin: PluginInfo { dir: dir.display().to_string(), ..PluginInfo::default() },
             checks: Vec::new(),
             summary: Summary::default(),
+            budgets: None,
             started: Instant::now(),
         }
     }

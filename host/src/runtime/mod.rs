@@ -6,11 +6,14 @@
 //! caller passes in) and how much of the host it may use (the budgets). It
 //! never decides what a connector may reach: the sandbox module does.
 
+pub mod bounds;
 pub mod budget;
 mod cache;
 mod engine;
 mod error;
+mod fs_guard;
 mod http;
+pub mod log_limit;
 mod output;
 mod session;
 mod store;
@@ -231,6 +234,7 @@ fn build_linker(engine: &Engine, http: bool) -> wasmtime::Result<Linker<StoreSta
     linker.allow_shadowing(true);
     tcp_create_socket::add_to_linker::<StoreState, budget::BudgetedSockets>(&mut linker, StoreState::sockets_view)?;
     linker.allow_shadowing(false);
+    fs_guard::add_to_linker(&mut linker)?;
     if http {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     }

@@ -1,7 +1,8 @@
-//! Guest stdout and stderr, line by line into tracing, tagged with the plugin id.
+//! Guest stdout and stderr, line by line into the connection's log budget
+//! ([`LogLimit`]), which tags them with the plugin id.
 //!
-//! Lines are capped so that a hostile guest cannot grow host memory through
-//! its output.
+//! A line is buffered up to [`LINE_BYTES`] and the rest of it dropped, so
+//! that a hostile guest cannot grow host memory through its output.
 
 use std::io;
 use std::pin::Pin;
@@ -11,17 +12,17 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-const MAX_LINE: usize = 4096;
+use super::log_limit::{LINE_BYTES, LogLimit, Origin};
 
 #[derive(Clone)]
 pub struct GuestOutput {
-    plugin: Arc<str>,
+    log: Arc<LogLimit>,
     stream: &'static str,
 }
 
 impl GuestOutput {
-    pub fn new(plugin: Arc<str>, stream: &'static str) -> Self {
-        Self { plugin, stream }
+    pub fn new(log: Arc<LogLimit>, stream: &'static str) -> Self {
+        Self { log, stream }
     }
 }
 
@@ -33,27 +34,26 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter { output: self.clone(), line: Vec::new(), dropped: false })
+        Box::new(LineWriter { output: self.clone(), line: Vec::new(), dropped: 0 })
     }
 }
 
 struct LineWriter {
     output: GuestOutput,
     line: Vec<u8>,
-    /// Whether the current line went over [`MAX_LINE`] and was cut.
-    dropped: bool,
+    /// Bytes of the current line past [`LINE_BYTES`], dropped.
+    dropped: usize,
 }
 
 impl LineWriter {
     fn emit(&mut self) {
-        if self.line.is_empty() && !self.dropped {
+        if self.line.is_empty() && self.dropped == 0 {
             return;
         }
         let text = String::from_utf8_lossy(&self.line);
-        let suffix = if self.dropped { " [truncated]" } else { "" };
-        tracing::info!(plugin = &*self.output.plugin, stream = self.output.stream, "{text}{suffix}");
+        self.output.log.write_cut(Origin::Stream(self.output.stream), &text, self.dropped);
         self.line.clear();
-        self.dropped = false;
+        self.dropped = 0;
     }
 }
 
@@ -62,10 +62,10 @@ impl AsyncWrite for LineWriter {
         for &byte in buf {
             if byte == b'\n' {
                 self.emit();
-            } else if self.line.len() < MAX_LINE {
+            } else if self.line.len() < LINE_BYTES {
                 self.line.push(byte);
             } else {
-                self.dropped = true;
+                self.dropped += 1;
             }
         }
         Poll::Ready(Ok(buf.len()))

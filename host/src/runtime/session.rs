@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
+use super::bounds::{BoundsUsage, Tally};
 use super::budget::{self, Budgeted, LimitExceeded, Usage};
 use super::error::CallError;
 use super::store::{StoreState, truncate};
@@ -43,6 +44,8 @@ pub struct Instance {
     stats: Arc<RuntimeStats>,
     /// The plugin's call slots.
     calls: Arc<Semaphore>,
+    /// What the connector's values needed from the bounds (`runtime::bounds`).
+    tally: Tally,
 }
 
 impl Drop for Instance {
@@ -123,6 +126,7 @@ impl LoadedPlugin {
             poisoned: false,
             stats: self.stats.clone(),
             calls: self.calls.clone(),
+            tally: Tally::default(),
         })
     }
 
@@ -149,8 +153,10 @@ impl Instance {
         let InstanceApi::V0_1_0(bindings) = &self.api;
         let call = bindings.inlet_connector_connector().call_connect(&mut self.store, &request);
         let outcome = tokio::time::timeout(remaining, call).await;
-        let connected = self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f)))?;
-        let connect_steps = v0_1_0::connected_steps(&connected);
+        self.store.data().log.end_call();
+        let mut connected =
+            self.settle(outcome, timeout)?.map_err(|f| CallError::Connector(v0_1_0::failure(f, &self.tally)))?;
+        let connect_steps = v0_1_0::connected_steps(&mut connected, &self.tally);
         Ok(Session {
             instance: self,
             connection: connected.connection,
@@ -238,15 +244,18 @@ impl Session {
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_test(&mut instance.store, self.connection);
         let outcome = tokio::time::timeout(remaining, call).await;
-        instance
-            .settle(outcome, timeout)?
-            .map(v0_1_0::test_report)
-            .map_err(|f| CallError::Connector(v0_1_0::failure(f)))
+        instance.store.data().log.end_call();
+        let returned = instance.settle(outcome, timeout)?;
+        let tally = &instance.tally;
+        returned
+            .map(|report| v0_1_0::test_report(report, tally))
+            .map_err(|f| CallError::Connector(v0_1_0::failure(f, tally)))
     }
 
     /// Reads one page of the catalog.
     pub async fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, CallError> {
         let timeout = self.query_timeout;
+        let page_size = request.page_size;
         let request = v0_1_0::discover_request(request);
         let instance = &mut self.instance;
         instance.check_usable()?;
@@ -255,9 +264,30 @@ impl Session {
         let connection = bindings.inlet_connector_connector().connection();
         let call = connection.call_discover(&mut instance.store, self.connection, &request);
         let outcome = tokio::time::timeout(remaining, call).await;
-        instance.settle(outcome, timeout)?.map(v0_1_0::discover_page).map_err(|error| {
-            CallError::Connector(crate::model::Failure { error: v0_1_0::error(error), steps: Vec::new() })
+        instance.store.data().log.end_call();
+        let returned = instance.settle(outcome, timeout)?;
+        let tally = &instance.tally;
+        let page = returned.map_err(|error| {
+            CallError::Connector(crate::model::Failure { error: v0_1_0::error(error, tally), steps: Vec::new() })
+        })?;
+        // Over a cap, the page is the connector's protocol error.
+        v0_1_0::discover_page(page, page_size, tally).map_err(|error| {
+            CallError::Connector(crate::model::Failure::new(
+                crate::model::ErrorKind::Protocol,
+                error.to_string(),
+                false,
+            ))
         })
+    }
+
+    /// What this connection's values and logs needed from the host's
+    /// bounds so far: lines suppressed, values truncated, page bytes.
+    pub fn bounds_usage(&self) -> BoundsUsage {
+        BoundsUsage {
+            log: self.instance.store.data().log.usage(),
+            truncated_values: self.instance.tally.truncated_values(),
+            largest_page_bytes: self.instance.tally.largest_page_bytes(),
+        }
     }
 
     /// Whether the store is still usable (no trap or timeout happened).

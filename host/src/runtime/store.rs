@@ -1,6 +1,6 @@
 //! The per-connection store state: the WASI context built from the grants,
-//! the memory limiter, the resource budget, and the plugin id that tags every
-//! log line.
+//! the memory limiter, the resource budget, and the log budget every guest
+//! line goes through (tagged with the plugin id).
 
 use std::sync::Arc;
 
@@ -13,11 +13,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::budget::{BudgetLimits, FIELD_SIZE_LIMIT, MAX_MEMORIES, SocketsView, StoreBudget};
 use super::http::HttpEgress;
+use super::log_limit::{LogLimit, Origin};
 use super::output::GuestOutput;
 use crate::sandbox::Grants;
-
-/// Largest log line a guest can emit through the `host.log` import.
-const MAX_LOG_LINE: usize = 4096;
 
 pub struct StoreState {
     wasi: WasiCtx,
@@ -27,6 +25,8 @@ pub struct StoreState {
     pub(super) limiter: MemoryLimiter,
     pub(super) budget: StoreBudget,
     pub(super) plugin_id: Arc<str>,
+    /// The connection's log budget, shared with its stdout and stderr.
+    pub(super) log: Arc<LogLimit>,
 }
 
 impl StoreState {
@@ -40,10 +40,11 @@ impl StoreState {
         limits: BudgetLimits,
     ) -> Result<Self, String> {
         let budget = StoreBudget::new(limits);
+        let log = LogLimit::new(plugin_id.clone());
         let mut builder = WasiCtxBuilder::new();
         builder
-            .stdout(GuestOutput::new(plugin_id.clone(), "stdout"))
-            .stderr(GuestOutput::new(plugin_id.clone(), "stderr"))
+            .stdout(GuestOutput::new(log.clone(), "stdout"))
+            .stderr(GuestOutput::new(log.clone(), "stderr"))
             .allow_ip_name_lookup(false)
             .allow_udp(false)
             .allow_tcp(!grants.tcp.is_empty());
@@ -72,6 +73,7 @@ impl StoreState {
             limiter: MemoryLimiter::new(memory_limit_bytes),
             budget,
             plugin_id,
+            log,
         })
     }
 
@@ -81,16 +83,9 @@ impl StoreState {
         SocketsView::new(inner, self.budget.limits.sockets, &self.budget.meter)
     }
 
+    /// A line from the `host.log` import, through the connection's budget.
     pub(super) fn log(&self, level: tracing::Level, message: &str) {
-        let message = truncate(message, MAX_LOG_LINE);
-        let plugin = &*self.plugin_id;
-        match level {
-            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
-            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
-            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
-            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
-        }
+        self.log.write(Origin::Log(level), message);
     }
 }
 

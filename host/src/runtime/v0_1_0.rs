@@ -6,6 +6,7 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
+use super::bounds::{self, PageError, PageMeter, Tally, bound, bound_opt, limits};
 use super::store::StoreState;
 use crate::model;
 
@@ -42,8 +43,9 @@ impl self::inlet::connector::host::Host for StoreState {
 
 impl self::inlet::connector::types::Host for StoreState {}
 
-pub(super) fn connected_steps(connected: &Connected) -> Vec<model::CheckStep> {
-    connected.steps.iter().map(step).collect()
+/// The connect steps, bounded; leaves `connected.steps` empty.
+pub(super) fn connected_steps(connected: &mut Connected, tally: &Tally) -> Vec<model::CheckStep> {
+    steps(std::mem::take(&mut connected.steps), tally)
 }
 
 pub(super) fn discover_request(request: &model::DiscoverRequest) -> DiscoverRequest {
@@ -69,41 +71,110 @@ fn error_kind(kind: wit::ErrorKind) -> model::ErrorKind {
     }
 }
 
-pub(super) fn error(error: wit::ConnectorError) -> model::ConnectorError {
-    model::ConnectorError { kind: error_kind(error.kind), message: error.message, retryable: error.retryable }
+// Every conversion from the guest below cuts strings and lists to the sizes
+// in `bounds::limits`, so nothing unbounded reaches storage, logs, events or
+// responses.
+
+pub(super) fn error(error: wit::ConnectorError, tally: &Tally) -> model::ConnectorError {
+    model::ConnectorError {
+        kind: error_kind(error.kind),
+        message: bound(error.message, limits::ERROR_MESSAGE, tally),
+        retryable: error.retryable,
+    }
 }
 
-pub(super) fn failure(failure: wit::Failure) -> model::Failure {
-    model::Failure { error: error(failure.error), steps: failure.steps.iter().map(step).collect() }
+pub(super) fn failure(failure: wit::Failure, tally: &Tally) -> model::Failure {
+    model::Failure { error: error(failure.error, tally), steps: steps(failure.steps, tally) }
 }
 
-fn step(step: &wit::CheckStep) -> model::CheckStep {
+/// At most [`limits::STEPS`] steps: the first ones, a step saying how many
+/// were dropped, and the last one (the one that failed, in a failure).
+fn steps(mut all: Vec<wit::CheckStep>, tally: &Tally) -> Vec<model::CheckStep> {
+    if all.len() > limits::STEPS {
+        tally.note_truncated();
+        let last = all.pop();
+        let dropped: Vec<wit::CheckStep> = all.drain(limits::STEPS - 2..).collect();
+        all.push(wit::CheckStep {
+            name: format!("… [{} steps dropped]", dropped.len()),
+            passed: dropped.iter().all(|step| step.passed),
+            duration_us: dropped.iter().map(|step| step.duration_us).fold(0, u64::saturating_add),
+            message: None,
+        });
+        all.extend(last);
+    }
+    all.into_iter().map(|s| step(s, tally)).collect()
+}
+
+fn step(step: wit::CheckStep, tally: &Tally) -> model::CheckStep {
     model::CheckStep {
-        name: step.name.clone(),
+        name: bound(step.name, limits::STEP_NAME, tally),
         passed: step.passed,
         duration_us: step.duration_us,
-        message: step.message.clone(),
+        message: bound_opt(step.message, limits::STEP_MESSAGE, tally),
     }
 }
 
-pub(super) fn test_report(report: wit::TestReport) -> model::TestReport {
-    model::TestReport { server_version: report.server_version, steps: report.steps.iter().map(step).collect() }
+pub(super) fn test_report(report: wit::TestReport, tally: &Tally) -> model::TestReport {
+    model::TestReport {
+        server_version: bound_opt(report.server_version, limits::SERVER_VERSION, tally),
+        steps: steps(report.steps, tally),
+    }
 }
 
-pub(super) fn discover_page(page: wit::DiscoverPage) -> model::DiscoverPage {
-    model::DiscoverPage {
-        schemas: page.schemas.into_iter().map(schema).collect(),
+/// A catalog page, refused over its byte, row or token cap, else bounded.
+pub(super) fn discover_page(
+    page: wit::DiscoverPage,
+    page_size: u32,
+    tally: &Tally,
+) -> Result<model::DiscoverPage, PageError> {
+    let bytes = page_bytes(&page);
+    tally.note_page(bytes);
+    let tables = page.schemas.iter().map(|schema| schema.tables.len()).sum();
+    bounds::check_page(tables, page_size, bytes, page.next_page_token.as_deref())?;
+    Ok(model::DiscoverPage {
+        schemas: page.schemas.into_iter().map(|s| schema(s, tally)).collect(),
         next_page_token: page.next_page_token,
+    })
+}
+
+/// A page's size as [`limits::PAGE_BYTES`] counts it.
+fn page_bytes(page: &wit::DiscoverPage) -> usize {
+    let mut meter = PageMeter::default();
+    meter.record(page.next_page_token.as_deref());
+    for schema in &page.schemas {
+        meter.record([schema.name.as_str()]);
+        for table in &schema.tables {
+            meter.record([table.name.as_str()].into_iter().chain(table.comment.as_deref()));
+            for column in &table.columns {
+                let strings = [column.name.as_str(), column.data_type.as_str(), column.native_type.as_str()];
+                meter.record(
+                    strings.into_iter().chain(column.default_value.as_deref()).chain(column.comment.as_deref()),
+                );
+            }
+            for constraint in &table.constraints {
+                let names = constraint.columns.iter().chain(&constraint.referenced_columns).map(String::as_str);
+                let optional = [&constraint.referenced_schema, &constraint.referenced_table, &constraint.definition];
+                meter.record(
+                    std::iter::once(constraint.name.as_str())
+                        .chain(names)
+                        .chain(optional.into_iter().filter_map(|text| text.as_deref())),
+                );
+            }
+        }
+    }
+    meter.bytes
+}
+
+fn schema(schema: wit::Schema, tally: &Tally) -> model::Schema {
+    model::Schema {
+        name: bound(schema.name, limits::NAME, tally),
+        tables: schema.tables.into_iter().map(|t| table(t, tally)).collect(),
     }
 }
 
-fn schema(schema: wit::Schema) -> model::Schema {
-    model::Schema { name: schema.name, tables: schema.tables.into_iter().map(table).collect() }
-}
-
-fn table(table: wit::Table) -> model::Table {
+fn table(table: wit::Table, tally: &Tally) -> model::Table {
     model::Table {
-        name: table.name,
+        name: bound(table.name, limits::NAME, tally),
         kind: match table.kind {
             wit::ObjectKind::Table => model::ObjectKind::Table,
             wit::ObjectKind::View => model::ObjectKind::View,
@@ -115,42 +186,45 @@ fn table(table: wit::Table) -> model::Table {
             wit::ObjectKind::File => model::ObjectKind::File,
             wit::ObjectKind::Topic => model::ObjectKind::Topic,
         },
-        columns: table.columns.into_iter().map(column).collect(),
-        constraints: table.constraints.into_iter().map(constraint).collect(),
-        comment: table.comment,
+        columns: table.columns.into_iter().map(|c| column(c, tally)).collect(),
+        constraints: table.constraints.into_iter().map(|c| constraint(c, tally)).collect(),
+        comment: bound_opt(table.comment, limits::TEXT, tally),
         row_estimate: table.row_estimate,
         size_bytes: table.size_bytes,
     }
 }
 
-fn column(column: wit::Column) -> model::Column {
+fn column(column: wit::Column, tally: &Tally) -> model::Column {
     model::Column {
-        name: column.name,
+        name: bound(column.name, limits::NAME, tally),
         ordinal: column.ordinal,
-        data_type: column.data_type,
-        native_type: column.native_type,
+        data_type: bound(column.data_type, limits::TYPE_NAME, tally),
+        native_type: bound(column.native_type, limits::TYPE_NAME, tally),
         nullable: column.nullable,
-        default_value: column.default_value,
+        default_value: bound_opt(column.default_value, limits::TEXT, tally),
         max_length: column.max_length,
         precision: column.precision,
         scale: column.scale,
-        comment: column.comment,
+        comment: bound_opt(column.comment, limits::TEXT, tally),
     }
 }
 
-fn constraint(constraint: wit::Constraint) -> model::Constraint {
+fn constraint(constraint: wit::Constraint, tally: &Tally) -> model::Constraint {
+    let names = |names: Vec<String>| -> Vec<String> {
+        names.into_iter().map(|name| bound(name, limits::NAME, tally)).collect()
+    };
     model::Constraint {
-        name: constraint.name,
+        name: bound(constraint.name, limits::NAME, tally),
         kind: match constraint.kind {
             wit::ConstraintKind::PrimaryKey => model::ConstraintKind::PrimaryKey,
             wit::ConstraintKind::Unique => model::ConstraintKind::Unique,
             wit::ConstraintKind::ForeignKey => model::ConstraintKind::ForeignKey,
             wit::ConstraintKind::Check => model::ConstraintKind::Check,
         },
-        columns: constraint.columns,
-        referenced_schema: constraint.referenced_schema,
-        referenced_table: constraint.referenced_table,
-        referenced_columns: constraint.referenced_columns,
-        definition: constraint.definition,
+        columns: names(constraint.columns),
+        referenced_schema: bound_opt(constraint.referenced_schema, limits::NAME, tally),
+        referenced_table: bound_opt(constraint.referenced_table, limits::NAME, tally),
+        referenced_columns: names(constraint.referenced_columns),
+        definition: bound_opt(constraint.definition, limits::TEXT, tally),
     }
 }

@@ -3,6 +3,8 @@
 //! This module never opens a connection itself: it only resolves and decides.
 
 pub mod egress;
+pub mod file_kind;
+pub mod file_pool;
 pub mod files;
 pub mod http;
 
