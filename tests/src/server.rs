@@ -264,11 +264,6 @@ impl Inlet {
     }
 
     /// Stops the server: SIGINT (graceful), then SIGKILL after 10 s.
-    /// The running server's process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();

@@ -395,8 +395,7 @@ fn fifos_and_sockets_in_a_granted_folder_are_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_swapped_in_after_the_grant_does_not_block_the_guest() {
     let cache = tempfile::tempdir().expect("temp dir");
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: cache.path().to_path_buf(), memory_cap_mib: 1024 }).expect("runtime");
+    let runtime = Runtime::new(RuntimeConfig::new(cache.path().to_path_buf(), 1024)).expect("runtime");
     let plugin = runtime.load_plugin(&plugin_dir("csv")).expect("csv plugin");
     let folder = tempfile::tempdir().expect("temp");
     let file = folder.path().join("data.csv");

@@ -172,12 +172,11 @@ pub async fn download(
     let (local, identity) = (served.local.clone(), served.identity.clone());
     // Opened on the bounded file pool (never blocking: O_NONBLOCK, a FIFO is
     // refused, not waited on), within FILE_OPEN_TIMEOUT.
-    let file = crate::sandbox::file_pool::run(FILE_OPEN_TIMEOUT, move || {
-        file_links::open_for_download(&local, &identity)
-    })
-    .await
-    .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "file_unavailable", error.to_string()))?
-    .map_err(|_| denied())?;
+    let file =
+        crate::sandbox::file_pool::run(FILE_OPEN_TIMEOUT, move || file_links::open_for_download(&local, &identity))
+            .await
+            .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "file_unavailable", error.to_string()))?
+            .map_err(|_| denied())?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
     Ok((
         StatusCode::OK,
