@@ -586,6 +586,27 @@ impl Api {
         self.send("GET", path, &[], None)
     }
 
+    /// `POST`/`PUT` a plugin directory as the install form: its
+    /// `plugin.toml`, `plugin.wasm` and, when present, `plugin.sig`.
+    pub fn upload_plugin(&self, method: &str, path: &str, dir: &std::path::Path) -> Response {
+        let boundary = "inlet-plugin-boundary-93ab";
+        let mut body = Vec::new();
+        for (field, file) in [("manifest", "plugin.toml"), ("wasm", "plugin.wasm"), ("signature", "plugin.sig")] {
+            let Ok(bytes) = std::fs::read(dir.join(file)) else { continue };
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file}\"\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(&bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.send(method, path, &[("Content-Type", &content_type)], Some(&body))
+    }
+
     pub fn delete(&self, path: &str) -> Response {
         self.send("DELETE", path, &[], None)
     }

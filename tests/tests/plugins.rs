@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use inlet_tests::server::{Api, Backend, Inlet, Response};
+use inlet_tests::server::{Api, Backend, Inlet};
 use inlet_tests::{inlet_bin, plugin_dir, wait_for, workspace_root};
 use serde_json::{Value, json};
 
@@ -54,24 +54,6 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
 fn sign(dir: &Path, key: &Path) {
     let (ok, _, err) = cli(&["plugin", "sign", dir.to_str().expect("path"), "--key", key.to_str().expect("path")], &[]);
     assert!(ok, "{err}");
-}
-
-/// `POST`/`PUT` a plugin directory as the multipart form.
-fn upload(api: &Api, method: &str, path: &str, dir: &Path) -> Response {
-    let boundary = "inlet-plugin-boundary-93ab";
-    let mut body = Vec::new();
-    for (field, file) in [("manifest", "plugin.toml"), ("wasm", "plugin.wasm"), ("signature", "plugin.sig")] {
-        let Ok(bytes) = std::fs::read(dir.join(file)) else { continue };
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file}\"\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    api.send(method, path, &[("Content-Type", &content_type)], Some(&body))
 }
 
 fn types(api: &Api) -> Vec<String> {
@@ -129,28 +111,28 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(backe
         api.get(PLUGINS).expect_error(403, "forbidden");
         api.post(&format!("{PLUGINS}/json/disable"), &json!({})).expect_error(403, "forbidden");
         api.delete(&format!("{PLUGINS}/json")).expect_error(403, "forbidden");
-        upload(&api, "POST", PLUGINS, &json_copy(work.path(), "1.0.0")).expect_error(403, "forbidden");
+        api.upload_plugin("POST", PLUGINS, &json_copy(work.path(), "1.0.0")).expect_error(403, "forbidden");
     }
 
     // Refusals, before anything is stored.
     let v1 = json_copy(work.path(), "1.0.0");
-    upload(&admin, "POST", PLUGINS, &v1).expect_error(422, "plugin_unsigned");
+    admin.upload_plugin("POST", PLUGINS, &v1).expect_error(422, "plugin_unsigned");
     sign(&v1, &stranger_key);
-    upload(&admin, "POST", PLUGINS, &v1).expect_error(422, "plugin_untrusted");
+    admin.upload_plugin("POST", PLUGINS, &v1).expect_error(422, "plugin_untrusted");
     sign(&v1, &key);
     let mut wasm = std::fs::read(v1.join("plugin.wasm")).expect("wasm");
     let original = wasm.clone();
     let last = wasm.len() - 1;
     wasm[last] ^= 0xff;
     std::fs::write(v1.join("plugin.wasm"), &wasm).expect("tamper");
-    upload(&admin, "POST", PLUGINS, &v1).expect_error(422, "plugin_tampered");
+    admin.upload_plugin("POST", PLUGINS, &v1).expect_error(422, "plugin_tampered");
     std::fs::write(v1.join("plugin.wasm"), &original).expect("restore");
     let future = json_copy(work.path(), "0.9.0");
     let manifest = std::fs::read_to_string(future.join("plugin.toml")).expect("manifest");
     std::fs::write(future.join("plugin.toml"), manifest.replace("api_version = \"0.1.0\"", "api_version = \"7.0.0\""))
         .expect("write");
     sign(&future, &key);
-    let refused = upload(&admin, "POST", PLUGINS, &future).expect_error(422, "unsupported_api_version");
+    let refused = admin.upload_plugin("POST", PLUGINS, &future).expect_error(422, "unsupported_api_version");
     assert!(refused.to_string().contains("0.1.0"), "names the supported versions: {refused}");
     let fake = work.path().join("not-a-connector");
     std::fs::create_dir_all(&fake).expect("dir");
@@ -159,15 +141,15 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(backe
             .expect("copy");
     }
     sign(&fake, &key);
-    upload(&admin, "POST", PLUGINS, &fake).expect_error(422, "plugin_invalid");
+    admin.upload_plugin("POST", PLUGINS, &fake).expect_error(422, "plugin_invalid");
     assert_eq!(admin.get(PLUGINS).expect(200).json()["total"], listed["total"], "nothing stored");
 
     // Install: verified, trusted, and usable at once by organizations.
-    let installed = upload(&admin, "POST", PLUGINS, &v1).expect(201).json();
+    let installed = admin.upload_plugin("POST", PLUGINS, &v1).expect(201).json();
     assert_eq!((&installed["id"], &installed["version"]), (&json!("json-copy"), &json!("1.0.0")));
     assert_eq!(installed["signature"]["status"], "trusted");
     assert_eq!(installed["capabilities"]["types"][0]["file"]["path_field"], "file_path");
-    upload(&admin, "POST", PLUGINS, &v1).expect_error(409, "plugin_exists");
+    admin.upload_plugin("POST", PLUGINS, &v1).expect_error(409, "plugin_exists");
     assert!(types(&acme).contains(&"json-copy".to_owned()), "{:?}", types(&acme));
     let source = acme.create(&json!({ "name": "orders", "type": "json-copy", "config": { "file_path": data } }));
     let id = source["id"].as_str().expect("id").to_owned();
@@ -207,10 +189,10 @@ fn plugins_are_installed_switched_upgraded_and_removed_with_an_audit_trail(backe
     assert_eq!(status(&acme, &id)["status"], "active");
 
     // Upgrade: only newer versions; data sources keep working on the new build.
-    upload(&admin, "PUT", &format!("{PLUGINS}/json-copy"), &v1).expect_error(409, "version_not_newer");
+    admin.upload_plugin("PUT", &format!("{PLUGINS}/json-copy"), &v1).expect_error(409, "version_not_newer");
     let v2 = json_copy(work.path(), "1.1.0");
     sign(&v2, &key);
-    let upgraded = upload(&admin, "PUT", &format!("{PLUGINS}/json-copy"), &v2).expect(200).json();
+    let upgraded = admin.upload_plugin("PUT", &format!("{PLUGINS}/json-copy"), &v2).expect(200).json();
     assert_eq!(upgraded["version"], "1.1.0");
     let tested = acme.post(&format!("{DS}/{id}/test"), &json!({})).expect(200).json();
     assert_eq!(tested["ok"], true, "{tested}");
@@ -300,7 +282,7 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
     let api = inlet.api(&token);
 
     let installed =
-        upload(&admin, "POST", PLUGINS, &workspace_root().join("target/fixtures/hostile")).expect(201).json();
+        admin.upload_plugin("POST", PLUGINS, &workspace_root().join("target/fixtures/hostile")).expect(201).json();
     assert_eq!(installed["signature"]["status"], "unsigned_allowed");
     assert_eq!(installed["capabilities"]["memory_mib"], 32);
     assert_eq!(installed["capabilities"]["types"][1]["tcp"]["host_field"], "host", "{installed}");

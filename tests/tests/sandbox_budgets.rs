@@ -7,11 +7,10 @@
 //! and memory come back once the hostile data sources are gone.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use inlet_tests::server::{Api, Backend, Inlet, Response};
+use inlet_tests::server::{Api, Backend, Inlet};
 use inlet_tests::{wait_for, workspace_root};
 use serde_json::{Value, json};
 
@@ -42,30 +41,12 @@ fn setup(extra_env: &[(&str, &str)]) -> Setup {
     let token = inlet.token("acme", "org-admin", &[]);
     inlet.start();
     let admin = inlet.api_raw(Some(ADMIN_TOKEN));
-    upload(&admin, &workspace_root().join("target/fixtures/hostile-budgets")).expect(201);
+    admin.upload_plugin("POST", PLUGINS, &workspace_root().join("target/fixtures/hostile-budgets")).expect(201);
     let api = inlet.api(&token);
     let healthy = api.create(&json!({ "name": "healthy", "type": "json", "config": { "file_path": data } }));
     let healthy = healthy["id"].as_str().expect("id").to_owned();
     assert_eq!(api.wait_settled(&healthy)["status"], "active");
     Setup { inlet, api, healthy, _work: work }
-}
-
-/// `POST` a plugin directory (manifest and wasm) as the install form.
-fn upload(api: &Api, dir: &Path) -> Response {
-    let boundary = "inlet-budget-boundary-5d1c";
-    let mut body = Vec::new();
-    for (field, file) in [("manifest", "plugin.toml"), ("wasm", "plugin.wasm")] {
-        let bytes = std::fs::read(dir.join(file)).expect("package file");
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file}\"\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    api.send("POST", PLUGINS, &[("Content-Type", &content_type)], Some(&body))
 }
 
 /// A local endpoint that accepts every connection and keeps it open.
@@ -346,13 +327,13 @@ fn a_component_with_more_memories_than_allowed_is_refused_at_install() {
         .replace("id = \"budget-", "id = \"memories-");
     std::fs::write(work.path().join("plugin.toml"), manifest).expect("manifest");
     std::fs::write(work.path().join("plugin.wasm"), memories(8)).expect("wasm");
-    let refused = upload(&admin, work.path()).expect_error(422, "plugin_invalid");
+    let refused = admin.upload_plugin("POST", PLUGINS, work.path()).expect_error(422, "plugin_invalid");
     let message = refused["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains("defines 8 linear memories; at most 4"), "{refused}");
     assert!(admin.get(&format!("{PLUGINS}/hostile-memories")).status == 404, "nothing is stored");
     // The same package with 4 memories passes that check (and fails the next: no connector world).
     std::fs::write(work.path().join("plugin.wasm"), memories(4)).expect("wasm");
-    let refused = upload(&admin, work.path()).expect_error(422, "plugin_invalid");
+    let refused = admin.upload_plugin("POST", PLUGINS, work.path()).expect_error(422, "plugin_invalid");
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(!message.contains("linear memories") && message.contains("does not export"), "{refused}");
 }

@@ -25,8 +25,9 @@ use inlet::runtime::bounds::{MARKER_MAX, limits};
 use inlet::runtime::log_limit::LINES_PER_SECOND;
 use inlet::runtime::{CallError, ConnectInput, Runtime, RuntimeConfig};
 use inlet::sandbox::EgressPolicy;
+use inlet::sandbox::files::{FileRoots, FilesPolicy};
 use inlet::source::{self, SandboxSettings};
-use inlet_tests::server::{Api, Backend, Inlet, Response, try_request};
+use inlet_tests::server::{Api, Backend, Inlet, try_request};
 use inlet_tests::{exec, fixture_dir, inlet_bin, plugin_dir, wait_for, workspace_root};
 use serde_json::{Value, json};
 
@@ -58,7 +59,9 @@ fn setup(fixtures: &[&str]) -> Setup {
     inlet.start();
     let admin = inlet.api_raw(Some(ADMIN_TOKEN));
     for fixture in fixtures {
-        upload(&admin, &workspace_root().join("target/fixtures").join(fixture)).expect(201);
+        admin
+            .upload_plugin("POST", "/api/v1/plugins", &workspace_root().join("target/fixtures").join(fixture))
+            .expect(201);
     }
     let api = inlet.api(&token);
     let good = api.create(&json!({ "name": "good", "type": "json", "config": { "file_path": data } }));
@@ -76,24 +79,6 @@ impl Setup {
     fn threads(&self) -> usize {
         threads(self.inlet.pid().expect("running"))
     }
-}
-
-/// `POST /api/v1/plugins` with a plugin directory as the multipart form.
-fn upload(admin: &Api, dir: &Path) -> Response {
-    let boundary = "inlet-sandbox-values-boundary";
-    let mut body = Vec::new();
-    for (field, file) in [("manifest", "plugin.toml"), ("wasm", "plugin.wasm")] {
-        let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()));
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file}\"\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    admin.send("POST", "/api/v1/plugins", &[("Content-Type", &content_type)], Some(&body))
 }
 
 /// Threads of a process (`/proc/<pid>/status`).
@@ -403,6 +388,7 @@ async fn a_fifo_swapped_in_after_the_grant_does_not_block_the_guest() {
     let spec = plugin.manifest.source_type("csv").expect("type");
     let sandbox = SandboxSettings {
         egress: EgressPolicy { allow_loopback: true, allow_private: true },
+        files: FilesPolicy { roots: FileRoots::Under(vec![folder.path().to_path_buf()]), denied: Vec::new() },
         ..SandboxSettings::default()
     };
     let secrets = Secrets::new();

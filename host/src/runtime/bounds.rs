@@ -177,6 +177,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prefixes_end_on_character_boundaries() {
+        assert_eq!(prefix("héllo", 2), "h");
+        assert_eq!(prefix("héllo", 3), "hé");
+        assert_eq!(prefix("abc", 10), "abc");
+    }
+
+    #[test]
     fn a_long_value_is_cut_on_a_character_boundary_with_a_marker() {
         let tally = Tally::default();
         let text = "é".repeat(100); // 200 bytes

@@ -141,6 +141,12 @@ impl LimitExceeded {
     }
 }
 
+/// Outgoing wasi:http requests one connection may start per second. Beyond
+/// it requests wait for a slot rather than fail: an HTTP catalog of many
+/// tables is legitimately many requests, and pacing still bounds the host
+/// connections a connector makes (each request is one).
+pub const HTTP_REQUESTS_PER_SECOND: usize = 100;
+
 /// The part of a store's budget that the socket check and the HTTP hooks
 /// (which live outside the store's data) share with it.
 #[derive(Debug)]
@@ -153,6 +159,9 @@ pub struct Meter {
 struct MeterState {
     /// Start times of the connections of the last second.
     recent: VecDeque<Instant>,
+    /// Start times (some maybe still to come) of the HTTP requests of the
+    /// last second.
+    http_starts: VecDeque<Instant>,
     exceeded: Option<LimitExceeded>,
 }
 
@@ -180,6 +189,25 @@ impl Meter {
         }
         state.recent.push_back(now);
         true
+    }
+
+    /// Reserves a start for one outgoing HTTP request and says how long it
+    /// must wait for it: none while fewer than [`HTTP_REQUESTS_PER_SECOND`]
+    /// started in the last second, else until the oldest of those is a
+    /// second old. Pending requests are bounded by the handle budget.
+    pub fn pace_http_request(&self) -> Duration {
+        let mut state = self.lock();
+        let now = Instant::now();
+        while state.http_starts.front().is_some_and(|at| now.saturating_duration_since(*at) >= Duration::from_secs(1)) {
+            state.http_starts.pop_front();
+        }
+        let queued = state.http_starts.len();
+        let start = match queued.checked_sub(HTTP_REQUESTS_PER_SECOND) {
+            Some(index) => state.http_starts[index] + Duration::from_secs(1),
+            None => now,
+        };
+        state.http_starts.push_back(start);
+        start.saturating_duration_since(now)
     }
 
     pub fn exceed(&self, limit: LimitExceeded) {
@@ -364,6 +392,18 @@ mod tests {
         let breach = meter.exceeded().expect("remembered");
         assert_eq!(breach.resource, Budgeted::Connections);
         assert_eq!(breach.to_string(), "resource limit: connections (at most 3 new connections per second)");
+    }
+
+    #[test]
+    fn http_requests_past_the_rate_wait_for_a_slot_instead_of_failing() {
+        let meter = Meter::new(3);
+        let waits: Vec<Duration> = (0..HTTP_REQUESTS_PER_SECOND * 2 + 1).map(|_| meter.pace_http_request()).collect();
+        assert!(waits[..HTTP_REQUESTS_PER_SECOND].iter().all(Duration::is_zero), "the first second's worth go at once");
+        let next = waits[HTTP_REQUESTS_PER_SECOND];
+        assert!(next > Duration::from_millis(900) && next <= Duration::from_secs(1), "{next:?}");
+        let after = waits[HTTP_REQUESTS_PER_SECOND * 2];
+        assert!(after > Duration::from_millis(1900) && after <= Duration::from_secs(2), "{after:?}");
+        assert!(meter.exceeded().is_none(), "pacing is no breach");
     }
 
     #[test]

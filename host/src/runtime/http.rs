@@ -55,12 +55,14 @@ impl WasiHttpHooks for HttpEgress {
         if grant.is_none() {
             tracing::warn!(uri = %redacted(request.uri()), "a connector's HTTP request was outside its grant");
         }
-        // Refused requests are counted too: a flood of them costs the host as well.
-        let admitted = self.meter.admit_connection();
+        // Every request is one host connection: paced, refused ones included
+        // (a flood of them costs the host as well), within the call's deadline.
+        let wait = self.meter.pace_http_request();
         Box::new(async move {
+            tokio::time::sleep(wait).await;
             match grant {
-                Some(grant) if admitted => send(request, options.unwrap_or_default(), grant).await,
-                _ => Err(Error::HttpRequestDenied),
+                Some(grant) => send(request, options.unwrap_or_default(), grant).await,
+                None => Err(Error::HttpRequestDenied),
             }
         })
     }

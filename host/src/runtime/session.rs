@@ -15,10 +15,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use super::bounds::{BoundsUsage, Tally};
+use super::bounds::{BoundsUsage, Tally, prefix};
 use super::budget::{self, Budgeted, LimitExceeded, Usage};
 use super::error::CallError;
-use super::store::{StoreState, truncate};
+use super::store::StoreState;
 use super::{LoadedPlugin, PluginApi, RuntimeStats, v0_1_0};
 use crate::model::{CheckStep, DiscoverPage, DiscoverRequest, TestReport};
 use crate::plugin::Secrets;
@@ -114,7 +114,7 @@ impl LoadedPlugin {
         let bindings = match outcome {
             Ok(Ok(bindings)) => bindings,
             Ok(Err(error)) => {
-                return Err(CallError::Instantiate(truncate(&format!("{error:#}"), 1024).to_owned()));
+                return Err(CallError::Instantiate(prefix(&format!("{error:#}"), 1024).to_owned()));
             }
             Err(_) => return Err(CallError::Timeout { timeout_ms: timeout.as_millis() as u64 }),
         };
@@ -223,7 +223,7 @@ impl Instance {
                     Some(trap) => trap.to_string(),
                     None => error.root_cause().to_string(),
                 };
-                Err(CallError::Trap(truncate(&cause, 1024).to_owned()))
+                Err(CallError::Trap(prefix(&cause, 1024).to_owned()))
             }
         }
     }

@@ -190,28 +190,9 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary.
-pub(super) fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn truncation_respects_character_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("héllo", 3), "hé");
-        assert_eq!(truncate("abc", 10), "abc");
-    }
 
     #[test]
     fn the_limiter_refuses_growth_past_the_cap_and_remembers() {
