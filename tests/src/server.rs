@@ -139,6 +139,13 @@ impl Inlet {
         self.extra_env.retain(|(key, _)| key != "INLET_FILES_ROOT");
     }
 
+    /// Lets a platform admin with `admin_token` install unsigned plugins
+    /// (the hostile fixtures and test copies are not signed).
+    pub fn allow_unsigned_installs(&mut self, admin_token: &str) {
+        self.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), admin_token.into()));
+        self.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    }
+
     /// A fresh installation, started, with one organization and an
     /// org-admin token for it.
     pub fn started_with_org(backend: Backend, org: &str) -> (Self, Token) {

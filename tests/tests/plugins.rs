@@ -272,8 +272,7 @@ fn a_hostile_plugin_installed_through_the_api_harms_nothing_else() {
     let elsewhere = elsewhere.local_addr().expect("addr");
 
     let mut inlet = Inlet::new(Backend::Sqlite);
-    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
-    inlet.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    inlet.allow_unsigned_installs(ADMIN_TOKEN);
     inlet.extra_env.push(("INLET_HEALTH_SCHEDULER".into(), "off".into()));
     inlet.org("acme");
     let token = inlet.token("acme", "org-admin", &[]);

@@ -32,8 +32,7 @@ fn setup(extra_env: &[(&str, &str)]) -> Setup {
     let data = work.path().join("ok.ndjson");
     std::fs::write(&data, "{\"id\": 1}\n").expect("data");
     let mut inlet = Inlet::new(Backend::Sqlite);
-    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
-    inlet.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    inlet.allow_unsigned_installs(ADMIN_TOKEN);
     for (key, value) in extra_env {
         inlet.extra_env.push(((*key).into(), (*value).into()));
     }
@@ -316,8 +315,7 @@ fn memories(count: usize) -> Vec<u8> {
 #[test]
 fn a_component_with_more_memories_than_allowed_is_refused_at_install() {
     let mut inlet = Inlet::new(Backend::Sqlite);
-    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
-    inlet.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    inlet.allow_unsigned_installs(ADMIN_TOKEN);
     inlet.start();
     let admin = inlet.api_raw(Some(ADMIN_TOKEN));
     let work = tempfile::tempdir().expect("temp");

@@ -51,8 +51,7 @@ fn setup(fixtures: &[&str]) -> Setup {
     let data = work.path().join("ok.ndjson");
     std::fs::write(&data, "{\"id\": 1}\n").expect("data");
     let mut inlet = Inlet::new(Backend::Sqlite);
-    inlet.extra_env.push(("INLET_BOOTSTRAP_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
-    inlet.extra_env.push(("INLET_ALLOW_UNSIGNED_PLUGINS".into(), "allow".into()));
+    inlet.allow_unsigned_installs(ADMIN_TOKEN);
     inlet.extra_env.push(("INLET_HEALTH_SCHEDULER".into(), "off".into()));
     inlet.org("acme");
     let token = inlet.token("acme", "org-admin", &[]);
