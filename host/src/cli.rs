@@ -10,12 +10,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use inlet::api::{self, AppState};
 use inlet::auth::{JwtConfig, Role, generate_token, hash_token};
 use inlet::connectors::Connectors;
+use inlet::core::App;
 use inlet::db::{Db, NewToken, redact_url};
 use inlet::exec::{self, ExecCommand, ExecOptions};
 use inlet::plugin::package::Package;
 use inlet::runtime::Runtime;
 use inlet::settings::{Settings, var};
 use inlet::vault::Keyring;
+use inlet::workers::{Supervisor, WorkerSettings};
 
 #[derive(Parser)]
 #[command(name = "inlet", version, about = "Data source connections through sandboxed WebAssembly connectors")]
@@ -164,6 +166,21 @@ enum PluginCommand {
         /// Never discover this schema (repeatable).
         #[arg(long = "exclude-schema")]
         exclude_schemas: Vec<String>,
+        /// The schema of the object to preview.
+        #[arg(long, default_value = "")]
+        schema: String,
+        /// The object (table, collection, file, …) to preview.
+        #[arg(long)]
+        table: Option<String>,
+        /// Rows to preview.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// The statement to run (`query`).
+        #[arg(long)]
+        statement: Option<String>,
+        /// Rows a query returns at most.
+        #[arg(long, default_value_t = 1000)]
+        max_rows: u64,
         command: ExecAction,
     },
     /// Create an ed25519 signing key for plugins: the key file (keep it
@@ -188,6 +205,8 @@ enum PluginCommand {
 enum ExecAction {
     Test,
     Discover,
+    Preview,
+    Query,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -234,14 +253,13 @@ async fn check_master_key(db: &Db, keyring: &Keyring) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server's state, with plugins as the database says (for `serve` and
-/// the admin commands that act as the API does).
-async fn app_state(settings: &Settings) -> anyhow::Result<AppState> {
+/// The application core, with plugins as the database says (for `serve`
+/// and the admin commands that act as the API does).
+async fn app(settings: &Settings) -> anyhow::Result<App> {
     let (db, keyring) = open_store(settings).await?;
     if let Some(token) = var("INLET_BOOTSTRAP_ADMIN_TOKEN") {
         ensure_bootstrap_token(&db, &token).await?;
     }
-    let jwt = jwt_config()?;
     let runtime = Runtime::new(settings.runtime_config())?;
     let connectors = Connectors::load(runtime, &settings.plugins_dir, settings.sandbox.clone());
     let files = inlet::storage::FileStore::open(
@@ -249,29 +267,32 @@ async fn app_state(settings: &Settings) -> anyhow::Result<AppState> {
         &settings.storage_cache_dir(),
         settings.storage_max_upload_bytes,
     )?;
-    let state = AppState::new(db, keyring, connectors, jwt, settings, files);
+    let app = App::new(db, keyring, connectors, settings, files);
     // The database decides which plugins run (installed ones, switches).
-    state.start_plugins().await?;
-    Ok(state)
+    app.start_plugins().await?;
+    Ok(app)
 }
 
 async fn serve() -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env(false)?;
-    let state = app_state(&settings).await?;
+    let workers = WorkerSettings::from_settings(&settings)?;
+    let jwt = jwt_config()?;
+    let app = app(&settings).await?;
     inlet::data_dir::warn_if_loose(&settings.private_paths());
-    state.spawn_plugin_watcher();
-    api::spawn_scheduler(state.clone());
-    api::spawn_discovery_worker(state.clone(), settings.health.scheduler.discovery_concurrency);
-    inlet::alerts::spawn(state.clone())?;
+    let supervisor = Supervisor::start(&app, workers);
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
     tracing::info!(
         address = %listener.local_addr()?,
-        plugins = state.connectors.plugins().len(),
+        plugins = app.connectors().plugins().len(),
+        workers = ?supervisor.names(),
         "inlet is serving; API docs at /docs"
     );
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let state = AppState::new(app, jwt, &settings);
+    let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    supervisor.shutdown().await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -289,30 +310,30 @@ fn read_package(dir: &Path) -> anyhow::Result<Package> {
 }
 
 async fn plugins(command: PluginsCommand) -> anyhow::Result<ExitCode> {
-    use inlet::api::plugins as admin;
+    use inlet::core::plugins as admin;
     let settings = Settings::from_env(false)?;
-    let state = app_state(&settings).await?;
+    let app = app(&settings).await?;
     let actor = "cli";
-    let failed = |e: api::ApiError| anyhow::anyhow!("{} ({})", e.message, e.code);
+    let failed = |e: inlet::core::Error| anyhow::anyhow!("{e} ({})", e.code());
     let answer = match command {
-        PluginsCommand::List => serde_json::to_value(admin::plugin_infos(&state).await.map_err(failed)?)?,
+        PluginsCommand::List => serde_json::to_value(admin::plugin_infos(&app).await.map_err(failed)?)?,
         PluginsCommand::Install { dir } => {
             let package = read_package(&dir)?;
-            serde_json::to_value(admin::install_package(&state, actor, &package).await.map_err(failed)?)?
+            serde_json::to_value(admin::install_package(&app, actor, &package).await.map_err(failed)?)?
         }
         PluginsCommand::Upgrade { dir } => {
             let package = read_package(&dir)?;
             let id = inlet::plugin::Manifest::parse(&package.manifest, "plugin.toml")?.id;
-            serde_json::to_value(admin::upgrade_package(&state, actor, &id, &package).await.map_err(failed)?)?
+            serde_json::to_value(admin::upgrade_package(&app, actor, &id, &package).await.map_err(failed)?)?
         }
         PluginsCommand::Enable { id } => {
-            serde_json::to_value(admin::switch_plugin(&state, actor, &id, true).await.map_err(failed)?)?
+            serde_json::to_value(admin::switch_plugin(&app, actor, &id, true).await.map_err(failed)?)?
         }
         PluginsCommand::Disable { id } => {
-            serde_json::to_value(admin::switch_plugin(&state, actor, &id, false).await.map_err(failed)?)?
+            serde_json::to_value(admin::switch_plugin(&app, actor, &id, false).await.map_err(failed)?)?
         }
         PluginsCommand::Uninstall { id, force } => {
-            admin::uninstall_plugin(&state, actor, &id, force).await.map_err(failed)?;
+            admin::uninstall_plugin(&app, actor, &id, force).await.map_err(failed)?;
             serde_json::json!({ "uninstalled": id })
         }
     };
@@ -514,6 +535,11 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
         page_size,
         include_schemas,
         exclude_schemas,
+        schema,
+        table,
+        limit,
+        statement,
+        max_rows,
         command,
     } = command
     else {
@@ -528,20 +554,45 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
         command: match command {
             ExecAction::Test => ExecCommand::Test,
             ExecAction::Discover => ExecCommand::Discover,
+            ExecAction::Preview => ExecCommand::Preview,
+            ExecAction::Query => ExecCommand::Query,
         },
         connect_timeout: Duration::from_secs(connect_timeout_s.max(1)),
         query_timeout: Duration::from_secs(query_timeout_s.max(1)),
         page_size: page_size.max(1),
         include_schemas,
         exclude_schemas,
+        schema,
+        table,
+        limit: limit.max(1),
+        statement,
+        max_rows: max_rows.max(1),
     };
     let outcome = exec::run(&settings, &options).await;
     println!("{}", serde_json::to_string_pretty(&outcome.output)?);
     Ok(if outcome.success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// Ctrl-C or SIGTERM (what a service manager or container runtime sends).
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
     tracing::info!("shutting down");
 }
 

@@ -29,8 +29,8 @@ pub struct Timeouts {
     pub query: Duration,
 }
 
-/// The outcome of a connection test, as the API reports and stores it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// The outcome of a connection test, as it is stored (the API maps it).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TestOutcome {
     pub ok: bool,
     pub server_version: Option<String>,
@@ -310,22 +310,29 @@ pub async fn open_session(
     plugin.connect(&input, &prepared.grants).await.map_err(CallError::into_failure)
 }
 
-/// Reads every page, merging schemas split across pages. Returns the
-/// catalog and the number of pages.
-pub async fn discover_all(session: &mut Session, mut request: DiscoverRequest) -> Result<(Vec<Schema>, u32), Failure> {
-    let mut schemas: Vec<Schema> = Vec::new();
+/// Where a discovery's pages go as the connector returns them.
+pub trait PageSink: Send {
+    /// Takes one page's schemas; `false` when it can take no more (it
+    /// failed), which ends the discovery early.
+    fn accept(&mut self, schemas: Vec<Schema>) -> impl Future<Output = bool> + Send;
+}
+
+/// Reads every page, handing each to `sink` as it arrives. Returns the
+/// number of pages read, fewer when the sink stopped taking them.
+pub async fn discover_pages(
+    session: &mut Session,
+    mut request: DiscoverRequest,
+    sink: &mut impl PageSink,
+) -> Result<u32, Failure> {
     let mut pages = 0u32;
     loop {
         let page = session.discover(&request).await.map_err(CallError::into_failure)?;
         pages += 1;
-        for schema in page.schemas {
-            match schemas.iter_mut().find(|s| s.name == schema.name) {
-                Some(existing) => existing.tables.extend(schema.tables),
-                None => schemas.push(schema),
-            }
+        if !sink.accept(page.schemas).await {
+            return Ok(pages);
         }
         match page.next_page_token {
-            None => return Ok((schemas, pages)),
+            None => return Ok(pages),
             Some(token) if Some(&token) == request.page_token.as_ref() || pages >= MAX_PAGES => {
                 return Err(Failure::new(
                     ErrorKind::Protocol,
@@ -335,5 +342,29 @@ pub async fn discover_all(session: &mut Session, mut request: DiscoverRequest) -
             }
             Some(token) => request.page_token = Some(token),
         }
+    }
+}
+
+/// Reads every page, merging schemas split across pages. Returns the
+/// catalog and the number of pages.
+pub async fn discover_all(session: &mut Session, request: DiscoverRequest) -> Result<(Vec<Schema>, u32), Failure> {
+    let mut schemas = WholeCatalog::default();
+    let pages = discover_pages(session, request, &mut schemas).await?;
+    Ok((schemas.0, pages))
+}
+
+/// A whole catalog in memory.
+#[derive(Default)]
+struct WholeCatalog(Vec<Schema>);
+
+impl PageSink for WholeCatalog {
+    async fn accept(&mut self, schemas: Vec<Schema>) -> bool {
+        for schema in schemas {
+            match self.0.iter_mut().find(|s| s.name == schema.name) {
+                Some(existing) => existing.tables.extend(schema.tables),
+                None => self.0.push(schema),
+            }
+        }
+        true
     }
 }

@@ -53,10 +53,13 @@ pub enum EventKind {
     Flapping,
     /// A flapping data source held still for a whole window.
     FlappingSettled,
+    /// A query ran (`{"actor","statement_sha256","rows","bytes","duration_ms","outcome","error_kind"}`;
+    /// never the statement or its parameters).
+    QueryRun,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::StatusChanged,
         Self::BreakerOpened,
         Self::BreakerHalfOpen,
@@ -65,6 +68,7 @@ impl EventKind {
         Self::CredentialsChanged,
         Self::Flapping,
         Self::FlappingSettled,
+        Self::QueryRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl EventKind {
             Self::CredentialsChanged => "credentials_changed",
             Self::Flapping => "flapping",
             Self::FlappingSettled => "flapping_settled",
+            Self::QueryRun => "query_run",
         }
     }
 

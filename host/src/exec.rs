@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::connectors::{self, Timeouts};
-use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure};
+use crate::model::{CheckStep, DiscoverRequest, ErrorKind, Failure, PreviewRequest, QueryRequest, RowsRequest};
 use crate::plugin::Secrets;
+use crate::results;
 use crate::runtime::{LoadedPlugin, Runtime, Session};
 use crate::settings::Settings;
 
@@ -17,6 +18,10 @@ use crate::settings::Settings;
 pub enum ExecCommand {
     Test,
     Discover,
+    /// The first rows of `--table` (in `--schema`).
+    Preview,
+    /// `--statement` with `--max-rows`.
+    Query,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +36,13 @@ pub struct ExecOptions {
     pub page_size: u32,
     pub include_schemas: Vec<String>,
     pub exclude_schemas: Vec<String>,
+    /// What `preview` reads.
+    pub schema: String,
+    pub table: Option<String>,
+    pub limit: u32,
+    /// What `query` runs.
+    pub statement: Option<String>,
+    pub max_rows: u64,
 }
 
 /// What the command prints, and whether it succeeded.
@@ -87,6 +99,7 @@ pub async fn run(settings: &Settings, options: &ExecOptions) -> ExecOutcome {
     let outcome = match options.command {
         ExecCommand::Test => test(&mut session, started).await,
         ExecCommand::Discover => discover(&mut session, options).await,
+        ExecCommand::Preview | ExecCommand::Query => read_rows(&mut session, options).await,
     };
     session.close().await;
     outcome
@@ -159,6 +172,63 @@ async fn discover(session: &mut Session, options: &ExecOptions) -> ExecOutcome {
             ExecOutcome { output: json!({ "ok": true, "pages": pages, "schemas": schemas }), success: true }
         }
         Err(failure) => ExecOutcome::failed(&failure),
+    }
+}
+
+/// Runs a preview or query and prints every row (for authors: results
+/// are small; the server streams large ones).
+async fn read_rows(session: &mut Session, options: &ExecOptions) -> ExecOutcome {
+    let (request, max_rows) = match options.command {
+        ExecCommand::Query => {
+            let Some(statement) = options.statement.clone() else {
+                return ExecOutcome::failed_with(ErrorKind::Config, "query needs --statement");
+            };
+            let query = QueryRequest {
+                statement,
+                parameters: Vec::new(),
+                max_rows: options.max_rows,
+                timeout: options.query_timeout,
+            };
+            (RowsRequest::Query(query), options.max_rows)
+        }
+        _ => {
+            let Some(table) = options.table.clone() else {
+                return ExecOutcome::failed_with(ErrorKind::Config, "preview needs --table");
+            };
+            let preview = PreviewRequest {
+                schema: options.schema.clone(),
+                object: table,
+                columns: Vec::new(),
+                limit: options.limit,
+            };
+            (RowsRequest::Preview(preview), u64::from(options.limit))
+        }
+    };
+    let deadline = Instant::now() + options.query_timeout;
+    let rows = match session.open_rows(&request, deadline).await {
+        Ok(rows) => rows,
+        Err(error) => return ExecOutcome::failed(&error.into_failure()),
+    };
+    let mut read = Vec::new();
+    let mut row_count = 0u64;
+    while row_count < max_rows {
+        let ask = u32::try_from((max_rows - row_count).min(4096)).unwrap_or(4096);
+        match session.next_batch(&rows, ask, deadline).await {
+            Ok(Some(batch)) => {
+                row_count += u64::from(batch.row_count);
+                read.extend(results::text::json_rows(&rows.columns, &batch));
+            }
+            Ok(None) => break,
+            Err(error) => return ExecOutcome::failed(&error.into_failure()),
+        }
+    }
+    let columns: Vec<Value> = rows.columns.iter().map(results::column_json).collect();
+    if let Err(error) = session.close_rows(rows).await {
+        return ExecOutcome::failed(&error.into_failure());
+    }
+    ExecOutcome {
+        output: json!({ "ok": true, "columns": columns, "rows": read, "row_count": row_count }),
+        success: true,
     }
 }
 

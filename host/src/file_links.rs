@@ -7,6 +7,10 @@
 //! source's file again and checks the signature against what it finds
 //! now: a link issued before `file_path` changed, or for a file that has
 //! changed since, no longer verifies.
+//!
+//! Resolving and opening a server path touch the filesystem (a hung mount
+//! blocks), so both run on the bounded file pool (`sandbox::file_pool`)
+//! with a deadline, never on the async workers.
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -16,6 +20,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+
+use crate::sandbox::file_pool::{self, FilePoolError};
+use crate::sandbox::files::{FileGrantError, FilesPolicy};
 
 /// The file a link serves, as resolved when it is issued and again when used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +124,53 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
+/// A server path a data source names, resolved for a link or a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedPath {
+    /// The canonical path.
+    pub local: PathBuf,
+    pub identity: FileIdentity,
+    /// The file's name, as shown to the downloader.
+    pub name: String,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ResolveError {
+    #[error("the file does not exist")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error("the path names a directory, not a file")]
+    Directory,
+    /// The file pool was busy or the filesystem did not answer in time.
+    #[error(transparent)]
+    Unavailable(FilePoolError),
+}
+
+/// Resolves `configured` under `policy` (symlinks and `..` followed first)
+/// on the file pool, within `timeout`.
+pub async fn resolve_path(
+    policy: &FilesPolicy,
+    configured: &str,
+    timeout: std::time::Duration,
+) -> Result<ResolvedPath, ResolveError> {
+    let (policy, configured) = (policy.clone(), configured.to_owned());
+    file_pool::run(timeout, move || resolve_path_now(&policy, &configured)).await.map_err(ResolveError::Unavailable)?
+}
+
+fn resolve_path_now(policy: &FilesPolicy, configured: &str) -> Result<ResolvedPath, ResolveError> {
+    let resolved = policy.resolve(configured).map_err(|error| match error {
+        FileGrantError::NotFound(_) | FileGrantError::Empty => ResolveError::NotFound,
+        refused => ResolveError::Refused(refused.to_string()),
+    })?;
+    let metadata = std::fs::metadata(&resolved).map_err(|_| ResolveError::NotFound)?;
+    if metadata.is_dir() {
+        return Err(ResolveError::Directory);
+    }
+    let name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(ResolvedPath { identity: FileIdentity::of_path(&resolved, &metadata), local: resolved, name })
+}
+
 #[derive(Debug, Error)]
 pub enum OpenError {
     #[error("the file is gone")]
@@ -187,6 +241,25 @@ mod tests {
         assert!(odd.contains("filename=\"d_t_ #1 _x__.csv__\""), "{odd}");
         assert_eq!(content_type("Report.CSV"), "text/csv; charset=utf-8");
         assert_eq!(content_type("page.html"), "application/octet-stream");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn paths_resolve_on_the_file_pool_under_the_policy() {
+        use crate::sandbox::files::FileRoots;
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(root.join("a.csv"), "a\n1\n").unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let policy = FilesPolicy { roots: FileRoots::Under(vec![root.clone()]), denied: Vec::new() };
+        let timeout = std::time::Duration::from_secs(5);
+        let path = |name: &str| root.join(name).display().to_string();
+        let found = resolve_path(&policy, &path("a.csv"), timeout).await.expect("an allowed file");
+        assert_eq!(found.name, "a.csv");
+        assert_eq!(found.identity, FileIdentity::of_path(&found.local, &std::fs::metadata(&found.local).unwrap()));
+        assert_eq!(resolve_path(&policy, &path("sub"), timeout).await, Err(ResolveError::Directory));
+        assert_eq!(resolve_path(&policy, &path("none.csv"), timeout).await, Err(ResolveError::NotFound));
+        let elsewhere = FilesPolicy { roots: FileRoots::Under(vec![root.join("sub")]), denied: Vec::new() };
+        assert!(matches!(resolve_path(&elsewhere, &path("a.csv"), timeout).await, Err(ResolveError::Refused(_))));
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct Settings {
     /// Per-connection resource budgets: `INLET_PLUGIN_SOCKETS` (16),
     /// `INLET_MAX_PLUGIN_SOCKETS` (256), `INLET_PLUGIN_HANDLES` (1024),
     /// `INLET_MAX_PLUGIN_HANDLES` (16384), `INLET_PLUGIN_CONNECTIONS_PER_S`
-    /// (20), `INLET_PLUGIN_CALL_CPU_S` (60), `INLET_PLUGIN_CONCURRENT_CALLS` (16).
+    /// (20), `INLET_PLUGIN_CALL_CPU_S` (60), `INLET_PLUGIN_CONCURRENT_CALLS` (16),
+    /// `INLET_SERVER_SOCKETS` (half of `RLIMIT_NOFILE` past 256 reserved fds).
     pub budgets: BudgetSettings,
     pub sandbox: SandboxSettings,
     /// `INLET_DATABASE_URL`; SQLite in the data dir when unset.
@@ -54,7 +55,7 @@ pub struct Settings {
     pub plugin_trust: TrustPolicy,
     /// `INLET_SSE_MAX_STREAMS_PER_TOKEN` (5) and `INLET_SSE_MAX_STREAMS_PER_ORG`
     /// (200): open event streams allowed at once; one more is 429.
-    pub event_streams: crate::api::StreamLimits,
+    pub event_streams: StreamLimits,
 }
 
 #[derive(Debug, Error)]
@@ -62,6 +63,13 @@ pub struct Settings {
 pub struct SettingsError {
     pub name: &'static str,
     pub reason: String,
+}
+
+/// How many live event streams may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub per_token: usize,
+    pub per_org: usize,
 }
 
 impl Settings {
@@ -99,7 +107,7 @@ impl Settings {
             storage_max_upload_bytes: positive("INLET_STORAGE_MAX_UPLOAD_MIB", 1024)? << 20,
             storage_backend: storage_backend(&data_dir)?,
             plugin_trust: plugin_trust()?,
-            event_streams: crate::api::StreamLimits {
+            event_streams: StreamLimits {
                 per_token: positive("INLET_SSE_MAX_STREAMS_PER_TOKEN", 5)? as usize,
                 per_org: positive("INLET_SSE_MAX_STREAMS_PER_ORG", 200)? as usize,
             },
@@ -161,6 +169,7 @@ fn budget_settings() -> Result<BudgetSettings, SettingsError> {
         connections_per_second: count("INLET_PLUGIN_CONNECTIONS_PER_S", defaults.connections_per_second)?,
         cpu_per_call: Duration::from_secs(positive("INLET_PLUGIN_CALL_CPU_S", defaults.cpu_per_call.as_secs())?),
         concurrent_calls: count("INLET_PLUGIN_CONCURRENT_CALLS", defaults.concurrent_calls)?,
+        server_sockets: count("INLET_SERVER_SOCKETS", defaults.server_sockets)?,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::sandbox::file_kind::{self, FileKindError};
 use crate::sandbox::file_pool::{self, FilePoolError};
 use crate::sandbox::files::{self, FileGrantError, FilesPolicy};
 use crate::sandbox::http::{self, HttpTargetError};
-use crate::sandbox::{EgressPolicy, Grants, HttpGrant};
+use crate::sandbox::{EgressPolicy, FurtherEndpoints, Grants, HttpGrant};
 
 /// Where and how a connection may be opened.
 #[derive(Debug)]
@@ -96,6 +96,7 @@ pub async fn prepare(
             Some(local) => vec![local],
             None => {
                 let (host, port) = network_target(source_type, &config)?;
+                grants.further = Some(FurtherEndpoints { egress: sandbox.egress, resolve_timeout });
                 sandbox.egress.resolve(&host, port, resolve_timeout).await.map_err(egress_failure)?
             }
         };

@@ -11,6 +11,9 @@
 //!   types a key held, numbers fed to the stats, a key's values described
 //!   as a column.
 //!
+//! - [`parse`] and [`preview`] — for previews: values read back in their
+//!   column's inferred type, and the columns and objects a request names.
+//!
 //! What is format-specific (CSV null markers, how JSON records are walked and
 //! how their arrays are described) stays in the connectors.
 
@@ -19,6 +22,8 @@ pub mod column;
 pub mod json;
 mod kind;
 pub mod names;
+pub mod parse;
+pub mod preview;
 
 pub use classify::{MAX_DECIMAL_PRECISION, classify_text};
 pub use column::{ColumnStats, Inferred};

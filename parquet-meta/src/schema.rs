@@ -154,6 +154,37 @@ fn visit(node: &Node<'_>, prefix: &str, ancestors_nullable: bool, out: &mut Vec<
     out.push(column.comment(comment).build());
 }
 
+/// The schema elements behind [`columns`], in the same order: each
+/// column's path of field names from the root (`["address", "city"]` for
+/// `address.city`) and its element (a leaf, or the list/map/repeated/empty
+/// group the column stands for).
+pub fn column_paths(schema: &[SchemaElement]) -> Result<Vec<(Vec<String>, &SchemaElement)>, ConnectorError> {
+    fn walk<'a>(node: &Node<'a>, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'a SchemaElement)>) {
+        let element = node.element;
+        path.push(element.name.clone());
+        let repeated = element.repetition == Some(Repetition::Repeated);
+        if !repeated && node.is_group() && !is_list(element) && !is_map(element) && !node.children.is_empty() {
+            for child in &node.children {
+                walk(child, path, out);
+            }
+        } else {
+            out.push((path.clone(), element));
+        }
+        path.pop();
+    }
+    let root = tree(schema)?;
+    let mut out = Vec::new();
+    for child in &root.children {
+        walk(child, &mut Vec::new(), &mut out);
+    }
+    Ok(out)
+}
+
+/// The logical type of a leaf: its own, or the one its converted type stands for.
+pub fn logical_of(element: &SchemaElement) -> Option<Logical> {
+    element.logical.clone().or_else(|| from_converted(element))
+}
+
 fn is_list(element: &SchemaElement) -> bool {
     matches!(element.logical, Some(Logical::List)) || element.converted == Some(3)
 }

@@ -16,6 +16,10 @@
 //! canonicalized here: pairs URI-encoded once (whether they arrive encoded
 //! or not) and sorted.
 //!
+//! With the `http` feature, [`client`] signs and sends requests for one
+//! service endpoint and reads the parts of AWS error answers that every
+//! service shares.
+//!
 //! ```
 //! use inlet_sdk::aws::{self, Credentials, Payload, Request};
 //! let credentials = Credentials {
@@ -37,6 +41,9 @@
 //! assert_eq!(signed.signed_headers, "host;x-amz-content-sha256;x-amz-date");
 //! assert!(signed.headers.contains(&("X-Amz-Content-Sha256".into(), "UNSIGNED-PAYLOAD".into())));
 //! ```
+
+#[cfg(feature = "http")]
+pub mod client;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

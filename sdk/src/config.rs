@@ -47,6 +47,12 @@ pub fn parse<T: DeserializeOwned>(json: &str) -> Result<T, ConnectorError> {
     serde_json::from_str(json).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))
 }
 
+/// Deserializes a part of the config already parsed as JSON (a config read
+/// in parts, see [`crate::server`]); a mismatch is a `config` error as in [`parse`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ConnectorError> {
+    serde_json::from_value(value).map_err(|error| ConnectorError::config(format!("invalid config: {error}")))
+}
+
 /// A connector's checked config, built from its raw (deserialized) form.
 pub trait ConnectorConfig: Sized {
     /// What serde reads from the JSON (`Self` when the checks need no

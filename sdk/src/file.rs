@@ -4,6 +4,13 @@
 //! The host rewrites `file_path` to the path inside the guest (`/data/…`),
 //! which means nothing to the user: messages name the file by
 //! [`file_name`], tables take [`file_stem`].
+//!
+//! A connector whose connection is nothing but its checked config
+//! implements [`FileSource`] and exports [`FileConnector`] (see [`source`]).
+
+pub mod source;
+
+pub use source::{FileConnection, FileConnector, FileSource, SCHEMA, discover_one_table, open_step};
 
 use std::fs::File;
 use std::path::Path;
@@ -24,6 +31,35 @@ pub fn file_stem(path: &str) -> String {
         .filter(|stem| !stem.is_empty())
         .unwrap_or("file")
         .to_owned()
+}
+
+/// What a file source reads: the config's `file_path` (rewritten by the
+/// host to the path inside the guest) and, for sources that let the user
+/// name it, the table's name (`table_name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTarget {
+    pub path: String,
+    pub table_name: Option<String>,
+}
+
+impl FileTarget {
+    /// Checks the config's fields: `file_path` must not be empty,
+    /// `table_name` not empty when set; both are `config` errors.
+    pub fn check(file_path: String, table_name: Option<String>) -> Result<Self, ConnectorError> {
+        crate::config::non_empty("file_path", &file_path)?;
+        crate::config::non_empty_if_set("table_name", table_name.as_deref())?;
+        Ok(Self { path: file_path, table_name })
+    }
+
+    /// The file's name, for messages ([`file_name`]).
+    pub fn file_name(&self) -> &str {
+        file_name(&self.path)
+    }
+
+    /// The table's name: `table_name`, else the file's stem ([`file_stem`]).
+    pub fn table_name(&self) -> String {
+        self.table_name.clone().unwrap_or_else(|| file_stem(&self.path))
+    }
 }
 
 /// Opens a regular file and returns it with its length. A missing file is
@@ -54,6 +90,18 @@ mod tests {
         assert_eq!(file_stem("/data/orders.2024.csv"), "orders.2024");
         assert_eq!(file_stem("/data/plain"), "plain");
         assert_eq!(file_stem("/"), "file");
+    }
+
+    #[test]
+    fn targets_check_their_fields_and_name_the_table() {
+        let named = FileTarget::check("/data/a.csv".into(), Some("t".into())).unwrap();
+        assert_eq!((named.file_name(), named.table_name().as_str()), ("a.csv", "t"));
+        let unnamed = FileTarget::check("/data/a.csv".into(), None).unwrap();
+        assert_eq!(unnamed.table_name(), "a");
+        let error = FileTarget::check(" ".into(), None).unwrap_err();
+        assert_eq!((error.kind, error.message.as_str()), (ErrorKind::Config, "`file_path` must not be empty"));
+        let error = FileTarget::check("a".into(), Some(String::new())).unwrap_err();
+        assert_eq!(error.message, "`table_name` must not be empty");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! # inlet-sdk
 //!
 //! Everything a connector author needs to turn protocol code into an Inlet
-//! connector: the generated bindings of the `inlet:connector@0.1.0` world, two
-//! small traits ([`Connector`] and [`Connection`]), the [`export_connector!`]
+//! connector: the generated bindings of the `inlet:connector@0.2.0` world, three
+//! small traits ([`Connector`], [`Connection`] and [`Rows`]), the [`export_connector!`]
 //! macro that wires them to the component's exports, and helpers for the
 //! chores every connector shares (config parsing and checks, secrets,
 //! errors, timed steps, deadlines, schema records, paging, files, wording,
-//! logging, sockets, TLS behind the `tls` feature, HTTP over wasi:http behind
+//! logging, result batches ([`rows`]), sockets, TLS and the server fields of a config behind the `tls`
+//! feature, HTTP over wasi:http behind
 //! `http`, AWS Signature Version 4 and credentials behind `aws`).
 //!
 //! ```no_run
@@ -37,7 +38,7 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -60,7 +61,10 @@ pub mod net;
 pub mod paging;
 mod request;
 pub mod row;
+pub mod rows;
 pub mod schema;
+#[cfg(feature = "tls")]
+pub mod server;
 mod steps;
 pub mod testing;
 pub mod text;
@@ -68,22 +72,25 @@ pub mod text;
 pub mod tls;
 
 pub use bindings::inlet::connector::types::{
-    CheckStep, Column, ConnectRequest, ConnectorError, Constraint, ConstraintKind, DiscoverPage, DiscoverRequest,
-    Endpoint, ErrorKind, Failure, ObjectKind, Schema, Table, TestReport,
+    Batch, ByteVector, CheckStep, Column, ColumnValues, ConnectRequest, ConnectorError, Constraint, ConstraintKind,
+    DiscoverPage, DiscoverRequest, Endpoint, ErrorKind, Failure, ObjectKind, Parameter, PreviewRequest, QueryRequest,
+    ResultColumn, Schema, Table, TestReport, TextVector, TimeUnit, Values,
 };
 pub use error::{IoErrorExt, file_error, io_error};
 pub use request::ConnectRequestExt;
+pub use rows::Rows;
 pub use steps::Steps;
 
 /// The names most connectors use.
 pub mod prelude {
     pub use crate::config::ConnectorConfig;
+    pub use crate::rows::{BatchBuilder, BufferedRows, Value, result_column};
     pub use crate::schema::{ColumnBuilder, TableBuilder};
     pub use crate::text::plural;
     pub use crate::{
         CheckStep, Column, ConnectRequest, ConnectRequestExt, Connection, Connector, ConnectorError, Constraint,
-        ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind, IoErrorExt, ObjectKind, Schema, Steps, Table,
-        data_type,
+        ConstraintKind, DiscoverPage, DiscoverRequest, ErrorKind, IoErrorExt, ObjectKind, Parameter, PreviewRequest,
+        QueryRequest, ResultColumn, Rows, Schema, Steps, Table, data_type,
     };
 }
 
@@ -106,6 +113,24 @@ pub trait Connection: 'static {
     /// Returns one page of the catalog: at most `request.page_size` tables,
     /// starting after `request.page_token`.
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError>;
+
+    /// The first `request.limit` rows of one object `discover` named, as
+    /// [`Rows`] the host pulls a batch at a time ([`rows::BufferedRows`] for
+    /// rows already in memory). By default: `unsupported`.
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        let _ = request;
+        Err(ConnectorError::unsupported("this connector does not preview data yet"))
+    }
+
+    /// Runs a read-only statement in the source's own language, for types
+    /// whose manifest declares `[types.query]`. Where the source has them,
+    /// run it in a read-only transaction, so that the server itself refuses
+    /// writes, and bind `request.parameters` through the protocol, never into
+    /// the text. By default: `unsupported`.
+    fn query(&mut self, request: &QueryRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        let _ = request;
+        Err(ConnectorError::unsupported("this connector does not run queries"))
+    }
 }
 
 /// Exports a [`Connector`] implementation as the component's `connector` interface.
@@ -119,11 +144,57 @@ macro_rules! export_connector {
         const _: () = {
             use $crate::bindings::exports::inlet::connector::connector as __wit;
 
+            type __C = <$connector as $crate::Connector>::Connection;
+
             struct __InletExports;
-            struct __InletConnection(::core::cell::RefCell<<$connector as $crate::Connector>::Connection>);
+            // Shared with the `rows` a preview or query returns, which read
+            // from the same connection while they live.
+            struct __InletConnection(::std::rc::Rc<::core::cell::RefCell<__C>>);
+            struct __InletRows {
+                connection: ::std::rc::Rc<::core::cell::RefCell<__C>>,
+                rows: ::core::cell::RefCell<::std::boxed::Box<dyn $crate::Rows<__C>>>,
+            }
+
+            impl __InletConnection {
+                fn rows(
+                    &self,
+                    outcome: ::core::result::Result<::std::boxed::Box<dyn $crate::Rows<__C>>, $crate::ConnectorError>,
+                ) -> ::core::result::Result<__wit::Rows, $crate::ConnectorError> {
+                    outcome.map(|rows| {
+                        __wit::Rows::new(__InletRows {
+                            connection: ::std::rc::Rc::clone(&self.0),
+                            rows: ::core::cell::RefCell::new(rows),
+                        })
+                    })
+                }
+            }
+
+            impl __wit::GuestRows for __InletRows {
+                fn columns(&self) -> ::std::vec::Vec<$crate::ResultColumn> {
+                    $crate::Rows::columns(&**self.rows.borrow())
+                }
+
+                fn next(
+                    &self,
+                    max_rows: u32,
+                ) -> ::core::result::Result<::core::option::Option<$crate::Batch>, $crate::ConnectorError> {
+                    $crate::Rows::next(&mut **self.rows.borrow_mut(), &mut *self.connection.borrow_mut(), max_rows)
+                }
+            }
+
+            impl ::core::ops::Drop for __InletRows {
+                fn drop(&mut self) {
+                    // The host made no other call on the connection while
+                    // the rows lived, so neither cell is borrowed here.
+                    if let Ok(mut connection) = self.connection.try_borrow_mut() {
+                        $crate::Rows::close(&mut **self.rows.get_mut(), &mut *connection);
+                    }
+                }
+            }
 
             impl __wit::Guest for __InletExports {
                 type Connection = __InletConnection;
+                type Rows = __InletRows;
 
                 fn connect(
                     request: $crate::ConnectRequest,
@@ -131,8 +202,8 @@ macro_rules! export_connector {
                     let mut steps = $crate::Steps::new();
                     match <$connector as $crate::Connector>::connect(&request, &mut steps) {
                         Ok(connection) => Ok(__wit::Connected {
-                            connection: __wit::Connection::new(__InletConnection(::core::cell::RefCell::new(
-                                connection,
+                            connection: __wit::Connection::new(__InletConnection(::std::rc::Rc::new(
+                                ::core::cell::RefCell::new(connection),
                             ))),
                             steps: steps.into_steps(),
                         }),
@@ -156,6 +227,22 @@ macro_rules! export_connector {
                     request: $crate::DiscoverRequest,
                 ) -> ::core::result::Result<$crate::DiscoverPage, $crate::ConnectorError> {
                     $crate::Connection::discover(&mut *self.0.borrow_mut(), &request)
+                }
+
+                fn preview(
+                    &self,
+                    request: $crate::PreviewRequest,
+                ) -> ::core::result::Result<__wit::Rows, $crate::ConnectorError> {
+                    let outcome = $crate::Connection::preview(&mut *self.0.borrow_mut(), &request);
+                    self.rows(outcome)
+                }
+
+                fn query(
+                    &self,
+                    request: $crate::QueryRequest,
+                ) -> ::core::result::Result<__wit::Rows, $crate::ConnectorError> {
+                    let outcome = $crate::Connection::query(&mut *self.0.borrow_mut(), &request);
+                    self.rows(outcome)
                 }
             }
 

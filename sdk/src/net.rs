@@ -25,3 +25,22 @@ pub fn set_timeouts(socket: &TcpStream, timeout: Option<Duration>) {
     let _ = socket.set_read_timeout(timeout);
     let _ = socket.set_write_timeout(timeout);
 }
+
+/// Asks the host for one more endpoint of a clustered source (a broker,
+/// replica-set member or node the source named), by the name the source
+/// gave. The host resolves it under the data source's egress policy, allows
+/// exactly the address it returns for this connection and records a step;
+/// connect to that address with [`connect_tcp`]. A name the policy refuses is
+/// a `permission` error; the host also bounds how many a connection may ask for.
+pub fn request_endpoint(host: &str, port: u16) -> Result<SocketAddr, ConnectorError> {
+    let endpoint = crate::bindings::inlet::connector::host::request_endpoint(host, port)?;
+    endpoint_addr(&endpoint)
+}
+
+/// The socket address of an endpoint the host resolved (an IP literal).
+fn endpoint_addr(endpoint: &crate::Endpoint) -> Result<SocketAddr, ConnectorError> {
+    let ip: std::net::IpAddr = endpoint.host.parse().map_err(|_| {
+        ConnectorError::protocol(format!("the host granted `{}`, which is not an IP address", endpoint.host))
+    })?;
+    Ok(SocketAddr::new(ip, endpoint.port))
+}

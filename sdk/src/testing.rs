@@ -27,6 +27,27 @@ pub fn connect_request(source_type: &str, config: &serde_json::Value) -> Connect
     }
 }
 
+/// Writes `bytes` to `name` in `dir` and returns the file's path as config
+/// text (`file_path`).
+pub fn write_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    if let Err(error) = std::fs::write(&path, bytes) {
+        panic!("cannot write {}: {error}", path.display());
+    }
+    path.to_string_lossy().into_owned()
+}
+
+/// Asserts that every config JSON in `configs` is refused with a `config`
+/// error (naming the JSON that was not).
+pub fn assert_config_errors<C: crate::config::ConnectorConfig>(configs: &[&str]) {
+    for json in configs {
+        match C::from_json(json) {
+            Ok(_) => panic!("accepted: {json}"),
+            Err(error) => assert_eq!(error.kind, crate::ErrorKind::Config, "{json}: {}", error.message),
+        }
+    }
+}
+
 /// A discover request for one page of up to `page_size` tables.
 pub fn discover_request(page_token: Option<&str>, exclude_schemas: &[&str], page_size: u32) -> DiscoverRequest {
     DiscoverRequest {
@@ -64,6 +85,43 @@ pub fn connect<C: Connector>(request: &ConnectRequest) -> Result<(C::Connection,
         Ok(connection) => Ok((connection, steps.into_steps())),
         Err(error) => Err(steps.into_failure(error)),
     }
+}
+
+/// Pulls `rows` to the end `max_rows` at a time and closes them, as the host
+/// would: every batch, or the first error (after which the rows are closed too).
+pub fn drain<C: ?Sized + 'static>(
+    mut rows: Box<dyn crate::Rows<C>>,
+    connection: &mut C,
+    max_rows: u32,
+) -> Result<Vec<crate::Batch>, crate::ConnectorError> {
+    let mut batches = Vec::new();
+    let outcome = loop {
+        match rows.next(connection, max_rows) {
+            Ok(Some(batch)) => batches.push(batch),
+            Ok(None) => break Ok(batches),
+            Err(error) => break Err(error),
+        }
+    };
+    rows.close(connection);
+    outcome
+}
+
+/// The texts of a `utf8`, `decimal` or `json` column of a batch, `None` for
+/// NULL; panics (a test failure) on another case.
+pub fn texts(column: &crate::ColumnValues) -> Vec<Option<String>> {
+    let vector = match &column.values {
+        crate::Values::Utf8(v) | crate::Values::Decimal(v) | crate::Values::Json(v) => v,
+        other => panic!("not a text column: {other:?}"),
+    };
+    vector
+        .offsets
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let valid = column.validity.get(i).copied().unwrap_or(true);
+            valid.then(|| vector.data[w[0] as usize..w[1] as usize].to_owned())
+        })
+        .collect()
 }
 
 /// The step named `name`; panics (a test failure) listing the steps when there is none.
@@ -110,6 +168,12 @@ impl ScriptedTransport {
     pub fn sent(&self) -> Vec<Request> {
         self.sent.borrow().clone()
     }
+}
+
+/// (feature `http`) A response with this status and body and no headers.
+#[cfg(feature = "http")]
+pub fn response(status: u16, body: &str) -> Response {
+    Response { status, headers: vec![], body: body.as_bytes().to_vec() }
 }
 
 #[cfg(feature = "http")]
@@ -178,5 +242,33 @@ mod tests {
         assert_eq!(failure.error.kind, ErrorKind::Auth);
         assert!(step(&failure.steps, "open").passed);
         assert!(!step(&failure.steps, "login").passed);
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Port {
+        port: u16,
+    }
+
+    impl crate::config::Validate for Port {
+        fn validate(&self) -> Result<(), ConnectorError> {
+            crate::config::in_range("port", self.port, 1..=u16::MAX)
+        }
+    }
+
+    #[test]
+    fn config_errors_are_asserted_one_by_one() {
+        assert_config_errors::<Port>(&[r#"{}"#, r#"{"port":0}"#, r#"{"port":"x"}"#]);
+        let accepted = std::panic::catch_unwind(|| assert_config_errors::<Port>(&[r#"{"port":0}"#, r#"{"port":1}"#]));
+        assert!(accepted.is_err(), "a config that parses fails the assertion");
+    }
+
+    #[test]
+    fn written_files_are_named_by_their_path() {
+        let dir = std::env::temp_dir().join(format!("inlet-sdk-testing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = write_file(&dir, "a.txt", b"abc");
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        assert!(path.ends_with("a.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,9 +1,10 @@
 //! Shared harness for the end-to-end tests: where the built binary and plugins
-//! are, how to run `inlet plugin exec`, and how to treat absent services.
+//! are, how to run `inlet plugin exec`, the e2e harness and its one rule for
+//! absent services ([`require`]).
 //!
 //! Build first with `cargo xtask build` (or run `cargo xtask test`, which does).
 
-use std::net::TcpStream;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -85,38 +86,18 @@ pub fn exec(
     }
 }
 
-/// Whether a TCP service answers on 127.0.0.1:`port`. When it does not, the
-/// test fails if `INLET_REQUIRE_SERVICES=1` (as in CI) and is skipped with a
-/// visible message otherwise.
-pub fn service_available(name: &str, port: u16) -> bool {
-    let up = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).is_ok();
-    if !up {
-        if std::env::var("INLET_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{name} is not running on 127.0.0.1:{port}, and INLET_REQUIRE_SERVICES=1");
-        }
-        eprintln!("SKIPPED: {name} is not running on 127.0.0.1:{port}");
-    }
-    up
+/// A loopback port nothing listens on just now (the OS picks it), for a
+/// server a test starts or for a closed port to connect to.
+pub fn free_port() -> u16 {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("cannot bind a loopback port: {error}"));
+    listener.local_addr().unwrap_or_else(|error| panic!("a bound listener has no address: {error}")).port()
 }
 
-/// Whether an executable is on PATH (or at the given absolute path). Follows
-/// the same rule as [`service_available`] when it is missing.
-pub fn tool_available(tool: &str) -> bool {
-    let found = if Path::new(tool).is_absolute() {
-        Path::new(tool).exists()
-    } else {
-        std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).exists()))
-            .unwrap_or(false)
-    };
-    if !found {
-        if std::env::var("INLET_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{tool} is not installed, and INLET_REQUIRE_SERVICES=1");
-        }
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
-}
+pub mod harness;
+pub mod require;
+/// `#[inlet_tests::test]`: registers an e2e test (see `tests/macros`).
+pub use inlet_tests_macros::test;
 pub mod pg_cluster;
 pub mod pg_fixture;
 

@@ -8,13 +8,13 @@
 //! `0`): from then on moto checks every request's SigV4 signature against
 //! the user's secret and its IAM policy, as AWS does.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::tool_available;
+use crate::{free_port, require};
 
 /// Python helpers a fixture can start with: `kw(endpoint)` (boto3 client
 /// arguments with moto's root credentials), `user(iam, name, actions)` (an
@@ -38,15 +38,11 @@ def enable_auth(endpoint):
         endpoint + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})).read()
 "#;
 
-/// Whether `moto_server` and `python3` are installed (else the test is
-/// skipped, or fails under `INLET_REQUIRE_SERVICES=1`).
-pub fn ready() -> bool {
-    tool_available("moto_server") && tool_available("python3")
-}
-
-/// A port nothing listens on (just now).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+/// Requires `moto_server` and `python3` (see [`crate::require`]).
+#[track_caller]
+pub fn require() {
+    require::tool("moto_server");
+    require::tool("python3");
 }
 
 /// A running `moto_server`, killed when dropped.

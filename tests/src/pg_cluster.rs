@@ -16,6 +16,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::require;
+
 pub const SCRAM_USER: &str = "inlet_scram";
 pub const SCRAM_PASSWORD: &str = "scram-Pa55-zq81xv";
 pub const MD5_USER: &str = "inlet_md5";
@@ -54,21 +56,19 @@ pub fn bin_dir() -> Option<PathBuf> {
     std::env::split_paths(&paths).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
 }
 
-/// Whether a cluster can be started here; follows the harness' skip/fail rule.
-pub fn available() -> bool {
+/// Requires what a throwaway cluster needs here (see [`crate::require`]).
+#[track_caller]
+pub fn require() {
     let initdb = bin_dir().map(|dir| dir.join("initdb")).unwrap_or_else(|| PathBuf::from("initdb"));
-    crate::tool_available(&initdb.to_string_lossy())
-        && crate::tool_available("openssl")
-        && (!is_root() || crate::tool_available("runuser"))
+    require::tool(&initdb.to_string_lossy());
+    require::tool("openssl");
+    if is_root() {
+        require::tool("runuser");
+    }
 }
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 fn run(command: &mut Command) -> anyhow::Result<String> {
@@ -89,7 +89,7 @@ impl PgCluster {
         let dir = tempfile::Builder::new().prefix("inlet-pg-").tempdir()?;
         let root = dir.path().to_path_buf();
         let root = root.as_path();
-        let port = free_port()?;
+        let port = crate::free_port();
         std::fs::create_dir(root.join("sock"))?;
         std::fs::write(root.join("pw"), SUPERUSER_PASSWORD)?;
         make_certificates(root)?;

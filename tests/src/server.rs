@@ -10,7 +10,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{inlet_bin, workspace_root};
+use crate::require::{self, Service};
+use crate::{free_port, inlet_bin, workspace_root};
 
 /// Where the server keeps its own state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +31,15 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Whether this backend can run here (follows the harness' skip/fail rule).
-    pub fn available(self) -> bool {
+    /// Requires what this backend needs here (see [`crate::require`]).
+    #[track_caller]
+    pub fn require(self) {
         match self {
-            Backend::Sqlite => true,
-            Backend::Postgres => crate::service_available("PostgreSQL", 5432) && crate::tool_available("psql"),
+            Backend::Sqlite => {}
+            Backend::Postgres => {
+                require::service(Service::Postgres);
+                require::tool("psql");
+            }
         }
     }
 }
@@ -45,10 +50,6 @@ impl Backend {
 /// [`Inlet::without_files_root`].
 pub fn test_files_roots() -> String {
     format!("{}:{}", workspace_root().join("tests/fixtures").display(), std::env::temp_dir().display())
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// 32 random bytes as standard base64, for `INLET_MASTER_KEY`.

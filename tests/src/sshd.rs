@@ -7,10 +7,10 @@
 //! `chpasswd`); its authorized keys are generated per server: ed25519, ECDSA, RSA and an
 //! encrypted ed25519 (passphrase [`KEY_PASSPHRASE`]). Root's account is never touched.
 //!
-//! sshd needs root (it switches to the user), as in CI; elsewhere [`Sshd::available`] skips.
+//! sshd needs root (it switches to the user), as in CI; elsewhere [`Sshd::require`] skips.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +18,8 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::{free_port, require};
 
 /// The server binary.
 pub const SSHD: &str = "/usr/sbin/sshd";
@@ -64,24 +66,16 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// Whether an OpenSSH server can run here (sshd and ssh-keygen installed, running as root).
-    /// When it cannot, the test fails if `INLET_REQUIRE_SERVICES=1` and is skipped with a
-    /// visible message otherwise.
-    pub fn available() -> bool {
-        if !crate::tool_available(SSHD) || !crate::tool_available("ssh-keygen") {
-            return false;
-        }
-        if !is_root() {
-            if std::env::var("INLET_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("the sshd tests need root (sshd switches users), and INLET_REQUIRE_SERVICES=1");
-            }
-            eprintln!("SKIPPED: the sshd tests need root (sshd switches users)");
-            return false;
-        }
-        true
+    /// Requires what an OpenSSH server needs here: sshd and ssh-keygen
+    /// installed, and root (see [`crate::require`]).
+    #[track_caller]
+    pub fn require() {
+        require::tool(SSHD);
+        require::tool("ssh-keygen");
+        require::that(is_root(), "root (sshd switches users)");
     }
 
-    /// Starts a server (see the module doc). Panics when it cannot; check [`Sshd::available`] first.
+    /// Starts a server (see the module doc). Panics when it cannot; call [`Sshd::require`] first.
     pub fn start() -> Sshd {
         ensure_user();
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (privilege separation directory)");
@@ -327,10 +321,6 @@ pub fn fingerprint(public_key: &Path) -> String {
     let output = Command::new("ssh-keygen").arg("-lf").arg(public_key).output().expect("run ssh-keygen -lf");
     assert!(output.status.success(), "ssh-keygen -lf failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).split_whitespace().nth(1).expect("a fingerprint field").to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
 fn write_config(dir: &Path, port: u16) {

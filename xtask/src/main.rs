@@ -16,7 +16,9 @@
 //! - lint: rustfmt check and clippy (host side and wasm side).
 //! - load: the API throughput figures under wrk, after build (see load.rs).
 
+mod discovery_e2e;
 mod load;
+mod reading_bench;
 mod scale;
 mod setup;
 
@@ -68,6 +70,10 @@ fn run_command() -> Result<()> {
             Some(which @ ("scale" | "discovery" | "scheduler")) => {
                 scale::scale(&root, &scale::Options::parse(which, &args[2..])?)
             }
+            Some("reading") => {
+                build(&root)?;
+                reading_bench::reading(&root)
+            }
             _ => {
                 build(&root)?;
                 run(Command::new("cargo").args(["bench", "-p", "inlet"]).args(&args[1..]))
@@ -75,7 +81,7 @@ fn run_command() -> Result<()> {
         },
         Some("lint") => lint(&root),
         Some("load") => load::load(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask build|plugins|serve|test|bench [scale|discovery|scheduler]|lint|load"),
+        _ => bail!("usage: cargo xtask build|plugins|serve|test|bench [scale|discovery|scheduler|reading]|lint|load"),
     }
 }
 

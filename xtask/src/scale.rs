@@ -7,6 +7,9 @@
 //!   (`host/examples/scale_bench.rs`, a fresh process per sample, so its
 //!   VmHWM is the discovery's), against the very same catalog queries run by
 //!   one `psql` process. Median of `--runs` (3) after one warm-up of each.
+//!   Then the whole job as a user sees it, end to end through `inlet serve`
+//!   on each of `--backends` (sqlite,postgres), against the same psql figure
+//!   (`discovery_e2e.rs`).
 //! - scheduler: `inlet serve` on SQLite with `--sources` (10,000) Redis data
 //!   sources checked every 60 s; after a warm-up of one interval, samples the
 //!   server's CPU and RSS every 5 s for `--observe` seconds (180) while
@@ -37,9 +40,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use crate::discovery_e2e::{self, Backend};
 use crate::load::{Running, free_port, request, wait_for};
 
-const CATALOG_DB: &str = "inlet_bench_catalog";
+pub(crate) const CATALOG_DB: &str = "inlet_bench_catalog";
 const CATALOG_SCHEMAS: u32 = 10;
 const PAGE_SIZE: usize = 500;
 const INTERVAL_S: u32 = 60;
@@ -55,10 +59,13 @@ pub struct Options {
     sources: usize,
     warmup_s: u64,
     observe_s: u64,
+    /// Backends of the end-to-end discovery runs.
+    backends: Vec<Backend>,
 }
 
 impl Options {
-    /// `scale|discovery|scheduler [--tables N] [--runs N] [--sources N] [--warmup S] [--observe S]`.
+    /// `scale|discovery|scheduler [--tables N] [--runs N] [--backends sqlite,postgres] [--sources N]
+    /// [--warmup S] [--observe S]`.
     pub fn parse(which: &str, args: &[String]) -> Result<Self> {
         let mut options = Self {
             discovery: which != "scheduler",
@@ -68,6 +75,7 @@ impl Options {
             sources: 10_000,
             warmup_s: u64::from(INTERVAL_S) + 10,
             observe_s: 180,
+            backends: vec![Backend::Sqlite, Backend::Postgres],
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -79,6 +87,17 @@ impl Options {
                 "--sources" => options.sources = usize::try_from(number()?)?.max(1),
                 "--warmup" => options.warmup_s = number()?,
                 "--observe" => options.observe_s = number()?.max(SAMPLE_EVERY.as_secs()),
+                "--backends" => {
+                    options.backends = value
+                        .split(',')
+                        .filter(|name| !name.is_empty())
+                        .map(|name| match name {
+                            "sqlite" => Ok(Backend::Sqlite),
+                            "postgres" => Ok(Backend::Postgres),
+                            other => bail!("--backends {other}: sqlite or postgres"),
+                        })
+                        .collect::<Result<_>>()?;
+                }
                 other => bail!("unknown option {other}"),
             }
         }
@@ -110,7 +129,7 @@ fn psql(database: &str) -> Command {
 }
 
 /// Runs one statement; returns stdout in unaligned, tuples-only form.
-fn psql_query(database: &str, sql: &str) -> Result<String> {
+pub(crate) fn psql_query(database: &str, sql: &str) -> Result<String> {
     let output = psql(database).args(["-A", "-t", "-F", "\t", "-c", sql]).output().context("run psql")?;
     if !output.status.success() {
         bail!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -119,7 +138,7 @@ fn psql_query(database: &str, sql: &str) -> Result<String> {
 }
 
 /// Creates `inlet_bench_catalog` unless it already holds this catalog.
-fn ensure_catalog(tables: u32) -> Result<()> {
+pub(crate) fn ensure_catalog(tables: u32) -> Result<()> {
     let marker = format!("inlet bench catalog: {tables} tables x 10 columns in {CATALOG_SCHEMAS} schemas");
     let found = psql_query(
         "postgres",
@@ -309,7 +328,7 @@ fn psql_run(file: &Path) -> Result<f64> {
     Ok(wall.as_secs_f64() * 1000.0)
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,
@@ -366,6 +385,7 @@ fn discovery(root: &Path, options: &Options) -> Result<String> {
     let hwm_before = connector.iter().map(|s| s.hwm_before_kib).max().unwrap_or_default();
     let first = &connector[0];
     let runs = options.runs;
+    let end_to_end = end_to_end(root, options, psql_ms)?;
     Ok(format!(
         "Discovery of {tables} tables × 10 columns ({columns} columns, {constraints} primary keys, {pages} pages of \
          {PAGE_SIZE}), median of {runs}:\n\n\
@@ -382,6 +402,63 @@ fn discovery(root: &Path, options: &Options) -> Result<String> {
         ratio = connector_ms / psql_ms,
         hwm = mib(hwm),
         before = mib(hwm_before),
+    ) + &end_to_end)
+}
+
+/// The whole job through the server on each backend (see discovery_e2e.rs),
+/// as a markdown table against `psql_ms`.
+fn end_to_end(root: &Path, options: &Options, psql_ms: f64) -> Result<String> {
+    if options.backends.is_empty() {
+        return Ok(String::new());
+    }
+    let inlet = root.join("target/release/inlet");
+    if !inlet.exists() {
+        bail!("{} is missing: run `cargo xtask build` first", inlet.display());
+    }
+    let mut rows = String::new();
+    for &backend in &options.backends {
+        let mut runs = Vec::new();
+        for run in 1..=options.runs {
+            let sample = discovery_e2e::run(root, backend, CATALOG_DB, options.tables)?;
+            for (which, s) in [("first", &sample.first), ("again", &sample.again)] {
+                eprintln!(
+                    "xtask: end to end on {} run {run}, {which}: job {:.0} ms, readable after {:.0} ms, \
+                     peak RSS +{:.1} MiB",
+                    backend.name(),
+                    s.job_ms,
+                    s.user_ms,
+                    mib(s.rss_growth_kib)
+                );
+            }
+            runs.push(sample);
+        }
+        for (label, pick) in [
+            ("first", (|run: &discovery_e2e::Run| run.first) as fn(&discovery_e2e::Run) -> discovery_e2e::Sample),
+            ("again, diffed against the first", |run| run.again),
+        ] {
+            let samples: Vec<discovery_e2e::Sample> = runs.iter().map(pick).collect();
+            let job_ms = median(&mut samples.iter().map(|s| s.job_ms).collect::<Vec<_>>());
+            let user_ms = median(&mut samples.iter().map(|s| s.user_ms).collect::<Vec<_>>());
+            let growth = samples.iter().map(|s| s.rss_growth_kib).max().unwrap_or_default();
+            rows.push_str(&format!(
+                "| {backend} | {label} | {job_ms:.0} ms | {user_ms:.0} ms | {job_ratio:.2}× / **{user_ratio:.2}×** | \
+                 {growth:.1} MiB |\n",
+                backend = backend.name(),
+                job_ratio = job_ms / psql_ms,
+                user_ratio = user_ms / psql_ms,
+                growth = mib(growth),
+            ));
+        }
+    }
+    Ok(format!(
+        "\nThe whole job through the API (`inlet serve` with only the postgres plugin, a fresh server and data \
+         source per run): `POST discover-schema`, then `GET schemas?page_size=1` every 20 ms until the job shows \
+         `succeeded`, then the first page of 100 tables. Median of {runs}; peak RSS growth is the worst run's \
+         (server VmHWM, reset before the POST, minus its VmRSS then):\n\n\
+         | backend | discovery | job (`finished_at − started_at`) | POST → first page read | job / readable ÷ psql \
+         (target ≤ 1.5×) | server peak RSS growth (target ≤ 64 MiB) |\n\
+         | --- | --- | --- | --- | --- | --- |\n{rows}",
+        runs = options.runs,
     ))
 }
 
@@ -420,7 +497,7 @@ fn sqlite(db: &Path, sql: &str) -> Result<String> {
 }
 
 /// `2026-11-27T11:44:31.123Z` as milliseconds since the epoch.
-fn parse_utc_ms(text: &str) -> Option<i64> {
+pub(crate) fn parse_utc_ms(text: &str) -> Option<i64> {
     let text = text.strip_suffix('Z')?;
     let (date, time) = text.split_once('T')?;
     let mut date = date.split('-').map(|p| p.parse::<i64>().ok());
@@ -480,7 +557,7 @@ struct Sample {
 }
 
 /// The p-th percentile (nearest rank) of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> i64 {
+pub(crate) fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -43,7 +43,7 @@ struct PythonNeed {
 }
 
 const PYTHON_TOOLS: &[PythonNeed] = &[
-    // schemathesis checks the server against its own OpenAPI document (tests/tests/schemathesis.rs).
+    // schemathesis checks the server against its own OpenAPI document (tests/tests/e2e/schemathesis.rs).
     PythonNeed { requirements: &["schemathesis==4.32.5"], present: || on_path("st") },
     PythonNeed { requirements: &["pyarrow==26.0.1"], present: || python_imports("pyarrow") },
     PythonNeed {

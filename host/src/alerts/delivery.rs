@@ -14,7 +14,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::AlertSettings;
 use super::webhook::{self, Ids, Target};
-use crate::api::AppState;
+use crate::core::App;
 use crate::db::{AttemptResult, DueDelivery, format_time, parse_time};
 
 /// Deliveries claimed per query at most.
@@ -49,7 +49,7 @@ pub fn next_attempt(
     Some((now + backoff(attempts, settings.retry_base, settings.retry_max, jitter)).min(give_up))
 }
 
-pub(super) fn spawn(state: AppState, settings: AlertSettings, wake: Arc<Notify>) {
+pub(super) fn spawn(state: App, settings: AlertSettings, wake: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         loop {
@@ -61,12 +61,12 @@ pub(super) fn spawn(state: AppState, settings: AlertSettings, wake: Arc<Notify>)
                 () = tokio::time::sleep(sleep) => {}
             }
         }
-    });
+    })
 }
 
 /// How long until the earliest pending delivery is due, at most [`POLL`].
-async fn until_next_due(state: &AppState) -> Duration {
-    let Ok(Some(next)) = state.db.next_delivery_due().await else { return POLL };
+async fn until_next_due(state: &App) -> Duration {
+    let Ok(Some(next)) = state.db().next_delivery_due().await else { return POLL };
     let Some(next) = parse_time(&next) else { return POLL };
     let wait = next - OffsetDateTime::now_utc();
     Duration::try_from(wait).unwrap_or(Duration::ZERO).clamp(Duration::from_millis(10), POLL)
@@ -74,12 +74,12 @@ async fn until_next_due(state: &AppState) -> Duration {
 
 /// Claims what can start now and starts it; claims again while permits
 /// are free and claims come back full.
-async fn claim_and_send(state: &AppState, settings: &AlertSettings, permits: &Arc<Semaphore>, wake: &Arc<Notify>) {
+async fn claim_and_send(state: &App, settings: &AlertSettings, permits: &Arc<Semaphore>, wake: &Arc<Notify>) {
     loop {
         let Ok(first) = permits.clone().acquire_owned().await else { return };
         let free = (1 + permits.available_permits()).min(BATCH);
         let now = OffsetDateTime::now_utc();
-        let claimed = state.db.claim_due_deliveries(&format_time(now), &format_time(now + LEASE), free as i64).await;
+        let claimed = state.db().claim_due_deliveries(&format_time(now), &format_time(now + LEASE), free as i64).await;
         let rows = match claimed {
             Ok(rows) => rows,
             Err(error) => {
@@ -112,7 +112,7 @@ async fn claim_and_send(state: &AppState, settings: &AlertSettings, permits: &Ar
 }
 
 /// Sends one claimed delivery and records what happened.
-async fn attempt(state: &AppState, settings: &AlertSettings, row: DueDelivery) {
+async fn attempt(state: &App, settings: &AlertSettings, row: DueDelivery) {
     let (status_code, error, latency) = match open_and_send(state, settings, &row).await {
         Ok((answer, latency)) if answer.is_success() => (Some(answer.status), None, latency),
         Ok((answer, latency)) => {
@@ -154,14 +154,14 @@ async fn attempt(state: &AppState, settings: &AlertSettings, row: DueDelivery) {
             error = error.as_deref().unwrap_or_default(), "alert delivery failed; will retry"
         ),
     }
-    if let Err(error) = state.db.record_delivery_attempt(&row.id, &result).await {
+    if let Err(error) = state.db().record_delivery_attempt(&row.id, &result).await {
         // The lease runs out and the delivery is tried again: at least once.
         tracing::warn!(%error, delivery = %row.id, "cannot record an alert delivery attempt");
     }
 }
 
 async fn open_and_send(
-    state: &AppState,
+    state: &App,
     settings: &AlertSettings,
     row: &DueDelivery,
 ) -> Result<(webhook::Answer, Duration), (String, Duration)> {

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::AlertSettings;
 use super::flapping::{Decision, FlapPolicy, FlapState, settle_cutoff, unix_ms};
-use crate::api::AppState;
+use crate::core::App;
 use crate::db::{AlertChannelRow, DispatchInput, DispatchPlan, NewDelivery, PlannedEvent, new_id, now, parse_time};
 use crate::events::{EventKind, Severity};
 
@@ -154,9 +154,9 @@ pub fn plan(input: &DispatchInput, policy: &FlapPolicy) -> DispatchPlan {
 
 /// Runs the dispatcher until the process ends; `deliveries` is notified
 /// whenever deliveries were queued.
-pub(super) fn spawn(state: AppState, settings: AlertSettings, deliveries: Arc<Notify>) {
+pub(super) fn spawn(state: App, settings: AlertSettings, deliveries: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let signal = state.db.event_signal();
+        let signal = state.db().event_signal();
         let mut last_prune: Option<Instant> = None;
         loop {
             // Registered before the pass, so a commit during it is not missed.
@@ -175,15 +175,15 @@ pub(super) fn spawn(state: AppState, settings: AlertSettings, deliveries: Arc<No
                 () = tokio::time::sleep(POLL) => {}
             }
         }
-    });
+    })
 }
 
 /// One pass: dispatch what is there, settle what held still. True when a
 /// full batch was dispatched (more may be waiting).
-async fn run_pass(state: &AppState, settings: &AlertSettings, deliveries: &Notify) -> bool {
+async fn run_pass(state: &App, settings: &AlertSettings, deliveries: &Notify) -> bool {
     let policy = settings.flap;
     let mut more = false;
-    match state.db.dispatch_alerts(BATCH, |input| plan(input, &policy)).await {
+    match state.db().dispatch_alerts(BATCH, |input| plan(input, &policy)).await {
         Ok(done) => {
             if done.deliveries > 0 {
                 deliveries.notify_one();
@@ -196,7 +196,7 @@ async fn run_pass(state: &AppState, settings: &AlertSettings, deliveries: &Notif
         Err(error) => tracing::warn!(%error, "alert dispatcher cannot read the event outbox"),
     }
     let cutoff = settle_cutoff(time::OffsetDateTime::now_utc(), &policy);
-    match state.db.settle_flapping(&cutoff).await {
+    match state.db().settle_flapping(&cutoff).await {
         Ok(0) => {}
         Ok(settled) => {
             tracing::info!(settled, "flapping data sources settled");
@@ -207,17 +207,17 @@ async fn run_pass(state: &AppState, settings: &AlertSettings, deliveries: &Notif
     more
 }
 
-async fn prune(state: &AppState, settings: &AlertSettings) {
+async fn prune(state: &App, settings: &AlertSettings) {
     let now = time::OffsetDateTime::now_utc();
     let before = crate::db::format_time(now - settings.retention);
-    match state.db.prune_alert_deliveries(&before).await {
+    match state.db().prune_alert_deliveries(&before).await {
         Ok(0) => {}
         Ok(pruned) => tracing::info!(pruned, "old alert deliveries pruned"),
         Err(error) => tracing::warn!(%error, "cannot prune alert deliveries"),
     }
     // Quiet data sources' damping state (a flapping one is kept until it settles).
     let quiet = crate::db::format_time(now - settings.flap.window.saturating_mul(2));
-    if let Err(error) = state.db.prune_flapping(&quiet).await {
+    if let Err(error) = state.db().prune_flapping(&quiet).await {
         tracing::warn!(%error, "cannot prune flapping state");
     }
 }

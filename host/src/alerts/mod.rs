@@ -17,7 +17,9 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::AppState;
+use tokio::task::JoinHandle;
+
+use crate::core::App;
 use crate::sandbox::EgressPolicy;
 use crate::settings::{SettingsError, var};
 use crate::vault::{self, SecretAad, Zeroizing};
@@ -90,13 +92,14 @@ fn positive(name: &'static str, default: u64) -> Result<u64, SettingsError> {
     }
 }
 
-/// Starts the dispatcher and the delivery worker on the current runtime.
-pub fn spawn(state: AppState) -> Result<(), SettingsError> {
-    let settings = AlertSettings::from_env(state.connectors.sandbox().egress, state.health.scheduler.retention)?;
+/// Starts the dispatcher and the delivery worker on the current runtime;
+/// the dispatcher wakes the delivery worker when it queued deliveries.
+pub fn spawn(state: App, settings: AlertSettings) -> [(&'static str, JoinHandle<()>); 2] {
     let wake = Arc::new(tokio::sync::Notify::new());
-    dispatcher::spawn(state.clone(), settings.clone(), wake.clone());
-    delivery::spawn(state, settings, wake);
-    Ok(())
+    [
+        ("alert dispatcher", dispatcher::spawn(state.clone(), settings.clone(), wake.clone())),
+        ("alert delivery", delivery::spawn(state, settings, wake)),
+    ]
 }
 
 /// Where a channel's secret belongs. Data source secrets are sealed for
@@ -110,26 +113,21 @@ fn channel_location(channel_id: &str) -> String {
 const SECRET_FIELD: &str = "webhook_secret";
 
 /// Seals a channel's signing secret with the organization's data key.
-pub async fn seal_secret(
-    state: &AppState,
-    org_id: &str,
-    channel_id: &str,
-    secret: &str,
-) -> Result<String, crate::api::ApiError> {
+pub async fn seal_secret(state: &App, org_id: &str, channel_id: &str, secret: &str) -> crate::core::Result<String> {
     let key = state.data_key(org_id).await?;
     let location = channel_location(channel_id);
     let aad = SecretAad { org_id, data_source_id: &location, field: SECRET_FIELD };
-    vault::seal(&key, &aad, secret).map_err(|e| crate::api::ApiError::internal("cannot seal the channel's secret", e))
+    vault::seal(&key, &aad, secret).map_err(|e| crate::core::Error::internal("cannot seal the channel's secret", e))
 }
 
 /// Opens a channel's signing secret; the error says why without quoting it.
 pub async fn open_secret(
-    state: &AppState,
+    state: &App,
     org_id: &str,
     channel_id: &str,
     sealed: &str,
 ) -> Result<Zeroizing<String>, String> {
-    let key = state.data_key(org_id).await.map_err(|e| e.message)?;
+    let key = state.data_key(org_id).await.map_err(|e| e.to_string())?;
     let location = channel_location(channel_id);
     let aad = SecretAad { org_id, data_source_id: &location, field: SECRET_FIELD };
     vault::open(&key, &aad, sealed).map_err(|e| format!("cannot open the channel's secret: {e}"))

@@ -286,7 +286,7 @@ fn check_url(state: &AppState, url: &str) -> ApiResult<String> {
     let target = Target::parse(url).map_err(|reason| invalid("url", reason))?;
     // An address given literally is judged now; names when each delivery resolves them.
     if let Ok(ip) = target.host.parse::<IpAddr>()
-        && let Err(denial) = state.connectors.sandbox().egress.check(ip)
+        && let Err(denial) = state.connectors().sandbox().egress.check(ip)
     {
         return Err(invalid("url", format!("{ip} is refused: {denial}")));
     }
@@ -329,7 +329,7 @@ fn tags_json(tags: &[String]) -> ApiResult<String> {
 }
 
 async fn channel_row(state: &AppState, org_id: &str, id: &str) -> ApiResult<AlertChannelRow> {
-    state.db.alert_channel(org_id, id).await?.ok_or_else(|| ApiError::not_found("alert channel"))
+    state.db().alert_channel(org_id, id).await?.ok_or_else(|| ApiError::not_found("alert channel"))
 }
 
 #[utoipa::path(post, path = "/api/v1/alert-channels", operation_id = "create_alert_channel", request_body = CreateAlertChannel, tag = "alerts",
@@ -366,7 +366,7 @@ pub async fn create(
         created_by: Some(principal.actor.clone()),
         updated_at: at,
     };
-    state.db.insert_alert_channel(&row).await?;
+    state.db().insert_alert_channel(&row).await?;
     tracing::info!(channel = %row.id, "alert channel created");
     let location = format!("/api/v1/alert-channels/{}", row.id);
     let channel = AlertChannel::try_from(row)?;
@@ -384,7 +384,7 @@ pub async fn list(
     let org_id = admin_org(&principal)?;
     let (page, page_size) = paging(params.page, params.page_size)?;
     let (rows, total) =
-        state.db.alert_channels(org_id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size)).await?;
+        state.db().alert_channels(org_id, i64::from(page_size), i64::from(page - 1) * i64::from(page_size)).await?;
     let items = rows.into_iter().map(AlertChannel::try_from).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(AlertChannelList { items, total, page, page_size }))
 }
@@ -439,7 +439,7 @@ pub async fn update(
         row.enabled = i64::from(enabled);
     }
     row.updated_at = now();
-    if !state.db.update_alert_channel(&row).await? {
+    if !state.db().update_alert_channel(&row).await? {
         return Err(ApiError::not_found("alert channel"));
     }
     tracing::info!(channel = %row.id, secret_changed = body.secret.is_some(), "alert channel updated");
@@ -456,7 +456,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let org_id = admin_org(&principal)?;
-    if !state.db.delete_alert_channel(org_id, &id).await? {
+    if !state.db().delete_alert_channel(org_id, &id).await? {
         return Err(ApiError::not_found("alert channel"));
     }
     tracing::info!(channel = %id, "alert channel deleted");
@@ -490,7 +490,7 @@ pub async fn test(
         "payload": { "message": "a test delivery from Inlet", "channel_id": row.id },
     });
     let ids = Ids { event_id: &event_id, delivery_id: &delivery_id };
-    let egress = state.connectors.sandbox().egress;
+    let egress = state.connectors().sandbox().egress;
     let (result, latency) =
         webhook::send(&target, Bytes::from(body.to_string()), secret.as_bytes(), ids, egress, webhook::TIMEOUT).await;
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
@@ -520,7 +520,7 @@ pub async fn deliveries(
     let (page, page_size) = paging(params.page, params.page_size)?;
     channel_row(&state, org_id, &id).await?;
     let (rows, total) = state
-        .db
+        .db()
         .alert_deliveries(
             org_id,
             &id,

@@ -7,127 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::connectors::TestOutcome;
-
-/// Pool and timeout settings of one data source, bounds-checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConnectionSettings {
-    /// Live connections kept for this data source (1–50).
-    #[schema(minimum = 1, maximum = 50)]
-    pub pool_size: u32,
-    /// Seconds to connect, including TLS and authentication (1–300).
-    #[schema(minimum = 1, maximum = 300)]
-    pub connect_timeout_s: u32,
-    /// Seconds for one operation (1–3600).
-    #[schema(minimum = 1, maximum = 3600)]
-    pub query_timeout_s: u32,
-    /// Retries of errors the connector marks retryable (0–10).
-    #[schema(minimum = 0, maximum = 10)]
-    pub max_retries: u32,
-    /// Seconds a pooled connection may sit unused before it is closed (5–3600).
-    #[schema(minimum = 5, maximum = 3600)]
-    pub idle_timeout_s: u32,
-    /// Seconds after which a pooled connection is replaced, however busy (60–86400).
-    #[schema(minimum = 60, maximum = 86400)]
-    pub max_lifetime_s: u32,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        Self {
-            pool_size: 5,
-            connect_timeout_s: 30,
-            query_timeout_s: 300,
-            max_retries: 3,
-            idle_timeout_s: 300,
-            max_lifetime_s: 1800,
-        }
-    }
-}
-
-impl ConnectionSettings {
-    pub fn check(&self) -> Result<(), (String, String)> {
-        let bounds = [
-            ("pool_size", self.pool_size, 1, 50),
-            ("connect_timeout_s", self.connect_timeout_s, 1, 300),
-            ("query_timeout_s", self.query_timeout_s, 1, 3600),
-            ("max_retries", self.max_retries, 0, 10),
-            ("idle_timeout_s", self.idle_timeout_s, 5, 3600),
-            ("max_lifetime_s", self.max_lifetime_s, 60, 86_400),
-        ];
-        for (field, value, min, max) in bounds {
-            if !(min..=max).contains(&value) {
-                return Err((format!("/connection_settings/{field}"), format!("must be between {min} and {max}")));
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SshAuth {
-    Password,
-    PrivateKey,
-}
-
-/// Reaching the database through an SSH bastion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SshTunnel {
-    pub enabled: bool,
-    pub host: String,
-    #[serde(default = "default_ssh_port")]
-    pub port: u16,
-    pub username: String,
-    pub auth: SshAuth,
-    /// `SHA256:…` of the bastion's host key.
-    #[serde(default)]
-    pub host_key_fingerprint: Option<String>,
-}
-
-fn default_ssh_port() -> u16 {
-    22
-}
-
-/// When the schema is rediscovered on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct SchemaRefresh {
-    pub auto: bool,
-    /// Seconds between automatic discoveries (60–604800).
-    #[schema(minimum = 60, maximum = 604800)]
-    pub interval_s: u32,
-}
-
-impl Default for SchemaRefresh {
-    fn default() -> Self {
-        Self { auto: true, interval_s: 3600 }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Testing,
-    Active,
-    Inactive,
-    Failed,
-    Maintenance,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Testing => "testing",
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-            Self::Failed => "failed",
-            Self::Maintenance => "maintenance",
-        }
-    }
-}
+use super::catalog_dto::TestOutcome;
+pub use crate::core::domain::{ConnectionSettings, SchemaRefresh, SchemaSummary, SshAuth, SshTunnel, Status};
 
 /// The statuses a user may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -206,6 +87,53 @@ pub struct UpdateDataSource {
     /// `credentials_required`.
     #[serde(default)]
     pub credentials: Option<BTreeMap<String, String>>,
+}
+
+impl From<SettableStatus> for Status {
+    fn from(status: SettableStatus) -> Self {
+        match status {
+            SettableStatus::Active => Self::Active,
+            SettableStatus::Inactive => Self::Inactive,
+            SettableStatus::Maintenance => Self::Maintenance,
+        }
+    }
+}
+
+impl From<CreateDataSource> for crate::core::data_sources::NewSource {
+    fn from(body: CreateDataSource) -> Self {
+        Self {
+            name: body.name,
+            description: body.description,
+            source_type: body.source_type,
+            workspace_id: body.workspace_id,
+            config: body.config,
+            credentials: body.credentials.unwrap_or_default(),
+            connection_settings: body.connection_settings,
+            ssh_tunnel: body.ssh_tunnel,
+            schema_refresh: body.schema_refresh,
+            health_check_interval_s: body.health_check_interval_s,
+            tags: body.tags,
+            shared_with_workspaces: body.shared_with_workspaces,
+        }
+    }
+}
+
+impl From<UpdateDataSource> for crate::core::data_sources::Changes {
+    fn from(body: UpdateDataSource) -> Self {
+        Self {
+            name: body.name,
+            description: body.description,
+            config: body.config,
+            connection_settings: body.connection_settings,
+            ssh_tunnel: body.ssh_tunnel,
+            schema_refresh: body.schema_refresh,
+            health_check_interval_s: body.health_check_interval_s,
+            tags: body.tags,
+            shared_with_workspaces: body.shared_with_workspaces,
+            status: body.status.map(Status::from),
+            credentials: body.credentials.unwrap_or_default(),
+        }
+    }
 }
 
 /// Tells "absent" (None) from "null" (Some(None)).
@@ -329,8 +257,9 @@ pub struct DiscoveryJob {
     pub tables_found: Option<i64>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
-    /// Changes since the previous successful discovery (absent for the first).
-    pub diff: Option<crate::catalog_diff::SchemaDiff>,
+    /// Changes since the previous successful discovery (absent for the
+    /// first); names listed up to a byte cap, counts whole.
+    pub diff: Option<crate::catalog_listing::DiffListing>,
 }
 
 impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
@@ -344,7 +273,11 @@ impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
             tables_found: job.tables_found,
             error_kind: job.error_kind,
             error: job.error,
-            diff: job.diff.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+            diff: job
+                .diff
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .map(|diff| crate::catalog_listing::list_diff(diff, crate::catalog_listing::limits::DIFF_BYTES)),
         }
     }
 }
@@ -353,8 +286,12 @@ impl From<crate::db::DiscoveryJobRow> for DiscoveryJob {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SchemaParams {
+    /// Not with `cursor`.
     #[param(minimum = 1)]
     pub page: Option<u32>,
+    /// The `next_cursor` of the previous page: this page starts right after
+    /// its last table (the way to go on after a page cut by the byte cap).
+    pub cursor: Option<String>,
     /// Tables per page (1–500, default 100).
     #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<u32>,
@@ -364,28 +301,36 @@ pub struct SchemaParams {
     pub search: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SchemaSummary {
-    pub name: String,
-    pub table_count: i64,
-}
-
 /// One discovered table (with its schema's name).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DiscoveredTable {
     pub schema: String,
     #[serde(flatten)]
-    pub table: crate::model::Table,
+    pub table: super::catalog_dto::Table,
+}
+
+impl From<crate::core::domain::DiscoveredTable> for DiscoveredTable {
+    fn from(found: crate::core::domain::DiscoveredTable) -> Self {
+        Self { schema: found.schema, table: found.table.into() }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SchemaCatalog {
     pub discovery: Option<DiscoveryJob>,
+    /// Every schema, up to a byte cap (`schemas_truncated` then).
     pub schemas: Vec<SchemaSummary>,
+    pub schemas_truncated: bool,
     pub items: Vec<DiscoveredTable>,
     pub total: i64,
-    pub page: u32,
+    /// Absent when paging by cursor.
+    pub page: Option<u32>,
     pub page_size: u32,
+    /// Where the next page starts, while more tables match.
+    pub next_cursor: Option<String>,
+    /// The page's byte cap (4 MiB a response) ended it before `page_size`
+    /// tables: go on with `next_cursor`, not with the next page number.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -447,6 +392,11 @@ pub struct DataSourceType {
     pub secret_fields: Vec<String>,
     pub default_port: Option<u16>,
     pub file_based: bool,
+    /// Whether `GET /{id}/preview` can read data (connectors built for
+    /// API 0.2.0 and later).
+    pub preview: bool,
+    /// The language `POST /{id}/query` takes (e.g. `sql`), when the type runs queries.
+    pub query_language: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -495,7 +445,7 @@ pub struct Metrics {
     /// SSH tunnels on this server: open now, forwarded channels, reconnects, failures.
     #[schema(value_type = Object)]
     pub ssh_tunnels: crate::tunnel::TunnelsStats,
-    pub schema_cache: super::schema_cache::SchemaCacheStats,
+    pub schema_cache: crate::core::schema_cache::SchemaCacheStats,
     /// Connector stores alive now (pooled connections and calls in flight).
     pub plugin_instances_live: i64,
     pub plugin_instances_created: u64,

@@ -84,6 +84,43 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// The one mapping of the core's errors to HTTP.
+impl From<crate::core::Error> for ApiError {
+    fn from(error: crate::core::Error) -> Self {
+        use crate::core::Error as E;
+        let code = error.code();
+        let message = error.to_string();
+        match error {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, message),
+            E::Conflict { .. } => Self::new(StatusCode::CONFLICT, code, message),
+            E::Invalid { field, message: reason } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+                .with_details(serde_json::json!({ "fields": [{ "field": field, "message": reason }] })),
+            E::Rejected { details, .. } => {
+                let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                Self { details, ..error }
+            }
+            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, code, message),
+            E::Unavailable { details, .. } => {
+                let error = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+                Self { details, ..error }
+            }
+            E::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
+            E::Source(error) => {
+                use crate::model::ErrorKind as K;
+                let status = match error.kind {
+                    K::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    K::Unreachable | K::Auth | K::Internal => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                Self::new(status, code, message)
+                    .with_details(serde_json::json!({ "kind": error.kind.as_str(), "retryable": error.retryable }))
+            }
+            // The cause was logged where it happened.
+            E::Internal { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::db::{Db, EventFilter, EventRow};
+pub use crate::settings::StreamLimits;
 
 /// How often a feed looks for events written by other replicas (this
 /// process's commits wake it at once).
@@ -24,13 +25,6 @@ const POLL: Duration = Duration::from_secs(1);
 pub const BATCH: i64 = 200;
 /// Batches a slow stream may fall behind before it catches up from the database.
 const CHANNEL: usize = 256;
-
-/// How many streams may be open at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamLimits {
-    pub per_token: usize,
-    pub per_org: usize,
-}
 
 /// Events of one organization read by one poll: every event with `from < seq <= to`.
 #[derive(Debug)]

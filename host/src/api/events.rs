@@ -159,7 +159,7 @@ pub async fn list(
         return Err(ApiError::bad_request(format!("limit is 1-{MAX_LIMIT}")).with_code("invalid_query"));
     }
     // One more than asked tells whether another page waits.
-    let mut rows = state.db.org_events(&org_id, since, &filter, i64::from(limit) + 1).await?;
+    let mut rows = state.db().org_events(&org_id, since, &filter, i64::from(limit) + 1).await?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_since = rows.last().map_or(since, |row| row.seq);
@@ -238,7 +238,7 @@ fn live(
             if live.catching_up {
                 // Read before the query: every event up to it is visible to the query.
                 let mark = live.subscription.published_to();
-                match live.state.db.org_events(&live.org_id, live.after, &live.filter, event_feed::BATCH).await {
+                match live.state.db().org_events(&live.org_id, live.after, &live.filter, event_feed::BATCH).await {
                     Ok(rows) if !rows.is_empty() => live.buffered.extend(rows),
                     Ok(_) => {
                         live.complete = live.complete.max(live.after).max(mark);

@@ -19,9 +19,8 @@ use super::dto::{FileDownloadParams, FileUrl, FileUrlParams};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery, Auth};
 use crate::db::{DataSourceRow, StoredFileRow};
-use crate::file_links::{self, FileIdentity, LinkScope};
+use crate::file_links::{self, FileIdentity, LinkScope, ResolveError};
 use crate::model::ErrorKind;
-use crate::sandbox::files::FileGrantError;
 
 const DEFAULT_EXPIRY_S: u32 = 900;
 const MAX_EXPIRY_S: u32 = 7 * 24 * 3600;
@@ -45,6 +44,8 @@ enum Unavailable {
     Refused(String),
     /// A directory: 409.
     Directory,
+    /// The filesystem did not answer in time: 503.
+    Busy(String),
     Internal(String),
 }
 
@@ -59,30 +60,28 @@ impl AppState {
             _ => Unavailable::Internal(failure.error.message),
         })?;
         if let Some(file) = stored {
-            let local =
-                self.files.local_file(super::connections::file_ref(&file)).await.map_err(|error| match error {
-                    crate::storage::StorageError::Missing => Unavailable::NotFound,
-                    other => Unavailable::Internal(other.to_string()),
-                })?;
+            let local = self.files().local_file(crate::core::file_ref(&file)).await.map_err(|error| match error {
+                crate::storage::StorageError::Missing => Unavailable::NotFound,
+                other => Unavailable::Internal(other.to_string()),
+            })?;
             let identity = FileIdentity::Stored { id: file.id.clone(), sha256: file.sha256.clone() };
             return Ok(ServedFile { identity, local, name: file.name.clone(), stored: Some(file) });
         }
         let path_field = self
-            .connectors
+            .connectors()
             .source_type(&row.source_type)
             .and_then(|found| found.spec().file.as_ref().map(|file| file.path_field.clone()))
             .ok_or(Unavailable::NotFound)?;
         let configured = config.get(&path_field).and_then(|v| v.as_str()).ok_or(Unavailable::NotFound)?;
-        let resolved = self.connectors.sandbox().files.resolve(configured).map_err(|error| match error {
-            FileGrantError::NotFound(_) | FileGrantError::Empty => Unavailable::NotFound,
-            refused => Unavailable::Refused(refused.to_string()),
-        })?;
-        let metadata = std::fs::metadata(&resolved).map_err(|_| Unavailable::NotFound)?;
-        if metadata.is_dir() {
-            return Err(Unavailable::Directory);
-        }
-        let name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(ServedFile { identity: FileIdentity::of_path(&resolved, &metadata), local: resolved, name, stored: None })
+        let resolved = file_links::resolve_path(&self.connectors().sandbox().files, configured, FILE_OPEN_TIMEOUT)
+            .await
+            .map_err(|error| match error {
+                ResolveError::NotFound => Unavailable::NotFound,
+                ResolveError::Refused(reason) => Unavailable::Refused(reason),
+                ResolveError::Directory => Unavailable::Directory,
+                ResolveError::Unavailable(error) => Unavailable::Busy(error.to_string()),
+            })?;
+        Ok(ServedFile { identity: resolved.identity, local: resolved.local, name: resolved.name, stored: None })
     }
 }
 
@@ -91,6 +90,7 @@ fn unavailable(error: Unavailable) -> ApiError {
         Unavailable::NotFound => ApiError::not_found("file"),
         Unavailable::Refused(reason) => ApiError::new(StatusCode::FORBIDDEN, "file_not_allowed", reason),
         Unavailable::Directory => ApiError::conflict("not_a_file", "the data source names a directory, not a file"),
+        Unavailable::Busy(reason) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "file_unavailable", reason),
         Unavailable::Internal(reason) => ApiError::internal("cannot resolve the data source's file", reason),
     }
 }
@@ -107,7 +107,7 @@ pub async fn file_url(
     ApiQuery(params): ApiQuery<FileUrlParams>,
 ) -> ApiResult<Json<FileUrl>> {
     let row = super::data_sources::visible_row(&state, &principal, &id).await?;
-    let file_based = state.connectors.source_type(&row.source_type).is_some_and(|found| found.spec().file.is_some());
+    let file_based = state.connectors().source_type(&row.source_type).is_some_and(|found| found.spec().file.is_some());
     if !file_based {
         return Err(ApiError::conflict(
             "not_file_based",
@@ -125,8 +125,8 @@ pub async fn file_url(
     // its credentials sign; anything else through this host.
     if let Some(file) = &served.stored {
         let signed = state
-            .files
-            .presigned_url(super::connections::file_ref(file), std::time::Duration::from_secs(u64::from(expires_in)))
+            .files()
+            .presigned_url(crate::core::file_ref(file), std::time::Duration::from_secs(u64::from(expires_in)))
             .await
             .map_err(|error| ApiError::internal("cannot sign a link to the stored file", error))?;
         if let Some(url) = signed {
@@ -157,9 +157,12 @@ pub async fn download(
         return Err(denied());
     }
     let given = hex::decode(&params.signature).map_err(|_| denied())?;
-    let row = state.db.data_source_any_org(&id).await?.ok_or_else(denied)?;
+    let row = state.db().data_source_any_org(&id).await?.ok_or_else(denied)?;
     // What the data source names now must be what the link was issued for.
-    let served = state.served_file(&row).await.map_err(|_| denied())?;
+    let served = state.served_file(&row).await.map_err(|error| match error {
+        Unavailable::Busy(_) => unavailable(error),
+        _ => denied(),
+    })?;
     let scope = LinkScope {
         org_id: &row.organization_id,
         data_source_id: &row.id,

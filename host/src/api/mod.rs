@@ -1,39 +1,32 @@
 //! The REST API: `/api/v1/data-sources`, `/api/v1/data-source-types`, the
 //! OpenAPI document with Swagger UI at `/docs`, and `/healthz`.
 //!
-//! Handlers check input and permissions and answer in JSON; storage is in
-//! [`crate::db`], crypto in [`crate::vault`], connector calls in
-//! [`crate::connectors`]. Every query is scoped by the caller's organization:
-//! another organization's data source is 404, never 403.
+//! An adapter over the application core ([`crate::core`]): handlers parse
+//! the request, check the caller's role, call a service and answer in JSON,
+//! mapping the core's error to a status in one place (`error.rs`). Every
+//! query is scoped by the caller's organization: another organization's data
+//! source is 404, never 403.
 
 mod alert_channels;
-mod connections;
+pub mod catalog_dto;
 mod data_sources;
-mod discovery_worker;
 pub mod dto;
 mod error;
 mod event_feed;
 mod events;
 mod extract;
 mod files;
-mod metrics;
 mod openapi;
-mod plugin_registry;
+mod organization;
 pub mod plugins;
 mod prometheus;
 mod read_cache;
-mod scheduler;
-mod schema_cache;
+mod reading;
 mod state;
 mod storage;
-mod tunnels;
 
-pub use discovery_worker::spawn_discovery_worker;
 pub use error::{ApiError, ApiResult};
-pub use event_feed::StreamLimits;
-pub use metrics::Counters;
-pub use scheduler::spawn_scheduler;
-pub use state::{AppState, AppStateInner, CheckOrigin};
+pub use state::{AppState, AppStateInner};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -48,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Liveness, with the connectors this server runs (no auth: it reveals no data).
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
     let plugins: Vec<serde_json::Value> = state
-        .connectors
+        .connectors()
         .plugins()
         .iter()
         .map(|plugin| {
@@ -80,7 +73,7 @@ async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Nex
 
 pub fn router(state: AppState) -> Router {
     // The file itself is capped while it streams; this bounds the rest of the form.
-    let upload_limit = usize::try_from(state.files.max_upload_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    let upload_limit = usize::try_from(state.files().max_upload_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
     let api = Router::new()
         .route("/data-sources", get(data_sources::list).post(data_sources::create))
         .route("/data-sources/metrics", get(data_sources::metrics))
@@ -92,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .route("/data-sources/{data_source_id}/test", post(data_sources::test))
         .route("/data-sources/{data_source_id}/discover-schema", post(data_sources::discover))
         .route("/data-sources/{data_source_id}/schemas", get(data_sources::schemas))
+        .route("/data-sources/{data_source_id}/preview", get(reading::preview))
+        .route("/data-sources/{data_source_id}/query", post(reading::query))
         .route("/data-sources/{data_source_id}/health", get(data_sources::health))
         .route("/data-sources/{data_source_id}/file-url", get(files::file_url))
         .route("/files/{data_source_id}", get(files::download))
@@ -120,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/plugins/{plugin_id}/enable", post(plugins::enable))
         .route("/plugins/{plugin_id}/disable", post(plugins::disable))
+        .route("/organization/settings", get(organization::get).patch(organization::patch))
         .route("/organization/plugins", get(plugins::org_list))
         .route("/organization/plugins/{plugin_id}", axum::routing::put(plugins::org_switch))
         .fallback(|| async { ApiError::not_found("route") })

@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiResult;
-use super::metrics::Counters as C;
+use crate::core::counters::Counters as C;
 
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
-    let (by_status, by_breaker) = state.db.count_all_data_sources().await?;
-    let c = &state.counters;
+    let (by_status, by_breaker) = state.db().count_all_data_sources().await?;
+    let c = state.counters();
     let mut out = String::with_capacity(2048);
     family(&mut out, "inlet_data_sources", "gauge", "Live data sources by status.");
     for (status, count) in &by_status {
@@ -60,9 +60,9 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     );
     counter(&mut out, "inlet_connections_opened_total", "Connector connections opened.", C::get(&c.connections_opened));
     family(&mut out, "inlet_plugins_loaded", "gauge", "Connector plugins loaded.");
-    let _ = writeln!(out, "inlet_plugins_loaded {}", state.connectors.plugins().len());
+    let _ = writeln!(out, "inlet_plugins_loaded {}", state.connectors().plugins().len());
     pools(&mut out, &state);
-    let tunnels = state.tunnels.stats();
+    let tunnels = state.tunnels().stats();
     gauge(&mut out, "inlet_ssh_tunnels", "SSH tunnels open.", tunnels.tunnels_open);
     gauge(&mut out, "inlet_ssh_channels", "Connections forwarded through SSH tunnels now.", tunnels.channels_open);
     counter(&mut out, "inlet_ssh_channels_total", "Connections forwarded through SSH tunnels.", tunnels.channels_total);
@@ -76,14 +76,14 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let (streams, feeds) = state.event_feeds.running();
     gauge(&mut out, "inlet_event_streams", "Event streams (SSE) open.", streams as u64);
     gauge(&mut out, "inlet_event_feeds", "Organizations whose events are polled for open streams.", feeds as u64);
-    let cache = state.schemas.stats();
+    let cache = state.schemas().stats();
     gauge(&mut out, "inlet_schema_cache_entries", "Catalogs in the schema cache.", cache.entries);
     gauge(&mut out, "inlet_schema_cache_bytes", "Bytes of catalog JSON in the schema cache.", cache.weight_bytes);
     family(&mut out, "inlet_schema_cache_lookups_total", "counter", "Schema cache lookups, by result.");
     let _ = writeln!(out, "inlet_schema_cache_lookups_total{{result=\"hit\"}} {}", cache.hits);
     let _ = writeln!(out, "inlet_schema_cache_lookups_total{{result=\"miss\"}} {}", cache.misses);
     counter(&mut out, "inlet_schema_cache_evictions_total", "Catalogs evicted for space.", cache.evictions);
-    let runtime = state.connectors.runtime().stats();
+    let runtime = state.connectors().runtime().stats();
     let live = runtime.instances_live.load(Ordering::Relaxed);
     gauge(&mut out, "inlet_plugin_instances", "Connector stores alive.", u64::try_from(live).unwrap_or(0));
     counter(
@@ -103,7 +103,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
 
 /// Pool figures summed over every data source.
 fn pools(out: &mut String, state: &AppState) {
-    let pools = state.pools.stats(None);
+    let pools = state.pools().stats(None);
     let sum = |field: fn(&crate::pool::PoolStats) -> u64| pools.iter().map(field).sum::<u64>();
     family(out, "inlet_pool_connections", "gauge", "Pooled connector connections, by state.");
     let _ = writeln!(out, "inlet_pool_connections{{state=\"in_use\"}} {}", sum(|p| u64::from(p.in_use)));

@@ -121,7 +121,7 @@ pub async fn upload(
         let id = new_id();
         let name = safe_name(field.file_name());
         let content_type = field.content_type().map(|t| t.chars().take(200).collect::<String>());
-        let mut upload = state.files.upload(&org_id, &id, &name);
+        let mut upload = state.files().upload(&org_id, &id, &name);
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => chunk,
@@ -148,8 +148,8 @@ pub async fn upload(
             created_at: now(),
             created_by: Some(principal.actor.clone()),
         };
-        if let Err(error) = state.db.insert_stored_file(&row).await {
-            let _ = state.files.delete(&row.organization_id, &row.id, &row.name).await;
+        if let Err(error) = state.db().insert_stored_file(&row).await {
+            let _ = state.files().delete(&row.organization_id, &row.id, &row.name).await;
             return Err(error.into());
         }
         tracing::info!(file = %row.id, size, "file uploaded");
@@ -173,13 +173,13 @@ async fn upload_workspace(
             serde_json::json!({ "fields": [{ "field": "workspace_id", "message": "unknown workspace" }] }),
         )
     };
-    let known: Vec<String> = state.db.workspaces(org_id).await?.into_iter().map(|w| w.id).collect();
+    let known: Vec<String> = state.db().workspaces(org_id).await?.into_iter().map(|w| w.id).collect();
     let usable = |id: &String| known.contains(id) && principal.may_use_workspace(id);
     match named {
         Some(id) if usable(&id) => Ok(id),
         Some(_) => Err(unknown()),
         None => {
-            let default = state.db.default_workspace(org_id).await?.id;
+            let default = state.db().default_workspace(org_id).await?.id;
             if usable(&default) {
                 return Ok(default);
             }
@@ -190,12 +190,7 @@ async fn upload_workspace(
 
 /// A stored file the caller may see (org and workspace), or 404.
 pub(super) async fn visible_file(state: &AppState, principal: &Principal, id: &str) -> ApiResult<StoredFileRow> {
-    let org_id = org_of(principal)?;
-    let row = state.db.stored_file(org_id, id).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    if !principal.sees(&row.workspace_id, &[]) {
-        return Err(ApiError::not_found("file"));
-    }
-    Ok(row)
+    Ok(state.visible_stored_file(principal, id).await?)
 }
 
 fn storage_error(error: StorageError) -> ApiError {
@@ -222,7 +217,7 @@ pub async fn list(
     }
     let offset = i64::from(page - 1) * i64::from(page_size);
     let visible = principal.workspaces.as_deref();
-    let (rows, total) = state.db.stored_files(org_id, visible, i64::from(page_size), offset).await?;
+    let (rows, total) = state.db().stored_files(org_id, visible, i64::from(page_size), offset).await?;
     Ok(Json(StoredFileList { items: rows.into_iter().map(StoredFile::from).collect(), total, page, page_size }))
 }
 
@@ -252,11 +247,11 @@ pub async fn delete(
     }
     let org_id = org_of(&principal)?;
     let row = visible_file(&state, &principal, &id).await?;
-    let users = state.db.data_sources_using(org_id, &id).await?;
+    let users = state.db().data_sources_using(org_id, &id).await?;
     if !users.is_empty() {
         // Name only the data sources the caller can see; count the others.
         let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-        let shares = state.db.shares_of(&ids).await?;
+        let shares = state.db().shares_of(&ids).await?;
         let (seen, unseen): (Vec<_>, Vec<_>) = users.iter().partition(|user| {
             let shared: Vec<String> = shares.iter().filter(|(ds, _)| *ds == user.id).map(|(_, w)| w.clone()).collect();
             principal.sees(&user.workspace_id, &shared)
@@ -270,9 +265,9 @@ pub async fn delete(
             format!("data sources still read this file: {}; change or delete them first", named.join(", ")),
         ));
     }
-    if state.db.delete_stored_file(org_id, &id).await? {
+    if state.db().delete_stored_file(org_id, &id).await? {
         state
-            .files
+            .files()
             .delete(org_id, &id, &row.name)
             .await
             .map_err(|e| ApiError::internal("cannot delete the file", e))?;

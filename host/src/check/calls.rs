@@ -154,4 +154,34 @@ impl<'a> Caller<'a> {
         self.measure(session);
         outcome
     }
+
+    /// Previews `limit` rows of one object: the columns and every row count.
+    pub async fn preview(
+        &mut self,
+        session: &mut Session,
+        request: &crate::model::RowsRequest,
+        limit: u32,
+    ) -> Result<(Vec<crate::model::ResultColumn>, u64), Stop> {
+        let started = Instant::now();
+        let deadline = started + self.timeouts.query;
+        let outcome = async {
+            let rows = session.open_rows(request, deadline).await?;
+            let mut count = 0u64;
+            // One row more than asked shows a connector that ignores the limit.
+            while let Some(batch) = session.next_batch(&rows, limit + 1, deadline).await? {
+                count += u64::from(batch.row_count);
+                if count > u64::from(limit) {
+                    break;
+                }
+            }
+            let columns = rows.columns.clone();
+            session.close_rows(rows).await?;
+            Ok((columns, count))
+        }
+        .await
+        .map_err(Stop::Call);
+        self.note("preview", started.elapsed(), self.timeouts.query, &outcome);
+        self.measure(session);
+        outcome
+    }
 }

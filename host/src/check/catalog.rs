@@ -27,6 +27,15 @@ impl Default for Bounds {
 /// Problems are listed up to this many; more are counted.
 const MAX_PROBLEMS: usize = 8;
 
+/// A discovered table as the preview check compares it.
+#[derive(Debug, Clone)]
+pub struct SampleTable {
+    pub schema: String,
+    pub name: String,
+    /// (column, portable type)
+    pub columns: Vec<(String, String)>,
+}
+
 /// One discovery, page by page.
 #[derive(Debug)]
 pub struct Walk {
@@ -38,6 +47,8 @@ pub struct Walk {
     pub total_bytes: usize,
     pub largest_page_bytes: usize,
     pub largest_page_tables: usize,
+    /// The first table seen with columns, for the preview check.
+    pub sample: Option<SampleTable>,
     tokens: HashSet<String>,
     problems: Vec<String>,
     more_problems: usize,
@@ -60,6 +71,7 @@ impl Walk {
             total_bytes: 0,
             largest_page_bytes: 0,
             largest_page_tables: 0,
+            sample: None,
             tokens: HashSet::new(),
             problems: Vec::new(),
             more_problems: 0,
@@ -119,6 +131,10 @@ impl Walk {
             for table in &schema.tables {
                 for issue in table_problems(table) {
                     self.problem(format!("page {n}: `{}.{}`: {issue}", schema.name, table.name));
+                }
+                if self.sample.is_none() && !table.columns.is_empty() {
+                    let columns = table.columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect();
+                    self.sample = Some(SampleTable { schema: schema.name.clone(), name: table.name.clone(), columns });
                 }
                 let key = (schema.name.clone(), table.name.clone());
                 if let Some(first) = self.tables.insert(key, n) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::calls::{Caller, Stop};
 use super::catalog::{Bounds, Next, Walk};
 use super::report::{Report, Status};
-use crate::model::DiscoverRequest;
+use crate::model::{DiscoverRequest, ErrorKind, PreviewRequest, RowsRequest};
 use crate::plugin::{Secrets, SourceType};
 use crate::runtime::Session;
 
@@ -74,7 +74,7 @@ impl<'c, 'p> Live<'c, 'p> {
                 report.fail(self.name("connect"), stop.describe(), took);
                 // Without a connection nothing else can run; the limits line
                 // still says whether the sandbox had to step in.
-                for check in ["test", "discover"] {
+                for check in ["test", "discover", "preview"] {
                     report.skip(self.name(check), "the connect check failed");
                 }
                 self.limits(report);
@@ -86,6 +86,7 @@ impl<'c, 'p> Live<'c, 'p> {
         if let Some(walk) = self.discover(report).await {
             self.filters(report, &walk).await;
             self.paging(report, &walk).await;
+            self.preview(report, &walk).await;
         }
         self.limits(report);
         self.budgets(report);
@@ -180,6 +181,65 @@ impl<'c, 'p> Live<'c, 'p> {
                 }
                 Some(walk)
             }
+        }
+    }
+
+    /// A preview of the first discovered table: at most the rows asked
+    /// for, the discovered columns, and the same portable types.
+    async fn preview(&mut self, report: &mut Report, full: &Walk) {
+        const LIMIT: u32 = 5;
+        let name = self.name("preview");
+        if let Err(stop) = self.ensure_session().await {
+            report.fail(name, stop.describe(), Duration::ZERO);
+            return;
+        }
+        let session = self.session.as_mut().expect("open");
+        if !session.reads_rows() {
+            report.skip(name, "the plugin's WIT version (0.1.x) has no preview; build it against 0.2.0");
+            return;
+        }
+        let Some(super::catalog::SampleTable { schema, name: table, columns: discovered }) = full.sample.clone() else {
+            report.skip(name, "no table with columns was discovered");
+            return;
+        };
+        let request = RowsRequest::Preview(PreviewRequest {
+            schema: schema.clone(),
+            object: table.clone(),
+            columns: Vec::new(),
+            limit: LIMIT,
+        });
+        let started = Instant::now();
+        let outcome = self.caller.preview(session, &request, LIMIT).await;
+        let took = started.elapsed();
+        let (columns, rows) = match outcome {
+            Ok(read) => read,
+            Err(stop) if stop.connector_kind() == Some(ErrorKind::Unsupported) => {
+                report.push(name, Status::Warn, format!("`{schema}.{table}`: {}", stop.describe()), took);
+                return;
+            }
+            Err(stop) => {
+                report.fail(name, format!("`{schema}.{table}`: {}", stop.describe()), took);
+                return;
+            }
+        };
+        let mut problems = Vec::new();
+        if rows > u64::from(LIMIT) {
+            problems.push(format!("returned more than the {LIMIT} rows asked for"));
+        }
+        for column in &columns {
+            match discovered.iter().find(|(name, _)| *name == column.name) {
+                None => problems.push(format!("column `{}` was not discovered", column.name)),
+                Some((_, data_type)) if *data_type != column.data_type => problems.push(format!(
+                    "column `{}` is {} in the preview but {data_type} in discovery",
+                    column.name, column.data_type
+                )),
+                Some(_) => {}
+            }
+        }
+        if problems.is_empty() {
+            report.pass(name, format!("`{schema}.{table}`: {}, {} rows", plural(columns.len(), "column"), rows), took);
+        } else {
+            report.fail(name, format!("`{schema}.{table}`: {}", problems.join("; ")), took);
         }
     }
 

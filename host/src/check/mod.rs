@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::connectors::Timeouts;
-use crate::plugin::{Manifest, Secrets, SourceType, manifest::SUPPORTED_API_VERSIONS};
+use crate::plugin::{Manifest, Secrets, SourceType};
 use crate::runtime::Runtime;
 use crate::sandbox::Grants;
 use crate::settings::Settings;
@@ -162,7 +162,7 @@ async fn run_into(settings: &Settings, options: &CheckOptions, report: &mut Repo
             if types.len() == 1 { "" } else { "s" },
             types.join(", "),
             manifest.api_version,
-            SUPPORTED_API_VERSIONS.join(", ")
+            crate::runtime::wit::supported()
         ),
         started.elapsed(),
     );
@@ -356,6 +356,8 @@ fn read_json(path: &Path, what: &str) -> Result<Value, String> {
 mod tests {
     use super::*;
 
+    const EXAMPLE_MANIFEST: &str = include_str!("../../../runtime/src/plugin/testdata/example.toml");
+
     fn options(dir: &Path) -> CheckOptions {
         CheckOptions {
             plugin_dir: dir.to_path_buf(),
@@ -378,7 +380,7 @@ mod tests {
     async fn an_unsupported_api_version_fails_the_manifest_check_naming_the_supported_ones() {
         let dir = tempfile::tempdir().unwrap();
         let text =
-            crate::plugin::manifest::tests::EXAMPLE.replace("api_version = \"0.1.0\"", "api_version = \"9.0.0\"");
+            EXAMPLE_MANIFEST.replace("api_version = \"0.1.0\"", "api_version = \"9.0.0\"");
         std::fs::write(dir.path().join("plugin.toml"), text).unwrap();
         let report = run(&settings(dir.path()), &options(dir.path())).await;
         assert!(!report.ok);
@@ -391,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn a_source_dir_without_wasm_is_told_where_the_build_goes() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("plugin.toml"), crate::plugin::manifest::tests::EXAMPLE).unwrap();
+        std::fs::write(dir.path().join("plugin.toml"), EXAMPLE_MANIFEST).unwrap();
         std::fs::write(dir.path().join("Cargo.toml"), "[package]\n").unwrap();
         let report = run(&settings(dir.path()), &options(dir.path())).await;
         let text = report.to_text();
@@ -403,7 +405,7 @@ mod tests {
 
     #[test]
     fn the_working_config_needs_a_known_type() {
-        let manifest = Manifest::parse(crate::plugin::manifest::tests::EXAMPLE, "test").unwrap();
+        let manifest = Manifest::parse(EXAMPLE_MANIFEST, "test").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("c.json");
         std::fs::write(&config, "{\"host\": \"h\"}").unwrap();

@@ -28,6 +28,32 @@ pub struct DiscoveredTableRow {
     pub definition: String,
 }
 
+/// A table of a running discovery, as stored.
+#[derive(Debug, Clone)]
+pub struct StagedTable {
+    pub schema_name: String,
+    pub table_name: String,
+    pub kind: String,
+    /// The table as JSON (see `discovery::stored`).
+    pub definition: String,
+    /// See `catalog_diff::columns_digest`.
+    pub columns_digest: String,
+}
+
+/// A stored table's name and column digest (`None` when stored before
+/// digests were).
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredDigest {
+    pub schema_name: String,
+    pub table_name: String,
+    pub columns_digest: Option<String>,
+}
+
+/// Rows per multi-row insert (7 parameters each; 5 per row after the first two).
+const INSERT_ROWS: usize = 100;
+/// (schema, table) keys per lookup.
+const LOOKUP_KEYS: usize = 250;
+
 const JOB_COLUMNS: &str =
     "id, data_source_id, status, requested_at, started_at, finished_at, tables_found, error_kind, error, diff";
 
@@ -133,7 +159,9 @@ impl Db {
         Ok((requeued, failed))
     }
 
+    /// Fails the job and removes whatever of its tables it had stored.
     pub async fn fail_discovery(&self, job_id: &str, kind: &str, error: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE discovery_jobs SET status = 'failed', finished_at = $1, error_kind = $2, error = $3 WHERE id = $4",
         )
@@ -141,8 +169,16 @@ impl Db {
         .bind(kind)
         .bind(super::storable(error))
         .bind(job_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM discovered_tables WHERE job_id = $1 \
+             AND data_source_id = (SELECT data_source_id FROM discovery_jobs WHERE id = $1)",
+        )
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -159,68 +195,189 @@ impl Db {
         .await?)
     }
 
-    /// Every stored table of a data source.
-    pub async fn all_discovered_tables(&self, data_source_id: &str) -> Result<Vec<DiscoveredTableRow>, DbError> {
+    /// The tables of a data source's catalog `version` (see
+    /// [`Db::catalog_version`]); tables a running discovery is storing
+    /// beside it are not among them.
+    pub async fn all_discovered_tables(
+        &self,
+        data_source_id: &str,
+        version: &str,
+    ) -> Result<Vec<DiscoveredTableRow>, DbError> {
         Ok(sqlx::query_as(
-            "SELECT schema_name, table_name, kind, definition FROM discovered_tables WHERE data_source_id = $1",
+            "SELECT schema_name, table_name, kind, definition FROM discovered_tables \
+             WHERE data_source_id = $1 AND job_id = $2",
         )
         .bind(data_source_id)
+        .bind(version)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// The stored catalog of a data source, and whether a discovery ever
-    /// succeeded for it (an empty catalog can be a real result).
-    pub async fn current_catalog(&self, data_source_id: &str) -> Result<(Vec<DiscoveredTableRow>, bool), DbError> {
-        let succeeded: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM discovery_jobs WHERE data_source_id = $1 AND status = 'succeeded' LIMIT 1",
-        )
-        .bind(data_source_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let tables = self.all_discovered_tables(data_source_id).await?;
-        Ok((tables, succeeded.is_some()))
+    /// Stores one page of a running discovery's tables, in one transaction
+    /// of multi-row inserts. A table the job already stored is a conflict.
+    pub async fn stage_discovered_tables(
+        &self,
+        data_source_id: &str,
+        job_id: &str,
+        tables: &[StagedTable],
+    ) -> Result<(), DbError> {
+        let mut seen = std::collections::HashSet::with_capacity(tables.len());
+        if let Some(table) = tables.iter().find(|t| !seen.insert((t.schema_name.as_str(), t.table_name.as_str()))) {
+            return Err(repeated(&table.schema_name, &table.table_name));
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in tables.chunks(INSERT_ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO discovered_tables \
+                 (data_source_id, job_id, schema_name, table_name, kind, definition, columns_digest) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let first = 3 + row * 5;
+                let separator = if row == 0 { "" } else { ", " };
+                let (a, b, c, d, e) = (first, first + 1, first + 2, first + 3, first + 4);
+                sql.push_str(&format!("{separator}($1, $2, ${a}, ${b}, ${c}, ${d}, ${e})"));
+            }
+            let mut query = sqlx::query(&sql).bind(data_source_id).bind(job_id);
+            for table in chunk {
+                query = query
+                    .bind(&table.schema_name)
+                    .bind(&table.table_name)
+                    .bind(&table.kind)
+                    .bind(&table.definition)
+                    .bind(&table.columns_digest);
+            }
+            if let Err(error) = query.execute(&mut *tx).await {
+                drop(tx);
+                return Err(match &error {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        let found = self.repeated_table(data_source_id, job_id, tables).await?;
+                        found.map_or(DbError::Sqlx(error), |(schema, table)| repeated(&schema, &table))
+                    }
+                    _ => DbError::Sqlx(error),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Replaces the data source's catalog with `tables` and completes the
-    /// job with its diff against the previous catalog, and appends the
+    /// Which of `tables` the job had stored already (after a conflict).
+    async fn repeated_table(
+        &self,
+        data_source_id: &str,
+        job_id: &str,
+        tables: &[StagedTable],
+    ) -> Result<Option<(String, String)>, DbError> {
+        let keys: Vec<(&str, &str)> = tables.iter().map(|t| (t.schema_name.as_str(), t.table_name.as_str())).collect();
+        let found = self.tables_of_job(data_source_id, job_id, &keys).await?;
+        Ok(found.into_iter().next().map(|row| (row.schema_name, row.table_name)))
+    }
+
+    /// The rows of catalog `version` among `keys` (schema, table), with
+    /// their column digests but without their definitions.
+    pub async fn tables_of_job(
+        &self,
+        data_source_id: &str,
+        version: &str,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<StoredDigest>, DbError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(LOOKUP_KEYS) {
+            let sql = format!(
+                "WITH wanted (schema_name, table_name) AS (VALUES {}) \
+                 SELECT d.schema_name, d.table_name, d.columns_digest FROM wanted \
+                 JOIN discovered_tables d ON d.data_source_id = $1 AND d.job_id = $2 \
+                 AND d.schema_name = wanted.schema_name AND d.table_name = wanted.table_name",
+                key_placeholders(chunk.len())
+            );
+            let mut query = sqlx::query_as(&sql).bind(data_source_id).bind(version);
+            for (schema, table) in chunk {
+                query = query.bind(*schema).bind(*table);
+            }
+            found.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
+    }
+
+    /// The stored definitions of catalog `version` among `keys`.
+    pub async fn definitions_of_job(
+        &self,
+        data_source_id: &str,
+        version: &str,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<DiscoveredTableRow>, DbError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(LOOKUP_KEYS) {
+            let sql = format!(
+                "WITH wanted (schema_name, table_name) AS (VALUES {}) \
+                 SELECT d.schema_name, d.table_name, d.kind, d.definition FROM wanted \
+                 JOIN discovered_tables d ON d.data_source_id = $1 AND d.job_id = $2 \
+                 AND d.schema_name = wanted.schema_name AND d.table_name = wanted.table_name",
+                key_placeholders(chunk.len())
+            );
+            let mut query = sqlx::query_as(&sql).bind(data_source_id).bind(version);
+            for (schema, table) in chunk {
+                query = query.bind(*schema).bind(*table);
+            }
+            found.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
+    }
+
+    /// The names and column digests of catalog `version`'s tables.
+    pub async fn catalog_digests(&self, data_source_id: &str, version: &str) -> Result<Vec<StoredDigest>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT schema_name, table_name, columns_digest FROM discovered_tables \
+             WHERE data_source_id = $1 AND job_id = $2",
+        )
+        .bind(data_source_id)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes a data source's stored tables except those of job `keep`
+    /// (its current catalog, or a finished job's); all of them for `None`.
+    pub async fn remove_discovered_tables_except(
+        &self,
+        data_source_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, DbError> {
+        let query = match keep {
+            Some(keep) => sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1 AND job_id <> $2")
+                .bind(data_source_id)
+                .bind(keep),
+            None => sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1").bind(data_source_id),
+        };
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Removes what job `job_id` stored of a data source's tables.
+    pub async fn remove_discovered_tables_of(&self, data_source_id: &str, job_id: &str) -> Result<u64, DbError> {
+        Ok(sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1 AND job_id = $2")
+            .bind(data_source_id)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Completes the job whose tables are stored, making them the data
+    /// source's catalog, with its diff against the previous catalog and the
     /// `schema_changed` event when there is one, atomically.
     pub async fn complete_discovery(
         &self,
         job_id: &str,
-        data_source_id: &str,
-        tables: &[DiscoveredTableRow],
+        tables_found: u64,
         diff: Option<&str>,
         event: Option<&super::NewEvent<'_>>,
     ) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM discovered_tables WHERE data_source_id = $1")
-            .bind(data_source_id)
-            .execute(&mut *tx)
-            .await?;
-        for table in tables {
-            sqlx::query(
-                "INSERT INTO discovered_tables (data_source_id, schema_name, table_name, kind, definition) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(data_source_id)
-            .bind(&table.schema_name)
-            .bind(&table.table_name)
-            .bind(&table.kind)
-            .bind(&table.definition)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                DbError::conflict_on_unique(e, || {
-                    format!("the connector returned {}.{} twice", table.schema_name, table.table_name)
-                })
-            })?;
-        }
         sqlx::query(
             "UPDATE discovery_jobs SET status = 'succeeded', finished_at = $1, tables_found = $2, diff = $3 WHERE id = $4",
         )
         .bind(now())
-        .bind(tables.len() as i64)
+        .bind(i64::try_from(tables_found).unwrap_or(i64::MAX))
         .bind(diff)
         .bind(job_id)
         .execute(&mut *tx)
@@ -234,4 +391,13 @@ impl Db {
         }
         Ok(())
     }
+}
+
+fn repeated(schema: &str, table: &str) -> DbError {
+    DbError::Conflict(format!("the connector returned {schema}.{table} twice"))
+}
+
+/// `($3, $4), ($5, $6), …` for `keys` (schema, table) pairs after $1 and $2.
+fn key_placeholders(keys: usize) -> String {
+    (0..keys).map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i)).collect::<Vec<_>>().join(", ")
 }

@@ -20,7 +20,7 @@ pub use alerts::{
     NewDelivery, PlannedEvent,
 };
 pub use data_sources::{BreakerColumns, DataSourceRow, ListFilter, NewDataSource, Outcome, SideData, SortKey};
-pub use discovery::{DiscoveredTableRow, DiscoveryJobRow};
+pub use discovery::{DiscoveredTableRow, DiscoveryJobRow, StagedTable, StoredDigest};
 pub use events::{EventFilter, EventRow, NewEvent};
 pub use health::{HealthCheckRow, HealthStats};
 pub use orgs::{NewToken, OrgRow, TokenRow, WorkspaceRow};

@@ -13,6 +13,13 @@ pub struct OrgRow {
     pub created_at: String,
 }
 
+/// An organization's own switches (`organizations` columns beside its identity).
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct OrgSettingsRow {
+    /// 1 when members and admins may run queries, 0 when switched off.
+    pub querying: i64,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct WorkspaceRow {
     pub id: String,
@@ -107,6 +114,23 @@ impl Db {
         Ok(sqlx::query_as("SELECT id, name, kind, data_key, created_at FROM organizations ORDER BY id")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    pub async fn org_settings(&self, id: &str) -> Result<Option<OrgSettingsRow>, DbError> {
+        Ok(sqlx::query_as("SELECT querying FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Sets whether the organization may run queries; false when it is gone.
+    pub async fn set_org_querying(&self, id: &str, querying: bool) -> Result<bool, DbError> {
+        let result = sqlx::query("UPDATE organizations SET querying = $1 WHERE id = $2")
+            .bind(i64::from(querying))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Replaces an organization's wrapped data key if it is still `expected`

@@ -2,7 +2,7 @@
 //! hammering a source that keeps failing, the retry policy for errors a
 //! connector marks retryable, and the scheduler that checks every source on
 //! its interval. The decisions (breaker, backoff) are pure and unit-tested
-//! here; the scheduler loop (`api/scheduler.rs`) only wires them to the
+//! here; the scheduler loop (`workers/health_scheduler.rs`) only wires them to the
 //! database and the connectors.
 
 pub mod breaker;

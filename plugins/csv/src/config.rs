@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::file::FileTarget;
 use serde::Deserialize;
 
 use crate::decode::Encoding;
@@ -69,8 +70,8 @@ fn default_null_values() -> Vec<String> {
 /// The checked config.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file's path inside the guest (the host rewrote it to `/data/…`).
-    pub file_path: String,
+    /// The file (the host rewrote its path to `/data/…`).
+    pub target: FileTarget,
     pub delimiter: u8,
     pub quote: u8,
     pub has_header: bool,
@@ -84,7 +85,7 @@ impl ConnectorConfig for Config {
     type Raw = RawConfig;
 
     fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
-        config::non_empty("file_path", &raw.file_path)?;
+        let target = FileTarget::check(raw.file_path, None)?;
         let delimiter = single_ascii("delimiter", &raw.delimiter)?;
         let quote = single_ascii("quote", &raw.quote)?;
         if delimiter == quote {
@@ -92,7 +93,7 @@ impl ConnectorConfig for Config {
         }
         config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
         Ok(Self {
-            file_path: raw.file_path,
+            target,
             delimiter,
             quote,
             has_header: raw.has_header,
@@ -105,12 +106,6 @@ impl ConnectorConfig for Config {
 }
 
 impl Config {
-    /// The file's name, for messages: the guest path (`/data/…`) that the
-    /// host rewrote `file_path` to means nothing to the user.
-    pub fn file_name(&self) -> &str {
-        inlet_sdk::file::file_name(&self.file_path)
-    }
-
     pub fn is_null(&self, value: &str) -> bool {
         self.null_values.contains(value)
     }
@@ -130,7 +125,7 @@ fn single_ascii(field: &str, value: &str) -> Result<u8, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_sdk::ErrorKind;
+    use inlet_sdk::testing::assert_config_errors;
 
     #[test]
     fn defaults_apply() {
@@ -162,7 +157,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_config_errors() {
-        for json in [
+        assert_config_errors::<Config>(&[
             r#"{}"#,
             r#"{"file_path":""}"#,
             r#"{"file_path":"a","delimiter":"ab"}"#,
@@ -174,9 +169,6 @@ mod tests {
             r#"{"file_path":"a","sample_rows":100001}"#,
             r#"{"file_path":"a","encoding":"ebcdic"}"#,
             r#"{"file_path":"a","password":"x"}"#,
-        ] {
-            let error = Config::from_json(json).unwrap_err();
-            assert_eq!(error.kind, ErrorKind::Config, "{json}");
-        }
+        ]);
     }
 }

@@ -5,45 +5,41 @@
 //! - `config` — the options and their checks
 //! - `decode` — the file's encoding to UTF-8, streaming
 //! - `scan` — header, sample and row count over one pass
+//! - `preview` — the first rows, typed as the sample types them
 
 mod config;
 mod decode;
+mod preview;
 mod scan;
 
-use inlet_sdk::paging::page_one_table;
+use inlet_sdk::file::{FileConnector, FileSource, FileTarget, discover_one_table, open_step};
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
 use crate::scan::{Extent, HeaderColumn, Scan};
 
-/// The one schema a CSV data source has.
-pub const SCHEMA: &str = "default";
-
-pub struct Csv;
-
-/// The checked config; the file is opened again for every call, so that a
+/// The connector: the file is opened again for every call, so that a
 /// pooled connection sees the file as it is now.
-pub struct CsvConnection {
-    config: Config,
-}
+pub type Csv = FileConnector<Config>;
 
-impl Connector for Csv {
-    type Connection = CsvConnection;
-
-    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<CsvConnection, ConnectorError> {
-        let config = Config::from_request(request)?;
-        let (_, size) = steps.run("open file", || scan::open(&config))?;
-        steps.annotate_last(format!("{size} bytes"));
-        let columns = steps.run("read header", || scan::read_header(&config, || open_file(&config)))?;
-        steps.annotate_last(plural(columns.len() as u64, "column"));
-        Ok(CsvConnection { config })
+impl FileSource for Config {
+    fn target(&self) -> &FileTarget {
+        &self.target
     }
-}
 
-impl Connection for CsvConnection {
-    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
-        let config = &self.config;
-        let scan = steps.run("parse sample", || scan::scan(config, || open_file(config), Extent::Sample))?;
+    fn table_name(&self) -> String {
+        table_name(&self.target.path)
+    }
+
+    fn connect(&self, steps: &mut Steps) -> Result<(), ConnectorError> {
+        open_step(steps, || scan::open(self))?;
+        let columns = steps.run("read header", || scan::read_header(self, || open_file(self)))?;
+        steps.annotate_last(plural(columns.len() as u64, "column"));
+        Ok(())
+    }
+
+    fn test(&self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
+        let scan = steps.run("parse sample", || scan::scan(self, || open_file(self), Extent::Sample))?;
         steps.annotate_last(format!(
             "{} of {} parsed",
             plural(scan.sampled, "row"),
@@ -53,14 +49,18 @@ impl Connection for CsvConnection {
         Ok(None)
     }
 
-    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
-        let name = table_name(&self.config.file_path);
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+        let name = self.table_name();
         // Only a page that holds the file costs a pass over it.
-        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
-            let (_, size) = scan::open(&self.config)?;
-            let scan = scan::scan(&self.config, || open_file(&self.config), Extent::Count)?;
+        discover_one_table(request, name.clone(), || {
+            let (_, size) = scan::open(self)?;
+            let scan = scan::scan(self, || open_file(self), Extent::Count)?;
             Ok(describe(name, size, &scan))
         })
+    }
+
+    fn preview(&self, request: &PreviewRequest) -> Result<preview::Preview, ConnectorError> {
+        preview::preview(self, request)
     }
 }
 
@@ -91,7 +91,7 @@ fn describe(name: String, size: u64, scan: &Scan) -> Table {
         .build()
 }
 
-fn column(ordinal: u32, header: &HeaderColumn, inferred: &inlet_infer::Inferred) -> Column {
+pub(crate) fn column(ordinal: u32, header: &HeaderColumn, inferred: &inlet_infer::Inferred) -> Column {
     ColumnBuilder::new(header.name.clone(), ordinal, inferred.data_type, inferred.native_type.clone())
         .nullable(inferred.nullable)
         .max_length(inferred.max_length)
@@ -107,9 +107,9 @@ inlet_sdk::export_connector!(Csv);
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::path::Path;
 
     use super::*;
+    use inlet_sdk::testing::write_file;
 
     fn request(config: serde_json::Value) -> ConnectRequest {
         inlet_sdk::testing::connect_request("csv", &config)
@@ -117,13 +117,6 @@ mod tests {
 
     fn discover_request(token: Option<&str>, exclude: &[&str]) -> DiscoverRequest {
         inlet_sdk::testing::discover_request(token, exclude, 100)
-    }
-
-    fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
-        let path = dir.join(name);
-        let mut file = std::fs::File::create(&path).unwrap();
-        file.write_all(bytes).unwrap();
-        path.to_str().unwrap().to_owned()
     }
 
     #[test]

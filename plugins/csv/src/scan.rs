@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use flate2::read::MultiGzDecoder;
 use inlet_infer::ColumnStats;
 use inlet_sdk::ConnectorError;
+use inlet_sdk::file::FileSource;
 
 use crate::config::{Compression, Config};
 use crate::decode::{DecodingReader, Encoding};
@@ -38,7 +39,7 @@ pub enum Extent {
 
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
-    inlet_sdk::file::open(&config.file_path)
+    inlet_sdk::file::open(&config.target.path)
 }
 
 /// The file's bytes as text to parse: gunzipped when it is gzip (by config,
@@ -103,6 +104,55 @@ fn scan_input(config: &Config, input: impl Read, extent: Extent) -> Result<Scan,
         Extent::Count => Some(sampled + count_rest(config, &mut reader, &mut record)?),
     };
     Ok(Scan { columns, stats, sampled, rows })
+}
+
+/// The data records from the start of the input, one at a time (the
+/// preview's pass): the header is skipped, each record is checked as the
+/// scan checks it, and nothing past the last record asked for is read.
+pub struct DataRecords<R> {
+    config: Config,
+    /// Opens the input again from its start, only to place a failure.
+    reopen: fn(&Config) -> Result<R, ConnectorError>,
+    reader: Records<DecodingReader<BufReader<R>>>,
+    record: csv::ByteRecord,
+    /// Without a header the first record is data, and is already read.
+    first_is_data: bool,
+}
+
+impl<R: Read> DataRecords<R> {
+    pub fn open(config: &Config, reopen: fn(&Config) -> Result<R, ConnectorError>) -> Result<Self, ConnectorError> {
+        let mut reader = csv_reader(config, reopen(config)?);
+        let mut record = csv::ByteRecord::new();
+        first_record(config, &mut reader, &mut record).map_err(|failure| failure.locate(config, &|| reopen(config)))?;
+        Ok(Self { config: config.clone(), reopen, reader, record, first_is_data: !config.has_header })
+    }
+
+    /// The next record's fields, `None` for a null value (the config's
+    /// `null_values`); `Ok(None)` at the end of the input.
+    pub fn next(&mut self) -> Result<Option<Vec<Option<&str>>>, ConnectorError> {
+        if !std::mem::take(&mut self.first_is_data) {
+            match next_record(&self.config, &mut self.reader, &mut self.record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(failure) => return Err(self.locate(failure)),
+            }
+        }
+        let values = match fields(&self.config, &self.record) {
+            Ok(values) => values,
+            Err(failure) => return Err(self.locate(failure)),
+        };
+        Ok(Some(values.into_iter().map(|value| (!self.config.is_null(value)).then_some(value)).collect()))
+    }
+
+    /// A `protocol` error about the record just read, placed at its line.
+    pub fn record_error(&self, message: String) -> ConnectorError {
+        let byte = self.record.position().map_or(0, csv::Position::byte);
+        self.locate(Failure::Record { byte, message })
+    }
+
+    fn locate(&self, failure: Failure) -> ConnectorError {
+        failure.locate(&self.config, &|| (self.reopen)(&self.config))
+    }
 }
 
 /// A failure while reading, before it is turned into a [`ConnectorError`].

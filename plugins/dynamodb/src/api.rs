@@ -6,17 +6,15 @@
 //! The transport is [`inlet_sdk::http::Transport`]: wasi:http in the
 //! component, a scripted fake in the unit tests.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use inlet_sdk::ConnectorError;
-use inlet_sdk::http::{Limits, Method, Request, Response, Transport};
-use inlet_sdk::text::truncate;
+use inlet_sdk::aws::Payload;
+use inlet_sdk::aws::client::{self as aws_client, Headers, Scope, ServiceError};
+use inlet_sdk::http::{Method, Request, Response, Transport};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::config::Endpoint;
-use inlet_sdk::aws::{self, Credentials, Payload};
 
 pub const SERVICE: &str = "dynamodb";
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810";
@@ -44,29 +42,23 @@ impl Operation {
 
 /// A signed-request client for one endpoint and set of credentials.
 pub struct Client<T: Transport> {
-    transport: T,
+    aws: aws_client::Client<T>,
     endpoint: Endpoint,
-    region: String,
-    credentials: Credentials,
-    limits: Limits,
-    /// Seconds since the Unix epoch (a fixed clock in tests).
-    clock: fn() -> u64,
-}
-
-fn system_clock() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl<T: Transport> Client<T> {
-    pub fn new(transport: T, endpoint: Endpoint, region: String, credentials: Credentials, limits: Limits) -> Self {
-        let limits = limits.max_response_bytes(MAX_RESPONSE_BYTES);
-        Self { transport, endpoint, region, credentials, limits, clock: system_clock }
+    pub fn new(aws: aws_client::Client<T>, endpoint: Endpoint) -> Self {
+        Self { aws: aws.max_response_bytes(MAX_RESPONSE_BYTES), endpoint }
+    }
+
+    /// The SigV4 scope of `endpoint` in `region`.
+    pub fn scope(endpoint: &Endpoint, region: &str) -> Scope {
+        Scope { service: SERVICE, region: region.to_owned(), authority: endpoint.authority.clone() }
     }
 
     #[cfg(test)]
-    pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
-        self.clock = clock;
-        self
+    pub fn with_clock(self, clock: fn() -> u64) -> Self {
+        Self { aws: self.aws.with_clock(clock), endpoint: self.endpoint }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -76,43 +68,26 @@ impl<T: Transport> Client<T> {
     /// The signed HTTP request for `operation` with a JSON `body`.
     pub fn request(&self, operation: Operation, body: &Value) -> Request {
         let payload = body.to_string().into_bytes();
-        let target = format!("{TARGET_PREFIX}.{}", operation.name());
-        let signed_headers = vec![
-            ("host".to_owned(), self.endpoint.authority.clone()),
-            ("content-type".to_owned(), CONTENT_TYPE.to_owned()),
-            ("x-amz-target".to_owned(), target),
-        ];
-        let to_sign = aws::Request {
-            method: "POST",
-            path: &self.endpoint.path,
-            query: "",
-            headers: signed_headers.clone(),
+        let headers = Headers {
+            extra: vec![
+                ("content-type", CONTENT_TYPE.to_owned()),
+                ("x-amz-target", format!("{TARGET_PREFIX}.{}", operation.name())),
+            ],
             payload: Payload::Bytes(&payload),
             content_sha256: false,
         };
-        let signed = aws::sign(&to_sign, &self.credentials, &self.region, SERVICE, &aws::amz_date((self.clock)()));
-        let mut request = Request::new(Method::Post, self.endpoint.url.clone());
-        // wasi:http sets `Host` from the URL's authority (the guest may not).
-        for (name, value) in signed_headers.into_iter().skip(1).chain(signed.headers) {
-            request = request.header(name, value);
-        }
-        request.header("content-length", payload.len().to_string()).header("accept-encoding", "identity").body(payload)
+        let request = self.aws.sign(Method::Post, self.endpoint.url.clone(), &self.endpoint.path, "", headers);
+        request.header("content-length", payload.len().to_string()).body(payload)
     }
 
     /// Calls `operation` and parses its answer as `R`.
     pub fn call<R: DeserializeOwned>(&self, operation: Operation, body: &Value) -> Result<R, ConnectorError> {
         let request = self.request(operation, body);
-        let response = self.transport.send(&request, &self.limits).map_err(|mut error| {
-            error.message = format!("DynamoDB {}: {}", operation.name(), error.message);
-            error
-        })?;
-        if !response.is_success() {
-            return Err(service_error(operation, &response));
-        }
+        let label = format!("DynamoDB {}", operation.name());
+        let response = self.aws.send(&label, &request, None, |response| service_error(operation, response))?;
         serde_json::from_slice(&response.body).map_err(|error| {
             ConnectorError::protocol(format!(
-                "DynamoDB {}: the answer is not the JSON expected ({error}; {} bytes)",
-                operation.name(),
+                "{label}: the answer is not the JSON expected ({error}; {} bytes)",
                 response.body.len()
             ))
         })
@@ -133,8 +108,22 @@ impl<T: Transport> Client<T> {
     }
 
     pub fn scan(&self, name: &str, limit: u32, start: Option<&Value>) -> Result<Scan, ConnectorError> {
+        self.scan_page(name, None, limit, start)
+    }
+
+    /// One Scan page of a table, or of one of its indexes.
+    pub fn scan_page(
+        &self,
+        name: &str,
+        index: Option<&str>,
+        limit: u32,
+        start: Option<&Value>,
+    ) -> Result<Scan, ConnectorError> {
         let mut body = Map::new();
         body.insert("TableName".into(), Value::from(name));
+        if let Some(index) = index {
+            body.insert("IndexName".into(), Value::from(index));
+        }
         body.insert("Limit".into(), Value::from(limit.max(1)));
         if let Some(start) = start {
             body.insert("ExclusiveStartKey".into(), start.clone());
@@ -261,9 +250,15 @@ pub struct Scan {
     pub last_evaluated_key: Option<Value>,
 }
 
-/// The error code of a failed call: JSON `__type` (`…#Code` or `Code`), or
-/// the XML `<Code>` some front ends (and moto's signature check) answer with.
-pub fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
+/// The error code and message of a failed call: JSON `__type` (`…#Code`
+/// or `Code`), or the XML `<Code>` some front ends (and moto's signature
+/// check) answer with.
+pub fn read_error(response: &Response) -> ServiceError {
+    let (code, message) = error_code(&response.body);
+    ServiceError { status: response.status, code, message }
+}
+
+fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
     if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) {
         let code = object.get("__type").and_then(Value::as_str).map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
         let message =
@@ -281,12 +276,9 @@ pub fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
 
 /// The error kind a DynamoDB error means.
 pub fn service_error(operation: Operation, response: &Response) -> ConnectorError {
-    let (code, message) = error_code(&response.body);
-    let status = response.status;
-    let code_text = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
-    let detail = message.map(|m| format!(": {}", truncate(&m, 300))).unwrap_or_default();
-    let text = format!("DynamoDB {} failed: {code_text}{detail}", operation.name());
-    match code.as_deref().unwrap_or("") {
+    let error = read_error(response);
+    let text = error.text(&format!("DynamoDB {}", operation.name()));
+    match error.code.as_deref().unwrap_or("") {
         "UnrecognizedClientException"
         | "UnrecognizedClient"
         | "InvalidSignatureException"
@@ -315,12 +307,10 @@ pub fn service_error(operation: Operation, response: &Response) -> ConnectorErro
         "ValidationException" | "SerializationException" | "UnknownOperationException" => {
             ConnectorError::protocol(text)
         }
-        _ => match status {
+        _ => match error.status {
             401 | 403 => ConnectorError::auth(text),
             404 => ConnectorError::not_found(text),
-            408 | 504 => ConnectorError::timeout(text),
-            429 | 500..=599 => ConnectorError::unreachable(text),
-            _ => ConnectorError::protocol(text),
+            status => aws_client::error_for_status(status, text),
         },
     }
 }
@@ -356,22 +346,18 @@ mod tests {
     use inlet_sdk::ErrorKind;
     use serde_json::json;
 
+    use inlet_sdk::aws::{self, client::example};
+    use inlet_sdk::http::Limits;
+    use inlet_sdk::testing::response;
+
     use super::fake::{Calls, Scripted};
     use super::*;
 
     fn client(transport: Scripted) -> Client<Scripted> {
         let endpoint = Endpoint::parse("http://127.0.0.1:8000").unwrap();
-        let credentials = Credentials {
-            access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-            session_token: Some("session".into()),
-        };
-        Client::new(transport, endpoint, "us-east-1".into(), credentials, Limits::default())
-            .with_clock(|| 1_440_938_160)
-    }
-
-    fn response(status: u16, body: &str) -> Response {
-        Response { status, headers: vec![], body: body.as_bytes().to_vec() }
+        let scope = Client::<Scripted>::scope(&endpoint, "us-east-1");
+        let aws = aws_client::Client::new(transport, scope, example::credentials(), Limits::default());
+        Client::new(aws, endpoint).with_clock(|| example::UNIX_TIME)
     }
 
     #[test]
@@ -408,10 +394,10 @@ mod tests {
                 payload: Payload::Bytes(br#"{"Limit":1}"#),
                 content_sha256: false,
             },
-            &client.credentials,
+            client.aws.credentials(),
             "us-east-1",
             "dynamodb",
-            "20150830T123600Z",
+            example::AMZ_DATE,
         );
         assert!(authorization.ends_with(&expected.signature));
         assert_eq!(request.body, br#"{"Limit":1}"#);

@@ -4,6 +4,8 @@
 //! - [`api`]: signed calls (ListTables, DescribeTable, Scan) and service errors → error kinds
 //! - [`sample`]: attribute-value JSON from a bounded Scan → typed, flattened attribute paths
 //! - [`catalog`]: a table and its indexes as catalog objects
+//! - [`preview`]: the first items of a table or index, Scan page by Scan page
+//! - [`values`]: attribute values as cells of the discovered columns
 //! - [`config`]: the data source's configuration and endpoint
 //!
 //! The catalog is one schema named after the region. Pages follow
@@ -14,13 +16,15 @@
 pub mod api;
 pub mod catalog;
 pub mod config;
+pub mod preview;
 pub mod sample;
+pub mod values;
 
 use std::time::Duration;
 
-use inlet_sdk::aws::{self, Credentials};
+use inlet_sdk::aws;
 use inlet_sdk::deadline::Deadline;
-use inlet_sdk::http::{Limits, Transport, WasiHttp};
+use inlet_sdk::http::{Transport, WasiHttp};
 use inlet_sdk::paging;
 use inlet_sdk::prelude::*;
 
@@ -54,8 +58,9 @@ pub fn client<T: Transport>(
     config: &Config,
     transport: T,
 ) -> Result<Client<T>, ConnectorError> {
-    let credentials = Credentials::from_request(request, &config.access_key_id)?;
-    Ok(Client::new(transport, config.endpoint()?, config.region.clone(), credentials, Limits::from_request(request)))
+    let endpoint = config.endpoint()?;
+    let scope = Client::<T>::scope(&endpoint, &config.region);
+    Ok(Client::new(aws::client::Client::from_request(request, &config.access_key_id, transport, scope)?, endpoint))
 }
 
 impl Connector for DynamoDb {
@@ -67,12 +72,10 @@ impl Connector for DynamoDb {
             let client = client(request, &config, WasiHttp)?;
             Ok((config, client))
         })?;
-        let token = if aws::session_token(request).is_some() { ", session token" } else { "" };
         steps.annotate_last(format!(
-            "{}, region {}, key {}{token}",
+            "{}, {}",
             inlet_sdk::http::redacted(&client.endpoint().url),
-            config.region,
-            aws::masked_key_id(&config.access_key_id)
+            aws::client::credentials_note(request, &config.region, &config.access_key_id)
         ));
         Ok(DynamoDbConnection { client, config, query_timeout: request.query_timeout() })
     }
@@ -85,6 +88,24 @@ impl Connection for DynamoDbConnection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         discover_page(&self.client, &self.config, request, Deadline::after(self.query_timeout))
+    }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        Ok(Box::new(preview::open(&self.client, &self.config, request)?))
+    }
+}
+
+impl Rows<DynamoDbConnection> for preview::ScanRows {
+    fn columns(&self) -> Vec<ResultColumn> {
+        preview::ScanRows::columns(self)
+    }
+
+    fn next(
+        &mut self,
+        connection: &mut DynamoDbConnection,
+        max_rows: u32,
+    ) -> Result<Option<inlet_sdk::Batch>, ConnectorError> {
+        self.next_batch(&connection.client, max_rows)
     }
 }
 
@@ -169,7 +190,7 @@ impl Token {
 }
 
 /// A table and its indexes, or `None` when the table is gone.
-fn describe<T: Transport>(
+pub(crate) fn describe<T: Transport>(
     client: &Client<T>,
     config: &Config,
     name: &str,

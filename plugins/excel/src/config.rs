@@ -3,6 +3,7 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::file::FileTarget;
 use serde::Deserialize;
 
 pub const DEFAULT_SAMPLE_ROWS: u64 = 1000;
@@ -54,8 +55,8 @@ pub enum HeaderMode {
 /// The checked config.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file's path inside the guest (the host rewrote it to `/data/…`).
-    pub file_path: String,
+    /// The file (the host rewrote its path to `/data/…`).
+    pub target: FileTarget,
     /// Only these sheets, in the workbook's order; `None` for all.
     pub sheets: Option<Vec<String>>,
     pub header: HeaderMode,
@@ -67,7 +68,7 @@ impl ConnectorConfig for Config {
     type Raw = RawConfig;
 
     fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
-        config::non_empty("file_path", &raw.file_path)?;
+        let target = FileTarget::check(raw.file_path, None)?;
         config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
         config::in_range("max_file_mib", raw.max_file_mib, 1..=MAX_FILE_MIB)?;
         if let Some(sheets) = &raw.sheets {
@@ -94,7 +95,7 @@ impl ConnectorConfig for Config {
             },
         };
         Ok(Self {
-            file_path: raw.file_path,
+            target,
             sheets: raw.sheets,
             header,
             sample_rows: raw.sample_rows,
@@ -103,18 +104,11 @@ impl ConnectorConfig for Config {
     }
 }
 
-impl Config {
-    /// The file's name, for messages: the guest path (`/data/…`) means
-    /// nothing to the user.
-    pub fn file_name(&self) -> &str {
-        inlet_sdk::file::file_name(&self.file_path)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_sdk::ErrorKind;
+    use inlet_sdk::file::FileSource;
+    use inlet_sdk::testing::assert_config_errors;
 
     #[test]
     fn defaults_apply() {
@@ -141,7 +135,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_config_errors() {
-        for json in [
+        assert_config_errors::<Config>(&[
             r#"{}"#,
             r#"{"file_path":" "}"#,
             r#"{"file_path":"a","sample_rows":0}"#,
@@ -154,9 +148,6 @@ mod tests {
             r#"{"file_path":"a","sheets":[]}"#,
             r#"{"file_path":"a","sheets":[""]}"#,
             r#"{"file_path":"a","delimiter":","}"#,
-        ] {
-            let error = Config::from_json(json).unwrap_err();
-            assert_eq!(error.kind, ErrorKind::Config, "{json}");
-        }
+        ]);
     }
 }

@@ -5,14 +5,17 @@
 //!
 //! - `config` — the options and their checks
 //! - `workbook` — the size cap, the format, the sheets, cells as typed values
+//! - `preview` — a sheet's first data rows, typed as discover types them
 //! - `sheet` — header detection, column names, sampling and inference
 //! - `xls_check` — what calamine's xls reader would panic on, refused first
 
 mod config;
+mod preview;
 mod sheet;
 mod workbook;
 mod xls_check;
 
+use inlet_sdk::file::{self, FileConnector, FileSource, FileTarget};
 use inlet_sdk::paging::page_lazily;
 use inlet_sdk::prelude::*;
 
@@ -20,36 +23,28 @@ use crate::config::Config;
 use crate::sheet::{Scanner, SheetScan, cell_ref};
 use crate::workbook::{Book, Format, SheetInfo, Visibility};
 
-/// The one schema an Excel data source has.
-pub const SCHEMA: &str = "default";
-
-pub struct Excel;
-
-/// The checked config; the file is opened again for every call, so that a
+/// The connector: the file is opened again for every call, so that a
 /// pooled connection sees the file as it is now.
-pub struct ExcelConnection {
-    config: Config,
-}
+pub type Excel = FileConnector<Config>;
 
-impl Connector for Excel {
-    type Connection = ExcelConnection;
+impl FileSource for Config {
+    fn target(&self) -> &FileTarget {
+        &self.target
+    }
 
-    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<ExcelConnection, ConnectorError> {
-        let config = Config::from_request(request)?;
-        let (_, size) = steps.run("open file", || workbook::open_file(&config))?;
-        steps.annotate_last(format!("{size} bytes"));
+    fn connect(&self, steps: &mut Steps) -> Result<(), ConnectorError> {
+        let config = self;
+        file::open_step(steps, || workbook::open_file(config))?;
         let (format, sheets) = steps.run("read workbook", || {
-            let (book, format) = workbook::open_book(&config)?;
-            Ok((format, selected_sheets(&config, &book)?))
+            let (book, format) = workbook::open_book(config)?;
+            Ok((format, selected_sheets(config, &book)?))
         })?;
         steps.annotate_last(format!("{}: {}", format.name(), plural(sheets.len() as u64, "sheet")));
-        Ok(ExcelConnection { config })
+        Ok(())
     }
-}
 
-impl Connection for ExcelConnection {
-    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
-        let config = &self.config;
+    fn test(&self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
+        let config = self;
         let (format, scanned) = steps.run("read first sheet", || {
             let (mut book, format) = workbook::open_book(config)?;
             let sheets = selected_sheets(config, &book)?;
@@ -72,20 +67,24 @@ impl Connection for ExcelConnection {
         Ok(None)
     }
 
-    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
-        let config = &self.config;
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+        let config = self;
         let (mut book, format) = workbook::open_book(config)?;
         let sheets = selected_sheets(config, &book)?;
         let count = sheets.len();
         // Only the sheets on this page are read.
         let stand_ins = sheets.iter().map(|sheet| TableBuilder::new(sheet.name.clone(), ObjectKind::Table).build());
-        page_lazily(request, vec![(SCHEMA.to_owned(), stand_ins.collect())], |_, stand_in| {
+        page_lazily(request, vec![(file::SCHEMA.to_owned(), stand_ins.collect())], |_, stand_in| {
             let Some((position, sheet)) = sheets.iter().enumerate().find(|(_, s)| s.name == stand_in.name) else {
                 return Ok(stand_in);
             };
             let scan = scan(config, &mut book, sheet)?;
             Ok(describe(sheet, position, count, format, &scan))
         })
+    }
+
+    fn preview(&self, request: &PreviewRequest) -> Result<preview::Preview, ConnectorError> {
+        preview::preview(self, request)
     }
 }
 
@@ -178,18 +177,12 @@ inlet_sdk::export_connector!(Excel);
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
+    use inlet_sdk::testing::write_file;
 
     fn request(config: serde_json::Value) -> ConnectRequest {
         inlet_sdk::testing::connect_request("excel", &config)
-    }
-
-    fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_owned()
     }
 
     fn connect_error(config: serde_json::Value) -> (ConnectorError, Steps) {

@@ -12,6 +12,7 @@ use std::io::{BufReader, Read, Seek};
 use calamine::{
     CellErrorType, Data, DataRef, DataType, ExcelDateTime, Ods, Range, Reader, SheetType, SheetVisible, Xls, Xlsb, Xlsx,
 };
+use inlet_sdk::file::FileSource;
 use inlet_sdk::{ConnectorError, file_error};
 
 use crate::config::Config;
@@ -69,7 +70,7 @@ const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 /// with its length.
 pub fn open_file(config: &Config) -> Result<(File, u64), ConnectorError> {
     let name = config.file_name();
-    let (file, size) = inlet_sdk::file::open(&config.file_path)?;
+    let (file, size) = inlet_sdk::file::open(&config.target.path)?;
     if size > config.max_file_bytes {
         return Err(ConnectorError::config(format!(
             "{name} is {} MiB, more than `max_file_mib` ({} MiB) allows; raise it (at most 1024) to read this file",
@@ -93,7 +94,7 @@ pub fn open_book(config: &Config) -> Result<(Book, Format), ConnectorError> {
         &[Format::Xls]
     } else if magic.starts_with(ZIP) {
         let extension =
-            std::path::Path::new(&config.file_path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            std::path::Path::new(&config.target.path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match extension.as_deref() {
             Some("ods") => &[Format::Ods, Format::Xlsx, Format::Xlsb],
             Some("xlsb") => &[Format::Xlsb, Format::Xlsx, Format::Ods],
@@ -174,36 +175,54 @@ impl Book {
     /// Feeds the sheet's rows to `scanner`, in order, with its merged
     /// regions where the format lists them.
     pub fn scan(&mut self, sheet: &str, scanner: Scanner) -> Result<SheetScan, ConnectorError> {
-        let failed = |error: &dyn std::fmt::Display| ConnectorError::protocol(format!("sheet {sheet:?}: {error}"));
-        match self {
+        let merges = match self {
+            Book::Xlsx(book) => book.merge_cells_by_sheet_name(sheet).map_err(|e| failed(sheet, &e))?,
+            Book::Xls(book) => book.merge_cells_by_sheet_name(sheet).map_err(|e| failed(sheet, &e))?,
+            Book::Xlsb(_) | Book::Ods(_) => Vec::new(),
+        };
+        let mut scanner = scanner.with_merges(merges.iter().map(to_merge).collect());
+        self.rows(sheet, &mut scanner)?;
+        Ok(scanner.finish())
+    }
+
+    /// Feeds the sheet's rows to `sink` in order, until it wants no more
+    /// (xlsx cells stream: nothing past that row is read).
+    pub fn rows(&mut self, sheet: &str, sink: &mut dyn RowSink) -> Result<(), ConnectorError> {
+        let range = match self {
             Book::Xlsx(book) => {
-                let merges = book.merge_cells_by_sheet_name(sheet).map_err(|e| failed(&e))?;
-                let scanner = scanner.with_merges(merges.iter().map(to_merge).collect());
-                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| failed(&e))?;
-                let mut rows = RowGrouper { sheet, scanner, row: None };
-                while let Some(cell) = reader.next_cell().map_err(|e| failed(&e))? {
-                    if let Some(value) = from_ref(cell.get_value()) {
-                        rows.cell(cell.get_position(), value)?;
+                let mut reader = book.worksheet_cells_reader(sheet).map_err(|e| failed(sheet, &e))?;
+                let mut rows = RowGrouper { sheet, sink, row: None };
+                while let Some(cell) = reader.next_cell().map_err(|e| failed(sheet, &e))? {
+                    if let Some(value) = from_ref(cell.get_value())
+                        && !rows.cell(cell.get_position(), value)?
+                    {
+                        return Ok(());
                     }
                 }
-                rows.finish()
+                return rows.finish();
             }
-            Book::Xls(book) => {
-                let merges = book.merge_cells_by_sheet_name(sheet).map_err(|e| failed(&e))?;
-                let range = book.worksheet_range(sheet).map_err(|e| failed(&e))?;
-                let scanner = scanner.with_merges(merges.iter().map(to_merge).collect());
-                scan_range(sheet, &range, scanner)
-            }
-            Book::Xlsb(book) => {
-                let range = book.worksheet_range(sheet).map_err(|e| failed(&e))?;
-                scan_range(sheet, &range, scanner)
-            }
-            Book::Ods(book) => {
-                let range = book.worksheet_range(sheet).map_err(|e| failed(&e))?;
-                scan_range(sheet, &range, scanner)
-            }
-        }
+            Book::Xls(book) => book.worksheet_range(sheet).map_err(|e| failed(sheet, &e))?,
+            Book::Xlsb(book) => book.worksheet_range(sheet).map_err(|e| failed(sheet, &e))?,
+            Book::Ods(book) => book.worksheet_range(sheet).map_err(|e| failed(sheet, &e))?,
+        };
+        range_rows(sheet, &range, sink)
     }
+}
+
+/// Takes a sheet's rows in order.
+pub trait RowSink {
+    /// The next row; `false` when no more rows are wanted.
+    fn push(&mut self, row: Row) -> Result<bool, ConnectorError>;
+}
+
+impl RowSink for Scanner {
+    fn push(&mut self, row: Row) -> Result<bool, ConnectorError> {
+        Scanner::push(self, row).map(|()| true)
+    }
+}
+
+fn failed(sheet: &str, error: &dyn std::fmt::Display) -> ConnectorError {
+    ConnectorError::protocol(format!("sheet {sheet:?}: {error}"))
 }
 
 fn in_sheet(sheet: &str, mut error: ConnectorError) -> ConnectorError {
@@ -215,39 +234,44 @@ fn to_merge(dimensions: &calamine::Dimensions) -> Merge {
     Merge { start: dimensions.start, end: dimensions.end }
 }
 
-/// Gathers cells that arrive in row order into rows for the scanner.
+/// Gathers cells that arrive in row order into rows for a sink.
 struct RowGrouper<'s> {
     sheet: &'s str,
-    scanner: Scanner,
+    sink: &'s mut dyn RowSink,
     row: Option<Row>,
 }
 
 impl RowGrouper<'_> {
-    fn cell(&mut self, (r, c): (u32, u32), value: Value) -> Result<(), ConnectorError> {
-        if let Some(done) = self.row.take_if(|row| row.index != r) {
-            self.scanner.push(done).map_err(|e| in_sheet(self.sheet, e))?;
+    /// Adds a cell; `false` once the sink wants no more rows.
+    fn cell(&mut self, (r, c): (u32, u32), value: Value) -> Result<bool, ConnectorError> {
+        if let Some(done) = self.row.take_if(|row| row.index != r)
+            && !self.sink.push(done).map_err(|e| in_sheet(self.sheet, e))?
+        {
+            return Ok(false);
         }
         self.row.get_or_insert_with(|| Row::new(r)).cells.push((c, value));
-        Ok(())
+        Ok(true)
     }
 
-    fn finish(mut self) -> Result<SheetScan, ConnectorError> {
+    fn finish(mut self) -> Result<(), ConnectorError> {
         if let Some(done) = self.row.take() {
-            self.scanner.push(done).map_err(|e| in_sheet(self.sheet, e))?;
+            self.sink.push(done).map_err(|e| in_sheet(self.sheet, e))?;
         }
-        Ok(self.scanner.finish())
+        Ok(())
     }
 }
 
-fn scan_range(sheet: &str, range: &Range<Data>, scanner: Scanner) -> Result<SheetScan, ConnectorError> {
+fn range_rows(sheet: &str, range: &Range<Data>, sink: &mut dyn RowSink) -> Result<(), ConnectorError> {
     let (top, left) = range.start().unwrap_or((0, 0));
-    let mut rows = RowGrouper { sheet, scanner, row: None };
+    let mut rows = RowGrouper { sheet, sink, row: None };
     for (r, c, data) in range.used_cells() {
         if let Some(value) = from_data(data) {
             // Positions are relative to the range's start.
             let r = top.saturating_add(u32::try_from(r).unwrap_or(u32::MAX));
             let c = left.saturating_add(u32::try_from(c).unwrap_or(u32::MAX));
-            rows.cell((r, c), value)?;
+            if !rows.cell((r, c), value)? {
+                return Ok(());
+            }
         }
     }
     rows.finish()

@@ -15,12 +15,16 @@
 //! - `json` — an order-keeping JSON value, and finding the records in a response
 //! - `shape` — records → flattened, typed columns and nested tables
 //! - `openapi` — endpoints from an OpenAPI 3 (or Swagger 2) document
+//! - `preview` — the first records of one table, in its discovered columns
+//! - `values` — record fields as cells of those columns
 
 pub mod auth;
 pub mod config;
 pub mod json;
 pub mod openapi;
+pub mod preview;
 pub mod shape;
+pub mod values;
 
 use inlet_sdk::http::{self, Limits, Request, Response, Transport, WasiHttp};
 use inlet_sdk::paging::page_catalog;
@@ -114,32 +118,50 @@ impl HttpApiConnection {
         Ok(imported.endpoints)
     }
 
-    /// One endpoint fetched and described: its table and those of its arrays of records.
-    fn describe_endpoint(&self, endpoint: &Endpoint) -> Result<Vec<Table>, ConnectorError> {
-        let name = endpoint.name.trim();
+    /// One endpoint's response, checked for its status; errors name the endpoint.
+    fn fetch(&self, endpoint: &Endpoint) -> Result<(Response, String), ConnectorError> {
         let mut request = self.request(endpoint.method, &endpoint.path)?;
         if let Some(body) = &endpoint.body {
             request = request.json_body(body);
         }
         let target = request.target();
-        let in_endpoint = |mut error: ConnectorError| {
-            error.message = format!("endpoint `{name}`: {}", error.message);
-            error
-        };
-        let response = self.send(&request).and_then(|r| r.error_for_status(&request)).map_err(in_endpoint)?;
-        let keep = usize::try_from(self.config.sample_size).unwrap_or(usize::MAX);
-        let body = Json::parse_sampled(&response.body, keep).map_err(|error| {
+        let response =
+            self.send(&request).and_then(|r| r.error_for_status(&request)).map_err(|e| in_endpoint(endpoint, e))?;
+        Ok((response, target))
+    }
+
+    /// A response's body as JSON, with at most `keep` elements per array.
+    fn parse(endpoint: &Endpoint, response: &Response, target: &str, keep: usize) -> Result<Json, ConnectorError> {
+        Json::parse_sampled(&response.body, keep).map_err(|error| {
             let kind = response.header("content-type").unwrap_or("no content type");
-            in_endpoint(ConnectorError::protocol(format!("{target} did not answer JSON ({kind}): {error}")))
-        })?;
-        let found = json::locate(&body, endpoint.records.as_deref())
-            .map_err(|reason| in_endpoint(ConnectorError::protocol(format!("{target}: {reason}"))))?;
+            in_endpoint(endpoint, ConnectorError::protocol(format!("{target} did not answer JSON ({kind}): {error}")))
+        })
+    }
+
+    /// The records of one parsed response.
+    fn records<'a>(endpoint: &Endpoint, body: &'a Json, target: &str) -> Result<json::Records<'a>, ConnectorError> {
+        json::locate(body, endpoint.records.as_deref())
+            .map_err(|reason| in_endpoint(endpoint, ConnectorError::protocol(format!("{target}: {reason}"))))
+    }
+
+    /// The sampled records of a response described, as discover describes them.
+    fn shape(&self, found: &json::Records) -> Shape {
         let mut shape = Shape::new(self.config.max_depth, u64::from(self.config.sample_size));
         for record in &found.records {
             if !shape.observe(record) {
                 break;
             }
         }
+        shape
+    }
+
+    /// One endpoint fetched and described: its table and those of its arrays of records.
+    fn describe_endpoint(&self, endpoint: &Endpoint) -> Result<Vec<Table>, ConnectorError> {
+        let (response, target) = self.fetch(endpoint)?;
+        let keep = usize::try_from(self.config.sample_size).unwrap_or(usize::MAX);
+        let body = Self::parse(endpoint, &response, &target, keep)?;
+        let found = Self::records(endpoint, &body, &target)?;
+        let shape = self.shape(&found);
         let whole = found.total;
         let mut comment = if found.single {
             format!("{target}: one object, described as a record")
@@ -149,7 +171,7 @@ impl HttpApiConnection {
         if !found.pointer.is_empty() {
             comment.push_str(&format!(" at `{}`", found.pointer));
         }
-        Ok(shape.tables(name, comment))
+        Ok(shape.tables(endpoint.name.trim(), comment))
     }
 
     fn catalog(&self) -> Result<Vec<(String, Vec<Table>)>, ConnectorError> {
@@ -210,6 +232,16 @@ impl Connection for HttpApiConnection {
         }
         Ok(page)
     }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        preview::preview(self, request)
+    }
+}
+
+/// The error with the endpoint's name in front.
+fn in_endpoint(endpoint: &Endpoint, mut error: ConnectorError) -> ConnectorError {
+    error.message = format!("endpoint `{}`: {}", endpoint.name.trim(), error.message);
+    error
 }
 
 // The exports exist only in the component; native tests call the traits directly.

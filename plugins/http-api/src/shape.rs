@@ -227,6 +227,20 @@ impl Shape {
         tables
     }
 
+    /// The fields holding arrays of records, from this table's records
+    /// (named `table`) down to those of the table named `wanted`
+    /// (`table.a.b`): empty for this table itself, `None` for no such table.
+    pub fn path_to(&self, table: &str, wanted: &str) -> Option<Vec<String>> {
+        if table == wanted {
+            return Some(Vec::new());
+        }
+        self.children.iter().find_map(|(path, child)| {
+            let mut rest = child.path_to(&format!("{table}.{path}"), wanted)?;
+            rest.insert(0, path.clone());
+            Some(rest)
+        })
+    }
+
     fn describe(&self, field: &Field, table: &str) -> Option<Column> {
         let name = field.name.as_str();
         let nullable = field.values < self.records;

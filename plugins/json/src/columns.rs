@@ -12,29 +12,38 @@ use crate::shape::{ArrayStats, Field, Fields, Shape};
 
 /// The table's columns, depth first in the order keys were first seen.
 pub fn columns(shape: &Shape) -> Vec<Column> {
+    columns_with_paths(shape).into_iter().map(|(column, _)| column).collect()
+}
+
+/// The columns with the keys that lead to each one's value from the
+/// record (a name alone cannot tell: keys may hold dots, names are made
+/// unique).
+pub fn columns_with_paths(shape: &Shape) -> Vec<(Column, Vec<Box<str>>)> {
     let mut described = Vec::new();
-    flatten(&shape.root, "", shape, &mut described);
+    flatten(&shape.root, "", &[], shape, &mut described);
     let mut used = HashSet::new();
     described
         .into_iter()
         .enumerate()
-        .map(|(i, column)| {
+        .map(|(i, (column, path))| {
             let ordinal = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            Column { ordinal, ..unique(column, ordinal, &mut used) }
+            (Column { ordinal, ..unique(column, ordinal, &mut used) }, path)
         })
         .collect()
 }
 
-fn flatten(fields: &Fields, prefix: &str, shape: &Shape, out: &mut Vec<Column>) {
+fn flatten(fields: &Fields, prefix: &str, path: &[Box<str>], shape: &Shape, out: &mut Vec<(Column, Vec<Box<str>>)>) {
     for field in &fields.entries {
         let name = format!("{prefix}{}", field.key);
+        let mut own_path = path.to_vec();
+        own_path.push(field.key.clone());
         if let Some(mut column) = describe(field, &name, shape) {
             if !field.children.entries.is_empty() {
                 add_note(&mut column, &format!("an object in some rows, flattened into `{name}.…`"));
             }
-            out.push(column);
+            out.push((column, own_path.clone()));
         }
-        flatten(&field.children, &format!("{name}."), shape, out);
+        flatten(&field.children, &format!("{name}."), &own_path, shape, out);
     }
 }
 

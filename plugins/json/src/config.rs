@@ -3,6 +3,7 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::file::FileTarget;
 use serde::Deserialize;
 
 pub const DEFAULT_SAMPLE_ROWS: u64 = 10_000;
@@ -49,50 +50,30 @@ fn default_max_depth() -> u32 {
 /// The checked config.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file's path inside the guest (the host rewrote it to `/data/…`).
-    pub file_path: String,
+    /// The file, and the table's name if the config sets it.
+    pub target: FileTarget,
     pub format: Format,
     pub sample_rows: u64,
     /// Object nesting flattened into dotted columns; deeper objects are JSON.
     pub max_depth: u32,
-    pub table_name: Option<String>,
 }
 
 impl ConnectorConfig for Config {
     type Raw = RawConfig;
 
     fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
-        config::non_empty("file_path", &raw.file_path)?;
+        let target = FileTarget::check(raw.file_path, raw.table_name)?;
         config::in_range("sample_rows", raw.sample_rows, 1..=MAX_SAMPLE_ROWS)?;
         config::in_range("max_depth", raw.max_depth, 1..=MAX_DEPTH)?;
-        config::non_empty_if_set("table_name", raw.table_name.as_deref())?;
-        Ok(Self {
-            file_path: raw.file_path,
-            format: raw.format,
-            sample_rows: raw.sample_rows,
-            max_depth: raw.max_depth,
-            table_name: raw.table_name,
-        })
-    }
-}
-
-impl Config {
-    /// The file's name, for messages: the guest path (`/data/…`) means
-    /// nothing to the user.
-    pub fn file_name(&self) -> &str {
-        inlet_sdk::file::file_name(&self.file_path)
-    }
-
-    /// The table's name: `table_name`, or the file's stem.
-    pub fn table_name(&self) -> String {
-        self.table_name.clone().unwrap_or_else(|| inlet_sdk::file::file_stem(&self.file_path))
+        Ok(Self { target, format: raw.format, sample_rows: raw.sample_rows, max_depth: raw.max_depth })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_sdk::ErrorKind;
+    use inlet_sdk::file::FileSource;
+    use inlet_sdk::testing::assert_config_errors;
 
     #[test]
     fn defaults_apply() {
@@ -119,7 +100,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_config_errors() {
-        for json in [
+        assert_config_errors::<Config>(&[
             r#"{}"#,
             r#"{"file_path":" "}"#,
             r#"{"file_path":"a","format":"xml"}"#,
@@ -129,10 +110,7 @@ mod tests {
             r#"{"file_path":"a","max_depth":65}"#,
             r#"{"file_path":"a","table_name":""}"#,
             r#"{"file_path":"a","delimiter":","}"#,
-        ] {
-            let error = Config::from_json(json).unwrap_err();
-            assert_eq!(error.kind, ErrorKind::Config, "{json}");
-        }
+        ]);
         assert_eq!(Config::from_json(r#"{"file_path":"/"}"#).unwrap().table_name(), "file");
     }
 }

@@ -13,10 +13,12 @@
 //! - `shape` — the keys seen and what each held
 //! - `columns` — the shape as flattened, typed columns
 //! - `scan` — one pass: sample and exact count
+//! - `preview` — the first records, typed as the sample types them
 
 mod columns;
 mod config;
 mod lines;
+mod preview;
 mod record;
 mod records;
 mod scan;
@@ -25,40 +27,30 @@ mod source;
 mod split;
 mod walk;
 
-use inlet_sdk::paging::page_one_table;
+use inlet_sdk::file::{FileConnector, FileSource, FileTarget, discover_one_table, open_step};
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
 use crate::scan::{Extent, Scan};
 
-/// The one schema a JSON data source has.
-pub const SCHEMA: &str = "default";
-
-pub struct Json;
-
-/// The checked config; the file is opened again for every call, so that a
+/// The connector: the file is opened again for every call, so that a
 /// pooled connection sees the file as it is now.
-pub struct JsonConnection {
-    config: Config,
-}
+pub type Json = FileConnector<Config>;
 
-impl Connector for Json {
-    type Connection = JsonConnection;
-
-    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<JsonConnection, ConnectorError> {
-        let config = Config::from_request(request)?;
-        let (file, size) = steps.run("open file", || source::open(&config))?;
-        steps.annotate_last(format!("{size} bytes"));
-        let layout = steps.run("detect format", || source::detect(&config, file).map(|source| source.layout))?;
-        steps.annotate_last(layout.name());
-        Ok(JsonConnection { config })
+impl FileSource for Config {
+    fn target(&self) -> &FileTarget {
+        &self.target
     }
-}
 
-impl Connection for JsonConnection {
-    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
-        let config = &self.config;
-        let scan = steps.run("parse first record", || scan::scan(config, open_file(config)?, Extent::First))?;
+    fn connect(&self, steps: &mut Steps) -> Result<(), ConnectorError> {
+        let file = open_step(steps, || source::open(self))?;
+        let layout = steps.run("detect format", || source::detect(self, file).map(|source| source.layout))?;
+        steps.annotate_last(layout.name());
+        Ok(())
+    }
+
+    fn test(&self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
+        let scan = steps.run("parse first record", || scan::scan(self, open_file(self)?, Extent::First))?;
         steps.annotate_last(match scan.sampled {
             0 => format!("{}: no records", scan.layout.name()),
             _ => format!(
@@ -71,14 +63,18 @@ impl Connection for JsonConnection {
         Ok(None)
     }
 
-    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
-        let name = self.config.table_name();
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+        let name = self.table_name();
         // Only a page that holds the file costs a pass over it.
-        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
-            let (file, size) = source::open(&self.config)?;
-            let scan = scan::scan(&self.config, file, Extent::Count)?;
+        discover_one_table(request, name.clone(), || {
+            let (file, size) = source::open(self)?;
+            let scan = scan::scan(self, file, Extent::Count)?;
             Ok(describe(name, size, &scan))
         })
+    }
+
+    fn preview(&self, request: &PreviewRequest) -> Result<preview::Preview, ConnectorError> {
+        preview::preview(self, request)
     }
 }
 
@@ -105,9 +101,9 @@ inlet_sdk::export_connector!(Json);
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
+    use inlet_sdk::testing::write_file;
 
     fn request(config: serde_json::Value) -> ConnectRequest {
         inlet_sdk::testing::connect_request("json", &config)
@@ -115,12 +111,6 @@ mod tests {
 
     fn discover_request(token: Option<&str>, exclude: &[&str]) -> DiscoverRequest {
         inlet_sdk::testing::discover_request(token, exclude, 100)
-    }
-
-    fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_owned()
     }
 
     #[test]

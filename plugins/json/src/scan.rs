@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::file::FileSource;
 
 use crate::config::Config;
 use crate::record;
@@ -17,6 +18,8 @@ use crate::source::{self, Layout};
 pub enum Extent {
     /// The first record only (`test`).
     First,
+    /// `sample_rows` records observed, nothing more (`preview`'s types).
+    Sample,
     /// `sample_rows` records observed, the rest checked and counted.
     Count,
 }
@@ -40,7 +43,7 @@ pub fn scan<R: Read>(config: &Config, input: R, extent: Extent) -> Result<Scan, 
     let mut buf = Vec::new();
     let limit = match extent {
         Extent::First => 1,
-        Extent::Count => config.sample_rows,
+        Extent::Sample | Extent::Count => config.sample_rows,
     };
     let mut sampled = 0;
     while sampled < limit {
@@ -49,7 +52,7 @@ pub fn scan<R: Read>(config: &Config, input: R, extent: Extent) -> Result<Scan, 
         sampled += 1;
     }
     let rows = match extent {
-        Extent::First => None,
+        Extent::First | Extent::Sample => None,
         Extent::Count => {
             let mut rows = sampled;
             while let Some(place) = records.next(&mut buf)? {

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
+use inlet_sdk::file::FileSource;
 use inlet_sdk::{ConnectorError, file_error};
 
 use crate::config::{Config, Format};
@@ -37,7 +38,7 @@ pub struct Source<R> {
 
 /// Opens the file and returns it with its length.
 pub fn open(config: &Config) -> Result<(File, u64), ConnectorError> {
-    inlet_sdk::file::open(&config.file_path)
+    inlet_sdk::file::open(&config.target.path)
 }
 
 /// Skips a byte order mark and leading whitespace, and decides the layout:

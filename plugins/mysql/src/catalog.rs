@@ -85,7 +85,7 @@ fn hex_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
 /// request's include list, or both intersected) replaces the default
 /// exclusion of system schemas; the request's exclude list always applies.
 pub fn schema_condition(config: &Config, request: &DiscoverRequest, column: &str) -> Option<String> {
-    let explicit: Option<Vec<&str>> = match (&config.schemas, request.include_schemas.is_empty()) {
+    let explicit: Option<Vec<&str>> = match (&config.options.schemas, request.include_schemas.is_empty()) {
         (Some(configured), true) => Some(configured.iter().map(String::as_str).collect()),
         (Some(configured), false) => {
             Some(configured.iter().filter(|s| request.include_schemas.contains(s)).map(String::as_str).collect())
@@ -96,7 +96,7 @@ pub fn schema_condition(config: &Config, request: &DiscoverRequest, column: &str
     let mut clause = match explicit {
         Some(list) if list.is_empty() => return None,
         Some(list) => format!("{column} IN ({})", hex_list(list)),
-        None if config.include_system_schemas => "1 = 1".to_owned(),
+        None if config.options.include_system_schemas => "1 = 1".to_owned(),
         None => format!("{column} NOT IN ({})", hex_list(SYSTEM_SCHEMAS.iter().copied())),
     };
     if !request.exclude_schemas.is_empty() {
@@ -491,13 +491,15 @@ mod tests {
         Config {
             host: "db".into(),
             port: None,
-            database: None,
-            username: "u".into(),
             ssl_mode: Default::default(),
             ssl_root_cert: None,
-            server_public_key: None,
-            include_system_schemas: system,
-            schemas: schemas.map(|s| s.into_iter().map(str::to_owned).collect()),
+            options: crate::config::Options {
+                database: None,
+                username: "u".into(),
+                server_public_key: None,
+                include_system_schemas: system,
+                schemas: schemas.map(|s| s.into_iter().map(str::to_owned).collect()),
+            },
         }
     }
 

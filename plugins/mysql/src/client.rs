@@ -18,6 +18,9 @@ use crate::resultset::{self, Row};
 /// More round trips than any auth plugin needs; a server that keeps asking is hostile.
 const MAX_AUTH_ROUNDS: usize = 8;
 
+/// The shortest wait [`Client::read_packet_within`] sets (zero would mean none).
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
 const COM_QUIT: u8 = 0x01;
 const COM_QUERY: u8 = 0x03;
 
@@ -111,8 +114,13 @@ impl Session {
             let packet = io.read_packet()?;
             match packet.first() {
                 Some(0x00) => {
-                    let client =
-                        Client { io, deprecate_eof: capabilities & caps::DEPRECATE_EOF != 0, broken: false, handshake };
+                    let client = Client {
+                        io,
+                        deprecate_eof: capabilities & caps::DEPRECATE_EOF != 0,
+                        broken: false,
+                        timeout: None,
+                        handshake,
+                    };
                     return Ok((client, auth.plugin().to_owned()));
                 }
                 Some(0xFF) => return Err(parse_err(&packet)?.into_connector_error()),
@@ -146,12 +154,21 @@ pub struct Client {
     /// Set after a transport or protocol failure: the stream position is
     /// unknown, so no further query may be sent on it.
     broken: bool,
+    /// The bound on each read and write (see [`Client::set_timeout`]).
+    timeout: Option<Duration>,
     pub handshake: Handshake,
 }
 
 impl Client {
-    pub fn set_timeout(&self, timeout: Option<Duration>) {
+    /// Bounds every read and write on the connection from now on.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
         self.io.get_ref().set_timeout(timeout);
+    }
+
+    /// The bound on each read and write (`None`: none).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     pub fn is_tls(&self) -> bool {
@@ -178,6 +195,63 @@ impl Client {
             self.broken = true;
         }
         outcome
+    }
+
+    /// Whether an earlier transport or protocol failure ended the session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Marks the session unusable (its position in the stream is unknown).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    pub fn deprecate_eof(&self) -> bool {
+        self.deprecate_eof
+    }
+
+    /// Sends one command packet; a failure marks the session broken.
+    pub fn command(&mut self, command: u8, body: &[u8]) -> Result<(), ConnectorError> {
+        if self.broken {
+            return Err(ConnectorError::unreachable("the connection to the server was lost earlier; reconnect"));
+        }
+        let outcome = self.send_command(command, body);
+        if outcome.is_err() {
+            self.broken = true;
+        }
+        outcome
+    }
+
+    /// Reads one packet of a command's response; a failure marks the session broken.
+    pub fn read_packet(&mut self) -> Result<Vec<u8>, ConnectorError> {
+        let outcome = self.io.read_packet();
+        if outcome.is_err() {
+            self.broken = true;
+        }
+        outcome
+    }
+
+    /// Reads one packet of a command's response, waiting at most `wait`
+    /// (`None`: the connection's own bound). `Ok(None)`: no whole packet
+    /// arrived in time; nothing was consumed, so the session stays in step
+    /// and the read can be tried again. Other failures mark it broken.
+    pub fn read_packet_within(&mut self, wait: Option<Duration>) -> Result<Option<Vec<u8>>, ConnectorError> {
+        if let Some(wait) = wait {
+            self.io.get_ref().set_timeout(Some(wait.max(MIN_WAIT)));
+        }
+        let outcome = self.io.read_packet();
+        if wait.is_some() {
+            self.io.get_ref().set_timeout(self.timeout);
+        }
+        match outcome {
+            Ok(packet) => Ok(Some(packet)),
+            Err(error) if error.kind == ErrorKind::Timeout => Ok(None),
+            Err(error) => {
+                self.broken = true;
+                Err(error)
+            }
+        }
     }
 
     fn send_command(&mut self, command: u8, body: &[u8]) -> Result<(), ConnectorError> {

@@ -4,6 +4,8 @@
 //! never in this JSON, so it has no field here.
 
 use inlet_sdk::ConnectorError;
+use inlet_sdk::server::{ServerConfig, ServerOptions};
+#[cfg(test)]
 use inlet_sdk::tls::TlsMode;
 use serde::Deserialize;
 
@@ -26,24 +28,18 @@ impl SourceType {
     }
 }
 
+/// The config: the server fields (`host`, `port`, `ssl_mode` — disabled,
+/// preferred (default), required, verify_ca, verify_identity —
+/// `ssl_root_cert`) and the MySQL options.
+pub type Config = ServerConfig<Options>;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The host name as the user typed it: used for TLS SNI and
-    /// `verify_identity`. The socket goes to the endpoint the host resolved.
-    pub host: String,
-    #[serde(default)]
-    pub port: Option<u16>,
+pub struct Options {
     /// The default database of the session (`CONNECT_WITH_DB`); optional.
     #[serde(default)]
     pub database: Option<String>,
     pub username: String,
-    /// disabled, preferred (default), required, verify_ca, verify_identity.
-    #[serde(default)]
-    pub ssl_mode: TlsMode,
-    /// PEM text of the CA certificate(s) to trust instead of the web PKI roots.
-    #[serde(default)]
-    pub ssl_root_cert: Option<String>,
     /// PEM text of the server's RSA public key, for caching_sha2_password /
     /// sha256_password over an unencrypted connection. Without it the key is
     /// asked of the server, which a man in the middle could answer.
@@ -57,29 +53,30 @@ pub struct Config {
     pub schemas: Option<Vec<String>>,
 }
 
+impl ServerOptions for Options {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_a_minimal_config_with_defaults() {
-        let config: Config = serde_json::from_str(r#"{"host":"db","username":"u"}"#).unwrap();
+        let config = Config::from_json(r#"{"host":"db","username":"u"}"#).unwrap();
         assert_eq!(config.ssl_mode, TlsMode::Prefer);
-        assert_eq!(config.database, None);
-        assert!(!config.include_system_schemas);
+        assert_eq!(config.options.database, None);
+        assert!(!config.options.include_system_schemas);
     }
 
     #[test]
     fn parses_ssl_modes_in_mysql_spelling() {
-        let config: Config =
-            serde_json::from_str(r#"{"host":"db","username":"u","ssl_mode":"verify_identity"}"#).unwrap();
+        let config = Config::from_json(r#"{"host":"db","username":"u","ssl_mode":"verify_identity"}"#).unwrap();
         assert_eq!(config.ssl_mode, TlsMode::VerifyFull);
         assert_eq!(config.ssl_mode.as_mysql_str(), "verify_identity");
     }
 
     #[test]
     fn rejects_a_password_in_the_config() {
-        assert!(serde_json::from_str::<Config>(r#"{"host":"db","username":"u","password":"x"}"#).is_err());
+        assert!(Config::from_json(r#"{"host":"db","username":"u","password":"x"}"#).is_err());
     }
 
     #[test]

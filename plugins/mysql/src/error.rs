@@ -54,8 +54,13 @@ pub fn error_for_code(code: u16, text: String) -> ConnectorError {
         // ER_DBACCESS_DENIED_ERROR (no rights on the database), ER_TABLEACCESS_DENIED_ERROR,
         // ER_COLUMNACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_PROCACCESS_DENIED_ERROR
         1044 | 1142 | 1143 | 1227 | 1370 => ConnectorError::permission(text),
-        // ER_BAD_DB_ERROR: the configured database does not exist
-        1049 => ConnectorError::not_found(text),
+        // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: a query tried to write
+        1792 => ConnectorError::permission(text),
+        // ER_BAD_DB_ERROR (the configured database does not exist),
+        // ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR (unknown column)
+        1049 | 1146 | 1054 => ConnectorError::not_found(text),
+        // ER_PARSE_ERROR: the user's statement does not parse
+        1064 => ConnectorError::config(text),
         // ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS, ER_USER_LIMIT_REACHED,
         // ER_SERVER_SHUTDOWN, ER_SERVER_OFFLINE_MODE (MySQL)
         1040 | 1203 | 1226 | 1053 | 3032 => ConnectorError::unreachable(text),
@@ -115,7 +120,11 @@ mod tests {
         assert_eq!(kind(1969).kind, ErrorKind::Timeout);
         assert_eq!(kind(3024).kind, ErrorKind::Timeout);
         assert_eq!(kind(3159).kind, ErrorKind::Config);
-        assert_eq!(kind(1064).kind, ErrorKind::Protocol);
+        assert_eq!(kind(1064).kind, ErrorKind::Config);
+        assert_eq!(kind(1792).kind, ErrorKind::Permission);
+        assert_eq!(kind(1146).kind, ErrorKind::NotFound);
+        assert_eq!(kind(1054).kind, ErrorKind::NotFound);
+        assert_eq!(kind(1105).kind, ErrorKind::Protocol);
         assert!(!kind(1045).retryable);
     }
 

@@ -5,9 +5,13 @@
 //! - [`handshake`]: the greeting, capabilities, SSLRequest, HandshakeResponse41
 //! - [`auth`]: mysql_native_password, caching_sha2_password (fast, cleartext over TLS, RSA), sha256_password
 //! - [`client`]: connecting stage by stage, login, COM_QUERY
+//! - [`dial`]: a whole session opened from the endpoint, config and password
+//! - [`kill`]: a running statement stopped at the server (`KILL QUERY` on a second session)
 //! - [`resultset`]: OK/ERR/EOF packets and text result sets
 //! - [`error`]: server error codes → error kinds
 //! - [`catalog`] and [`types`]: paged discovery from information_schema
+//! - [`query`] and [`values`]: preview and read-only queries as prepared
+//!   statements, binary rows streamed a batch at a time
 //! - [`config`]: the data source's configuration
 //!
 //! TLS is `inlet_sdk::tls`.
@@ -16,27 +20,40 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod dial;
 pub mod error;
 pub mod handshake;
+pub mod kill;
 pub mod packet;
+pub mod query;
 pub mod resultset;
 pub mod types;
+pub mod values;
+
+use std::time::Duration;
 
 use inlet_sdk::deadline::{per_call_server_timeout_ms, per_call_socket_timeout};
 use inlet_sdk::prelude::*;
 
 use crate::catalog::Features;
-use crate::client::{Client, Greeting, Login};
-use crate::config::{Config, SourceType};
+use crate::client::Client;
+use crate::config::SourceType;
+use crate::dial::Target;
 
 pub struct MySql;
 
 pub struct MySqlConnection {
     client: Client,
     source_type: SourceType,
-    config: Config,
+    /// The server and login, to open the session that cancels a statement.
+    target: Target,
+    /// The host's timeout for each call (zero: none).
+    query_timeout: Duration,
     /// information_schema's shape, probed on the first discover.
     features: Option<Features>,
+    /// The session's statement timeout set at connect (restored after a
+    /// query that set its own).
+    session_timeout_ms: Option<u32>,
 }
 
 impl Connector for MySql {
@@ -44,55 +61,13 @@ impl Connector for MySql {
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<MySqlConnection, ConnectorError> {
         let source_type = SourceType::from_source_type(&request.source_type)?;
-        let config: Config = request.config()?;
-        let addr = request.endpoint_addr()?;
+        let target = Target::from_request(request)?;
         // The connector's bounds end before the host's (`inlet_sdk::deadline`),
         // so that a slow server is reported as a `timeout` naming the stage.
-        let deadline = request.connect_deadline();
-        let budget = || deadline.socket_timeout();
-        let database = config.database.as_deref().filter(|d| !d.is_empty());
+        let mut client = target.open(&request.connect_deadline(), true, steps)?;
 
-        let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
-        inlet_sdk::net::set_timeouts(&socket, budget());
-
-        let mode = config.ssl_mode;
-        let (greeting, capabilities) = steps.run("greeting", || {
-            let greeting = Greeting::read(socket)?;
-            let use_tls = mode.wants_tls() && greeting.offers_tls();
-            let capabilities =
-                handshake::client_capabilities(greeting.handshake.capabilities, database.is_some(), use_tls)?;
-            Ok((greeting, capabilities))
-        })?;
-        let handshake = &greeting.handshake;
-        steps.annotate_last(format!("{} {}", product(handshake.is_mariadb()), handshake.version()));
-
-        let session = if mode.wants_tls() {
-            let options = mode.options(config.ssl_root_cert.as_deref(), &config.host, addr.ip());
-            let (session, note) = steps.run("tls", || {
-                if greeting.offers_tls() {
-                    greeting.upgrade(capabilities, &options)
-                } else {
-                    let note = mode.without_server_tls(mode.as_mysql_str())?;
-                    Ok((greeting.plain()?, note))
-                }
-            })?;
-            steps.annotate_last(note);
-            session
-        } else {
-            greeting.plain()?
-        };
-        session.set_timeout(budget());
-
-        let login = Login {
-            username: &config.username,
-            password: request.secret("password").unwrap_or(""),
-            database,
-            server_public_key: config.server_public_key.as_deref(),
-        };
-        let (mut client, plugin) = steps.run("authenticate", || session.login(capabilities, &login))?;
-        steps.annotate_last(plugin);
-
-        if let Some(statement_ms) = per_call_server_timeout_ms(request.query_timeout()) {
+        let session_timeout_ms = per_call_server_timeout_ms(request.query_timeout());
+        if let Some(statement_ms) = session_timeout_ms {
             // The server cancels a slow catalog query itself, with a clear
             // error (1969/3024); the socket timeout below is only the backstop.
             let statement = if client.handshake.is_mariadb() {
@@ -109,11 +84,18 @@ impl Connector for MySql {
             })?;
         }
         client.set_timeout(per_call_socket_timeout(request.query_timeout()));
-        Ok(MySqlConnection { client, source_type, config, features: None })
+        Ok(MySqlConnection {
+            client,
+            source_type,
+            target,
+            query_timeout: request.query_timeout(),
+            features: None,
+            session_timeout_ms,
+        })
     }
 }
 
-fn product(mariadb: bool) -> &'static str {
+pub(crate) fn product(mariadb: bool) -> &'static str {
     if mariadb { "MariaDB" } else { "MySQL" }
 }
 
@@ -154,7 +136,15 @@ impl Connection for MySqlConnection {
                 features
             }
         };
-        catalog::discover(&mut self.client, features, &self.config, request)
+        catalog::discover(&mut self.client, features, &self.target.config, request)
+    }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        Ok(Box::new(query::preview(self, request)?))
+    }
+
+    fn query(&mut self, request: &QueryRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        Ok(Box::new(query::query(self, request)?))
     }
 }
 

@@ -98,36 +98,58 @@ impl<S: Read + Write> PacketIo<S> {
         self.stream.write_all(&frame).and_then(|()| self.stream.flush()).io_context("send to the server")
     }
 
-    /// Reads one payload, joining split packets.
+    /// Reads one payload, joining split packets. Nothing is consumed until
+    /// the whole payload is buffered, so a read that timed out can simply be
+    /// tried again: the stream stays in step.
     pub fn read_packet(&mut self) -> Result<Vec<u8>, ConnectorError> {
-        let mut payload = Vec::new();
+        // The chunks found so far: where each body starts (after `start`) and its length.
+        let mut chunks = Vec::new();
+        let mut offset = 0;
+        let mut total = 0;
+        let mut seq = self.seq;
         loop {
-            let header = self.take(4)?;
+            self.fill(offset + 4)?;
+            let at = self.start + offset;
+            let header = &self.buffer[at..at + 4];
             let length = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-            let seq = header[3];
-            if seq != self.seq {
+            if header[3] != seq {
                 return Err(ConnectorError::protocol(format!(
-                    "packets out of order: expected sequence id {}, got {seq}",
-                    self.seq
+                    "packets out of order: expected sequence id {seq}, got {}",
+                    header[3]
                 )));
             }
-            self.seq = self.seq.wrapping_add(1);
-            if payload.len() + length > self.max_packet {
+            seq = seq.wrapping_add(1);
+            if total + length > self.max_packet {
                 return Err(ConnectorError::protocol(format!(
                     "the server sent a packet larger than {} bytes",
                     self.max_packet
                 )));
             }
-            let body = self.take(length)?;
-            payload.extend_from_slice(&body);
+            total += length;
+            self.fill(offset + 4 + length)?;
+            chunks.push((offset + 4, length));
+            offset += 4 + length;
             if length < MAX_CHUNK {
-                return Ok(payload);
+                break;
             }
         }
+        let mut payload = Vec::with_capacity(total);
+        for (at, length) in chunks {
+            let at = self.start + at;
+            payload.extend_from_slice(&self.buffer[at..at + length]);
+        }
+        self.seq = seq;
+        self.start += offset;
+        if self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        }
+        Ok(payload)
     }
 
-    /// Exactly `n` bytes from the stream, through the buffer.
-    fn take(&mut self, n: usize) -> Result<Vec<u8>, ConnectorError> {
+    /// Reads from the stream until `n` unconsumed bytes are buffered. A
+    /// failed read leaves what was buffered in place.
+    fn fill(&mut self, n: usize) -> Result<(), ConnectorError> {
         while self.buffer.len() - self.start < n {
             if self.start > 0 {
                 self.buffer.drain(..self.start);
@@ -140,13 +162,7 @@ impl<S: Read + Write> PacketIo<S> {
             }
             self.buffer.extend_from_slice(&chunk[..read]);
         }
-        let bytes = self.buffer[self.start..self.start + n].to_vec();
-        self.start += n;
-        if self.start == self.buffer.len() {
-            self.buffer.clear();
-            self.start = 0;
-        }
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -314,17 +330,26 @@ mod tests {
         output: Vec<u8>,
         /// At most this many bytes per read, to exercise partial reads.
         max_read: usize,
+        /// Times out once when the input reaches this position (a slow server).
+        stall_at: Option<u64>,
     }
 
     impl Duplex {
         fn new(input: Vec<u8>) -> Self {
-            Self { input: IoCursor::new(input), output: Vec::new(), max_read: usize::MAX }
+            Self { input: IoCursor::new(input), output: Vec::new(), max_read: usize::MAX, stall_at: None }
         }
     }
 
     impl Read for Duplex {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = buf.len().min(self.max_read);
+            if self.stall_at == Some(self.input.position()) {
+                self.stall_at = None;
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            let mut n = buf.len().min(self.max_read);
+            if let Some(stall) = self.stall_at {
+                n = n.min(usize::try_from(stall - self.input.position()).unwrap());
+            }
             self.input.read(&mut buf[..n])
         }
     }
@@ -403,6 +428,33 @@ mod tests {
         let mut io = PacketIo::new(Duplex::new(input));
         let error = io.read_packet().unwrap_err();
         assert!(error.message.contains("larger than"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_read_that_times_out_mid_packet_consumes_nothing() {
+        // Two packets; the server stalls inside the second one's body, then
+        // (for a split payload) between its chunks.
+        let mut input = vec![1, 0, 0, 0, 9, 3, 0, 0, 1, b'a', b'b', b'c'];
+        for stall in [2u64, 7, 10] {
+            let mut io = PacketIo::new(Duplex::new(input.clone()));
+            io.get_mut().stall_at = Some(stall);
+            let mut packets = Vec::new();
+            while packets.len() < 2 {
+                match io.read_packet() {
+                    Ok(packet) => packets.push(packet),
+                    Err(error) => assert_eq!(error.kind, inlet_sdk::ErrorKind::Timeout, "stall at {stall}"),
+                }
+            }
+            assert_eq!(packets, [vec![9], b"abc".to_vec()], "stall at {stall}");
+        }
+        // One byte past a full chunk: the largest payload accepted.
+        let payload: Vec<u8> = (0..MAX_CHUNK + 1).map(|i| i as u8).collect();
+        input = frame(&payload, &mut 0);
+        let mut io = PacketIo::new(Duplex::new(input));
+        io.get_mut().stall_at = Some(MAX_CHUNK as u64 + 6);
+        assert_eq!(io.read_packet().unwrap_err().kind, inlet_sdk::ErrorKind::Timeout);
+        assert_eq!(io.read_packet().unwrap(), payload);
+        assert_eq!(io.seq(), 2);
     }
 
     #[test]

@@ -328,6 +328,12 @@ mod hostile_input {
         }
     }
 
+    /// One of each way a binary value is read (and one twice).
+    const ROW_DECODERS: [crate::values::Decoder; 8] = {
+        use crate::values::Decoder::*;
+        [Int8, Text, Date, Time, Timestamp, Float64, Decimal, Bytes]
+    };
+
     #[test]
     fn random_payloads_never_panic() {
         let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
@@ -340,6 +346,8 @@ mod hostile_input {
             let _ = parse_column_name(&payload);
             let _ = parse_row(&payload, (noise.next() % 5) as usize);
             let _ = crate::auth::parse_public_key(&payload);
+            let _ = crate::values::parse_column_def(&payload);
+            let _ = crate::values::decode_row(&payload, &ROW_DECODERS[..(noise.next() % 8) as usize]);
         }
     }
 

@@ -4,7 +4,7 @@
 //! server side. The scripted server checks what a real one checks: the
 //! SHA-256 scramble against SHA256(SHA256(password)), and the RSA-OAEP
 //! message decrypted with its private key and XORed with the nonce.
-//! The end-to-end tests (the wasm component in the host) are tests/tests/mysql.rs.
+//! The end-to-end tests (the wasm component in the host) are tests/tests/e2e/mysql.rs.
 
 use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use inlet_plugin_mysql::{MySql, MySqlConnection};
 use inlet_sdk::Failure;
 use inlet_sdk::prelude::*;
 use inlet_sdk::testing::{self, step};
+use inlet_tests::require::{self, Service};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::{Oaep, RsaPrivateKey};
 use serde_json::{Value, json};
@@ -33,11 +34,9 @@ fn connect(request: &ConnectRequest) -> Result<(MySqlConnection, Vec<CheckStep>)
     testing::connect::<MySql>(request)
 }
 
-#[test]
+#[inlet_tests::test]
 fn connects_tests_and_discovers_against_the_local_mariadb() {
-    if !inlet_tests::service_available("MariaDB", 3306) {
-        return;
-    }
+    require::service(Service::MariaDb);
     let config = json!({"host": "127.0.0.1", "username": "root", "ssl_mode": "disabled"});
     let (mut connection, steps) = connect(&request("mariadb", 3306, config, None)).expect("connect");
     assert_eq!(step(&steps, "authenticate").message.as_deref(), Some("mysql_native_password"));
@@ -70,11 +69,10 @@ fn connects_tests_and_discovers_against_the_local_mariadb() {
 /// MySQL 8's CHECK_CONSTRAINTS has no TABLE_NAME, so the connector joins it
 /// to TABLE_CONSTRAINTS there. MariaDB has both tables: this runs that query
 /// against the real server by pretending TABLE_NAME is missing.
-#[test]
+#[inlet_tests::test]
 fn the_mysql8_check_constraint_query_runs_against_mariadb() {
-    if !inlet_tests::service_available("MariaDB", 3306) || !inlet_tests::tool_available("mariadb") {
-        return;
-    }
+    require::service(Service::MariaDb);
+    require::tool("mariadb");
     let db = format!("inlet_my_native_{}", std::process::id());
     let setup = format!(
         "DROP DATABASE IF EXISTS `{db}`; CREATE DATABASE `{db}`; USE `{db}`; \
@@ -97,7 +95,7 @@ fn the_mysql8_check_constraint_query_runs_against_mariadb() {
     let mut features = catalog::probe_features(&mut client).expect("probe");
     assert!(features.check_constraints && features.check_table_name, "{features:?}");
     features.check_table_name = false;
-    let config: Config = serde_json::from_value(json!({"host": "127.0.0.1", "username": "root"})).expect("config");
+    let config = Config::from_json(r#"{"host": "127.0.0.1", "username": "root"}"#).expect("config");
     let request =
         DiscoverRequest { include_schemas: vec![db.clone()], exclude_schemas: vec![], page_token: None, page_size: 10 };
     let page = catalog::discover(&mut client, features, &config, &request);
@@ -291,7 +289,7 @@ fn mysql8_config() -> Value {
     json!({"host": "127.0.0.1", "username": USER, "database": "shop", "ssl_mode": "preferred"})
 }
 
-#[test]
+#[inlet_tests::test]
 fn caching_sha2_fast_auth_logs_in_and_tests() {
     let (addr, server) = scripted_server(Cache::Hit);
     let (mut connection, steps) =
@@ -311,7 +309,7 @@ fn caching_sha2_fast_auth_logs_in_and_tests() {
     assert_eq!(queries[0], "SET SESSION max_execution_time = 8000");
 }
 
-#[test]
+#[inlet_tests::test]
 fn caching_sha2_full_auth_over_plaintext_uses_the_servers_rsa_key() {
     let (addr, server) = scripted_server(Cache::Miss);
     let (connection, steps) =
@@ -321,7 +319,7 @@ fn caching_sha2_full_auth_over_plaintext_uses_the_servers_rsa_key() {
     server.join().expect("server thread").expect("server");
 }
 
-#[test]
+#[inlet_tests::test]
 fn caching_sha2_wrong_password_is_auth() {
     let (addr, server) = scripted_server(Cache::Hit);
     let failure = connect(&request("mysql", addr.port(), mysql8_config(), Some("Wr0ng-native")))
@@ -333,7 +331,7 @@ fn caching_sha2_wrong_password_is_auth() {
     server.join().expect("server thread").expect("server");
 }
 
-#[test]
+#[inlet_tests::test]
 fn required_tls_never_sends_the_login_to_a_server_without_tls() {
     let (addr, server) = scripted_server(Cache::Hit);
     let mut config = mysql8_config();
@@ -343,4 +341,10 @@ fn required_tls_never_sends_the_login_to_a_server_without_tls() {
     assert!(!failure.steps.iter().any(|s| s.name == "authenticate"));
     // The server saw the connection close before any HandshakeResponse.
     assert!(server.join().expect("server thread").is_err());
+}
+
+/// Run by the e2e harness (`inlet_tests::harness`): a test whose server is
+/// missing is reported as ignored, or fails under `INLET_REQUIRE_SERVICES=1`.
+fn main() -> std::process::ExitCode {
+    inlet_tests::harness::main()
 }

@@ -3,6 +3,7 @@
 
 use inlet_sdk::ConnectorError;
 use inlet_sdk::config::{self, ConnectorConfig};
+use inlet_sdk::file::FileTarget;
 use serde::Deserialize;
 
 pub const DEFAULT_MAX_FILES: u32 = 10_000;
@@ -25,35 +26,28 @@ fn default_max_files() -> u32 {
 /// The checked config.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file's or folder's path inside the guest (`/data/…` or `/data`).
-    pub file_path: String,
+    /// The file or folder (`/data/…` or `/data`), and the table's name if
+    /// the config sets it.
+    pub target: FileTarget,
     /// A folder holding more `.parquet` files than this is refused.
     pub max_files: u32,
-    pub table_name: Option<String>,
 }
 
 impl ConnectorConfig for Config {
     type Raw = RawConfig;
 
     fn check(raw: RawConfig) -> Result<Self, ConnectorError> {
-        config::non_empty("file_path", &raw.file_path)?;
+        let target = FileTarget::check(raw.file_path, raw.table_name)?;
         config::in_range("max_files", raw.max_files, 1..=MAX_MAX_FILES)?;
-        config::non_empty_if_set("table_name", raw.table_name.as_deref())?;
-        Ok(Self { file_path: raw.file_path, max_files: raw.max_files, table_name: raw.table_name })
-    }
-}
-
-impl Config {
-    /// The table's name: `table_name`, or the file's (folder's) name without extension.
-    pub fn table_name(&self) -> String {
-        self.table_name.clone().unwrap_or_else(|| inlet_sdk::file::file_stem(&self.file_path))
+        Ok(Self { target, max_files: raw.max_files })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_sdk::ErrorKind;
+    use inlet_sdk::file::FileSource;
+    use inlet_sdk::testing::assert_config_errors;
 
     #[test]
     fn defaults_and_options() {
@@ -65,15 +59,13 @@ mod tests {
 
     #[test]
     fn bad_values_are_config_errors() {
-        for json in [
+        assert_config_errors::<Config>(&[
             r#"{}"#,
             r#"{"file_path":" "}"#,
             r#"{"file_path":"a","max_files":0}"#,
             r#"{"file_path":"a","max_files":1000001}"#,
             r#"{"file_path":"a","table_name":""}"#,
             r#"{"file_path":"a","delimiter":","}"#,
-        ] {
-            assert_eq!(Config::from_json(json).unwrap_err().kind, ErrorKind::Config, "{json}");
-        }
+        ]);
     }
 }

@@ -43,7 +43,7 @@ fn file_name(path: &Path) -> String {
 
 /// Lists the file, or the folder's `.parquet` files in path order.
 pub fn list(config: &Config) -> Result<Listing, ConnectorError> {
-    let root = Path::new(&config.file_path);
+    let root = Path::new(&config.target.path);
     let shown = file_name(root);
     let metadata = std::fs::metadata(root).map_err(|error| file_error(&error, &format!("open {shown}")))?;
     if metadata.is_file() {

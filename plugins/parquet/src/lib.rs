@@ -1,57 +1,51 @@
 //! The Parquet connector: one file, or a folder of `.parquet` files that
 //! together form one table (Hive-style `key=value/` partition folders
-//! become columns), described from the footers alone. The data pages are
-//! never read: each file costs its first four bytes, its last eight and its
-//! footer, so discovery takes the same time and memory for a kilobyte and a
-//! terabyte.
+//! become columns), described from the footers alone. Discovery never reads
+//! data pages: each file costs its first four bytes, its last eight and its
+//! footer, so it takes the same time and memory for a kilobyte and a
+//! terabyte. Preview reads pages only until it has its rows.
 //!
 //! - `config` — the options and their checks
 //! - `footer` — reading one file's footer (decoded by the shared
 //!   `inlet-parquet-meta`: Thrift compact decoder, `FileMetaData`, schema
 //!   as columns — also used by the S3 connector)
 //! - `dataset` — the file or folder as one table
+//! - `preview` — the first rows, file after file (pages read by the shared
+//!   `inlet_parquet_meta::preview`)
 
 mod config;
 mod dataset;
 mod footer;
+mod preview;
 
-use inlet_sdk::paging::page_one_table;
+use inlet_sdk::file::{FileConnector, FileSource, FileTarget, discover_one_table};
 use inlet_sdk::prelude::*;
 
 use crate::config::Config;
 use crate::dataset::Dataset;
 
-/// The one schema a Parquet data source has.
-pub const SCHEMA: &str = "default";
+/// The connector: files are listed and read again for every call, so that
+/// a pooled connection sees them as they are now.
+pub type Parquet = FileConnector<Config>;
 
-pub struct Parquet;
+impl FileSource for Config {
+    fn target(&self) -> &FileTarget {
+        &self.target
+    }
 
-/// The checked config; files are listed and read again for every call, so
-/// that a pooled connection sees them as they are now.
-pub struct ParquetConnection {
-    config: Config,
-}
-
-impl Connector for Parquet {
-    type Connection = ParquetConnection;
-
-    fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<ParquetConnection, ConnectorError> {
-        let config = Config::from_request(request)?;
-        let listing = steps.run("list files", || dataset::list(&config))?;
+    fn connect(&self, steps: &mut Steps) -> Result<(), ConnectorError> {
+        let listing = steps.run("list files", || dataset::list(self))?;
         steps.annotate_last(if listing.folder {
             format!("{} in the folder", plural(listing.files.len() as u64, "Parquet file"))
         } else {
             "one file".to_owned()
         });
-        Ok(ParquetConnection { config })
+        Ok(())
     }
-}
 
-impl Connection for ParquetConnection {
-    fn test(&mut self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
-        let config = &self.config;
+    fn test(&self, steps: &mut Steps) -> Result<Option<String>, ConnectorError> {
         let footer = steps.run("read footer", || {
-            let listing = dataset::list(config)?;
+            let listing = dataset::list(self)?;
             let first = listing.files.first().ok_or_else(|| ConnectorError::not_found("no Parquet file"))?;
             let footer = footer::read_file(&first.path, &first.name)?;
             let columns = inlet_parquet_meta::schema::columns(&footer.meta.schema)
@@ -70,13 +64,20 @@ impl Connection for ParquetConnection {
         Ok(footer.meta.created_by)
     }
 
-    fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
-        let name = self.config.table_name();
+    fn discover(&self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
+        let name = self.table_name();
         // Only a page that holds the table reads footers.
-        page_one_table(request, SCHEMA, name.clone(), ObjectKind::File, || {
-            let listing = dataset::list(&self.config)?;
+        discover_one_table(request, name.clone(), || {
+            let listing = dataset::list(self)?;
             Ok(describe(name, dataset::read(&listing)?))
         })
+    }
+
+    fn preview(
+        &self,
+        request: &PreviewRequest,
+    ) -> Result<Box<dyn Rows<inlet_sdk::file::FileConnection<Self>>>, ConnectorError> {
+        preview::preview(self, request)
     }
 }
 

@@ -298,7 +298,7 @@ fn columns(client: &mut Client, flavor: Flavor, oid_list: &str) -> Result<Vec<(u
 
 /// numeric(p, s) stores ((p << 16) | s) + 4 in typmod; -1 means unconstrained.
 /// A negative scale (PostgreSQL 15+) has no place in the record, so it is left out.
-fn numeric_typmod(typmod: i32) -> (Option<u32>, Option<u32>) {
+pub(crate) fn numeric_typmod(typmod: i32) -> (Option<u32>, Option<u32>) {
     if typmod < 4 {
         return (None, None);
     }

@@ -3,6 +3,7 @@
 //! The password is a secret: the host passes it in `ConnectRequest.secrets`,
 //! never in this JSON, so it has no field here.
 
+use inlet_sdk::server::{ServerConfig, ServerOptions};
 use serde::Deserialize;
 
 /// Which server dialect the catalog queries must respect.
@@ -29,24 +30,20 @@ impl Flavor {
 /// the manifest's schema admits only the libpq spellings.
 pub use inlet_sdk::tls::TlsMode as SslMode;
 
+/// The config: the server fields (`host`, `port`, `ssl_mode`,
+/// `ssl_root_cert`) and the PostgreSQL options.
+pub type Config = ServerConfig<Options>;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The host name as the user typed it: used for TLS SNI and name checks.
-    /// The socket goes to the endpoint the host resolved instead.
-    pub host: String,
-    #[serde(default)]
-    pub port: Option<u16>,
+pub struct Options {
     pub database: String,
     pub username: String,
     #[serde(default)]
-    pub ssl_mode: SslMode,
-    /// PEM text of the CA certificate(s) to trust instead of the web PKI roots.
-    #[serde(default)]
-    pub ssl_root_cert: Option<String>,
-    #[serde(default)]
     pub application_name: Option<String>,
 }
+
+impl ServerOptions for Options {}
 
 #[cfg(test)]
 mod tests {
@@ -54,22 +51,21 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_config_with_defaults() {
-        let config: Config = serde_json::from_str(r#"{"host":"db","database":"d","username":"u"}"#).unwrap();
+        let config = Config::from_json(r#"{"host":"db","database":"d","username":"u"}"#).unwrap();
         assert_eq!(config.ssl_mode, SslMode::Prefer);
         assert_eq!(config.port, None);
     }
 
     #[test]
     fn parses_ssl_modes_in_libpq_spelling() {
-        let config: Config =
-            serde_json::from_str(r#"{"host":"db","database":"d","username":"u","ssl_mode":"verify-full"}"#).unwrap();
+        let config =
+            Config::from_json(r#"{"host":"db","database":"d","username":"u","ssl_mode":"verify-full"}"#).unwrap();
         assert_eq!(config.ssl_mode, SslMode::VerifyFull);
     }
 
     #[test]
     fn rejects_a_password_in_the_config() {
-        let parsed: Result<Config, _> =
-            serde_json::from_str(r#"{"host":"db","database":"d","username":"u","password":"x"}"#);
-        assert!(parsed.is_err());
+        let parsed = Config::from_json(r#"{"host":"db","database":"d","username":"u","password":"x"}"#);
+        assert_eq!(parsed.unwrap_err().kind, inlet_sdk::ErrorKind::Config);
     }
 }

@@ -1,13 +1,18 @@
 //! Inlet connector for PostgreSQL and Amazon Redshift, over the PostgreSQL
 //! frontend/backend protocol v3 (see README.md for what is supported).
 //!
-//! - [`wire`]: the protocol client (TLS negotiation, authentication, simple queries);
-//!   the TLS itself (rustls, per-mode certificate checks) is `inlet_sdk::tls`
+//! - [`wire`]: the protocol client (TLS negotiation, authentication, simple
+//!   queries, portals); the TLS itself (rustls, per-mode certificate checks)
+//!   is `inlet_sdk::tls`
 //! - [`catalog`]: paged discovery from pg_catalog
+//! - [`query`]: preview and read-only queries, streamed from a portal
+//! - [`values`]: result column types and text values
 //! - [`config`]: the data source's configuration
 
 pub mod catalog;
 pub mod config;
+pub mod query;
+pub mod values;
 pub mod wire;
 
 use inlet_sdk::deadline::{per_call_server_timeout_ms, per_call_socket_timeout};
@@ -28,7 +33,7 @@ impl Connector for Postgres {
 
     fn connect(request: &ConnectRequest, steps: &mut Steps) -> Result<PgConnection, ConnectorError> {
         let flavor = Flavor::from_source_type(&request.source_type)?;
-        let config: Config = request.config()?;
+        let config = Config::from_request(request)?;
         let addr = request.endpoint_addr()?;
         let password = request.secret("password");
         let deadline = request.connect_deadline();
@@ -56,9 +61,9 @@ impl Connector for Postgres {
         // 57014) before the socket gives up, and both before the host does.
         let statement_timeout_ms = per_call_server_timeout_ms(request.query_timeout());
         let params = StartupParams {
-            user: &config.username,
-            database: &config.database,
-            application_name: config.application_name.as_deref().unwrap_or("inlet"),
+            user: &config.options.username,
+            database: &config.options.database,
+            application_name: config.options.application_name.as_deref().unwrap_or("inlet"),
             // Redshift does not take `options` in the startup packet; it gets a SET below.
             statement_timeout_ms: statement_timeout_ms.filter(|_| flavor == Flavor::Postgres),
         };
@@ -94,6 +99,14 @@ impl Connection for PgConnection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         catalog::discover(&mut self.client, self.flavor, request)
+    }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        Ok(Box::new(query::preview(self, request)?))
+    }
+
+    fn query(&mut self, request: &QueryRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        Ok(Box::new(query::query(self, request)?))
     }
 }
 

@@ -1,6 +1,7 @@
 //! A small PostgreSQL frontend/backend protocol v3 client over a blocking
-//! socket: SSL negotiation, startup and authentication, and the simple query
-//! protocol with text results. `postgres-protocol` frames the messages and
+//! socket: SSL negotiation, startup and authentication, the simple query
+//! protocol with text results, and the extended protocol's portals (bound
+//! parameters, results pulled a number of rows at a time). `postgres-protocol` frames the messages and
 //! does the MD5 and SCRAM arithmetic; the state machine is here.
 
 use std::collections::HashMap;
@@ -28,6 +29,38 @@ const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One row of a text-format result; `None` is SQL NULL.
 pub type Row = Vec<Option<String>>;
+
+/// A parameter of the extended protocol, sent with type OID 0 (unspecified):
+/// the server infers its type from the statement, as for a literal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Null,
+    /// Text format: the type's input syntax.
+    Text(String),
+    /// Binary format (bytea's binary form is the bytes themselves).
+    Binary(Vec<u8>),
+}
+
+/// One column of a portal's RowDescription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub type_oid: u32,
+    pub type_modifier: i32,
+}
+
+/// Takes each row of an Execute: its text cells (`None` for NULL) and its
+/// size on the wire.
+pub type OnRow<'a> = dyn FnMut(Vec<Option<&str>>, usize) -> Result<(), ConnectorError> + 'a;
+
+/// How an Execute ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// The row limit was reached: the portal has (or may have) more rows.
+    Suspended,
+    /// The statement ran to its end.
+    Complete,
+}
 
 /// Bounds every read and write on the socket; zero means no bound.
 pub fn set_socket_timeout(socket: &TcpStream, timeout: Option<Duration>) {
@@ -354,6 +387,170 @@ impl Client {
         }
     }
 
+    /// Parses `sql` into the unnamed statement and binds it with `params`
+    /// to the portal `portal` (text results), and returns its columns (none
+    /// for a statement without rows). Nothing runs yet: [`Client::execute`]
+    /// pulls the rows. The portal lives until the transaction ends, so call
+    /// this inside one. A server error leaves the session usable (in a failed
+    /// transaction, which the caller rolls back).
+    pub fn open_portal(&mut self, portal: &str, sql: &str, params: &[Param]) -> Result<Vec<Field>, ConnectorError> {
+        self.usable()?;
+        if sql.contains('\0') {
+            return Err(ConnectorError::config("the statement contains a NUL character"));
+        }
+        let outcome = self.open_portal_inner(portal, sql, params);
+        self.unless_broken(outcome)
+    }
+
+    fn open_portal_inner(
+        &mut self,
+        portal: &str,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Result<Vec<Field>, ConnectorError>, ConnectorError> {
+        let message_error = |error: std::io::Error| ConnectorError::internal(format!("statement message: {error}"));
+        frontend::parse("", sql, params.iter().map(|_| 0), &mut self.write_buf).map_err(message_error)?;
+        let formats = params.iter().map(|p| i16::from(matches!(p, Param::Binary(_))));
+        let serializer = |param: &Param,
+                          buf: &mut BytesMut|
+         -> Result<postgres_protocol::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+            match param {
+                Param::Null => return Ok(postgres_protocol::IsNull::Yes),
+                Param::Text(text) => buf.extend_from_slice(text.as_bytes()),
+                Param::Binary(bytes) => buf.extend_from_slice(bytes),
+            }
+            Ok(postgres_protocol::IsNull::No)
+        };
+        frontend::bind(portal, "", formats, params, serializer, [0], &mut self.write_buf).map_err(
+            |error| match error {
+                frontend::BindError::Conversion(error) => ConnectorError::internal(format!("bind message: {error}")),
+                frontend::BindError::Serialization(error) => {
+                    // More than 65,535 parameters, or a value over 2 GiB.
+                    ConnectorError::config(format!("the parameters do not fit one Bind message: {error}"))
+                }
+            },
+        )?;
+        frontend::describe(b'P', portal, &mut self.write_buf).map_err(message_error)?;
+        frontend::sync(&mut self.write_buf);
+        self.send()?;
+        let mut fields = Vec::new();
+        let mut failure = None;
+        loop {
+            match self.read_message()? {
+                Message::ParseComplete | Message::BindComplete | Message::NoData => {}
+                Message::RowDescription(body) => {
+                    let mut iter = body.fields();
+                    while let Some(field) = iter.next().map_err(protocol_error)? {
+                        fields.push(Field {
+                            name: field.name().to_owned(),
+                            type_oid: field.type_oid(),
+                            type_modifier: field.type_modifier(),
+                        });
+                    }
+                }
+                Message::ErrorResponse(body) => failure = Some(server_error(body.fields())?),
+                Message::NoticeResponse(_) | Message::NotificationResponse(_) => {}
+                Message::ParameterStatus(body) => self.record_parameter(&body)?,
+                Message::ReadyForQuery(_) => return Ok(failure.map_or(Ok(fields), Err)),
+                _ => return Err(ConnectorError::protocol("unexpected message in answer to Parse/Bind/Describe")),
+            }
+        }
+    }
+
+    /// Runs `portal` for at most `max_rows` more rows (at least one), handing
+    /// each row's text cells to `on_row`. Every call ends at ReadyForQuery,
+    /// so the session is in a known state between calls. An error of
+    /// `on_row` (a value that does not parse) is returned after the server's
+    /// answer is read to its end.
+    pub fn execute(&mut self, portal: &str, max_rows: u32, on_row: &mut OnRow<'_>) -> Result<Fetched, ConnectorError> {
+        self.usable()?;
+        let outcome = self.execute_inner(portal, max_rows, on_row);
+        self.unless_broken(outcome)
+    }
+
+    fn execute_inner(
+        &mut self,
+        portal: &str,
+        max_rows: u32,
+        on_row: &mut OnRow<'_>,
+    ) -> Result<Result<Fetched, ConnectorError>, ConnectorError> {
+        // Zero would mean "all rows" to the server.
+        let limit = i32::try_from(max_rows.max(1)).unwrap_or(i32::MAX);
+        frontend::execute(portal, limit, &mut self.write_buf)
+            .map_err(|error| ConnectorError::internal(format!("execute message: {error}")))?;
+        frontend::sync(&mut self.write_buf);
+        self.send()?;
+        let mut fetched = Fetched::Complete;
+        let mut failure = None;
+        loop {
+            match self.read_message()? {
+                Message::DataRow(body) => {
+                    let buffer = body.buffer();
+                    let mut cells = Vec::new();
+                    let mut ranges = body.ranges();
+                    while let Some(range) = ranges.next().map_err(protocol_error)? {
+                        cells.push(match range {
+                            None => None,
+                            Some(range) => {
+                                let bytes = buffer
+                                    .get(range)
+                                    .ok_or_else(|| ConnectorError::protocol("a DataRow field runs past its message"))?;
+                                Some(
+                                    std::str::from_utf8(bytes).map_err(|_| {
+                                        ConnectorError::protocol("the server sent text that is not UTF-8")
+                                    })?,
+                                )
+                            }
+                        });
+                    }
+                    if failure.is_none() {
+                        failure = on_row(cells, buffer.len()).err();
+                    }
+                }
+                Message::PortalSuspended => fetched = Fetched::Suspended,
+                Message::CommandComplete(_) | Message::EmptyQueryResponse => fetched = Fetched::Complete,
+                Message::ErrorResponse(body) => {
+                    let error = server_error(body.fields())?;
+                    failure.get_or_insert(error);
+                }
+                Message::NoticeResponse(_) | Message::NotificationResponse(_) => {}
+                Message::ParameterStatus(body) => self.record_parameter(&body)?,
+                Message::ReadyForQuery(_) => return Ok(failure.map_or(Ok(fetched), Err)),
+                Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
+                    // The server waits for COPY data we will never send: the
+                    // stream cannot be brought back in step.
+                    return Err(ConnectorError::unsupported("COPY is not supported by this client"));
+                }
+                _ => return Err(ConnectorError::protocol("unexpected message in answer to Execute")),
+            }
+        }
+    }
+
+    /// An error once the connection is broken: its stream position is unknown.
+    fn usable(&self) -> Result<(), ConnectorError> {
+        if self.broken {
+            return Err(ConnectorError::unreachable("the connection to the server was lost earlier; reconnect"));
+        }
+        Ok(())
+    }
+
+    /// Marks the session broken on a transport or protocol failure (the
+    /// outer error) and flattens the outcome.
+    fn unless_broken<T>(
+        &mut self,
+        outcome: Result<Result<T, ConnectorError>, ConnectorError>,
+    ) -> Result<T, ConnectorError> {
+        outcome.unwrap_or_else(|error| {
+            self.broken = true;
+            Err(error)
+        })
+    }
+
+    /// Whether a transport or protocol failure ended the session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     fn send(&mut self) -> Result<(), ConnectorError> {
         let outcome =
             self.stream.write_all(&self.write_buf).and_then(|()| self.stream.flush()).io_context("send to the server");
@@ -432,6 +629,12 @@ pub fn error_for_sqlstate(code: &str, text: String) -> ConnectorError {
         "53300" | "57P03" => ConnectorError::unreachable(text).retryable(true),
         // query_canceled: statement_timeout fired
         "57014" => ConnectorError::timeout(text),
+        // read_only_sql_transaction: a write inside a preview or query
+        "25006" => ConnectorError::permission(text),
+        // undefined_table, undefined_column, invalid_schema_name
+        "42P01" | "42703" | "3F000" => ConnectorError::not_found(text),
+        // syntax_error: in a query, the user's statement
+        "42601" => ConnectorError::config(text),
         _ => ConnectorError::protocol(text),
     }
 }
@@ -466,7 +669,10 @@ mod tests {
         assert_eq!(kind("53300").kind, ErrorKind::Unreachable);
         assert!(kind("57P03").retryable);
         assert_eq!(kind("57014").kind, ErrorKind::Timeout);
-        assert_eq!(kind("42P01").kind, ErrorKind::Protocol);
+        assert_eq!(kind("25006").kind, ErrorKind::Permission);
+        assert_eq!(kind("42601").kind, ErrorKind::Config);
+        assert_eq!(kind("42P01").kind, ErrorKind::NotFound);
         assert!(!kind("42P01").retryable);
+        assert_eq!(kind("XX000").kind, ErrorKind::Protocol);
     }
 }

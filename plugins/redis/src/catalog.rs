@@ -32,7 +32,7 @@ pub fn build<S: Transport>(
     request: &DiscoverRequest,
 ) -> Result<Vec<(String, Vec<Table>)>, ConnectorError> {
     let outcome = build_all(client, config, request);
-    let back = client.select(config.database);
+    let back = client.select(config.options.database);
     let catalog = outcome?;
     back?;
     Ok(catalog)
@@ -45,7 +45,7 @@ fn build_all<S: Transport>(
 ) -> Result<Vec<(String, Vec<Table>)>, ConnectorError> {
     let info = info_text(client.call(&Command::new("INFO").arg("keyspace"))?)?;
     let counts = parse_keyspace(&info);
-    let databases: Vec<u8> = match &config.databases {
+    let databases: Vec<u8> = match &config.options.databases {
         Some(listed) => {
             let mut listed = listed.clone();
             listed.sort_unstable();
@@ -62,8 +62,8 @@ fn build_all<S: Transport>(
         }
         let keys = counts.get(&database).map_or(0, |c| c.keys);
         client.select(database)?;
-        let tables = describe_database(client, config.sample_size as usize, keys)?;
-        catalog.push((name, tables));
+        let tables = describe_database(client, config.options.sample_size as usize, keys)?;
+        catalog.push((name, tables.into_iter().map(|described| described.table).collect()));
     }
     Ok(catalog)
 }
@@ -79,11 +79,52 @@ struct Group {
     detail: Detail,
 }
 
+/// One table of the catalog with what preview needs to read its rows: the
+/// Redis type and the sampled keys that make it up, sorted by name.
+#[derive(Debug)]
+pub struct Described {
+    pub table: Table,
+    pub redis_type: String,
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// The one table named `object` in `database` (a schema discover lists), as
+/// discover describes it from the same sample; `not_found` for any other
+/// name. Returns to the configured database afterwards, even after a failure.
+pub fn find<S: Transport>(
+    client: &mut Client<S>,
+    config: &Config,
+    database: u8,
+    object: &str,
+) -> Result<Described, ConnectorError> {
+    let outcome = find_in(client, config, database, object);
+    let back = client.select(config.options.database);
+    let described = outcome?;
+    back?;
+    Ok(described)
+}
+
+fn find_in<S: Transport>(
+    client: &mut Client<S>,
+    config: &Config,
+    database: u8,
+    object: &str,
+) -> Result<Described, ConnectorError> {
+    let name = schema_name(database);
+    let info = info_text(client.call(&Command::new("INFO").arg("keyspace"))?)?;
+    let keys = parse_keyspace(&info).get(&database).map_or(0, |c| c.keys);
+    client.select(database)?;
+    describe_database(client, config.options.sample_size as usize, keys)?
+        .into_iter()
+        .find(|described| described.table.name == object)
+        .ok_or_else(|| ConnectorError::not_found(format!("no key pattern `{object}` in {name}")))
+}
+
 fn describe_database<S: Transport>(
     client: &mut Client<S>,
     sample_size: usize,
     info_keys: u64,
-) -> Result<Vec<Table>, ConnectorError> {
+) -> Result<Vec<Described>, ConnectorError> {
     let scanned = sample::scan(client, sample_size)?;
     let complete = scanned.complete;
     let keys = sample::describe(client, scanned.keys)?;
@@ -120,19 +161,19 @@ fn describe_database<S: Transport>(
     for (pattern, _) in groups.keys() {
         *types_per_pattern.entry(pattern).or_default() += 1;
     }
-    let mut tables: Vec<Table> = groups
-        .iter()
-        .map(|((pattern, redis_type), group)| {
-            let name = if types_per_pattern.get(pattern.as_str()).copied().unwrap_or(1) > 1 {
-                format!("{pattern} ({redis_type})")
-            } else {
-                pattern.clone()
-            };
+    let plural_types: Vec<bool> =
+        groups.keys().map(|(pattern, _)| types_per_pattern.get(pattern.as_str()).copied().unwrap_or(1) > 1).collect();
+    let mut tables: Vec<Described> = groups
+        .into_iter()
+        .zip(plural_types)
+        .map(|(((pattern, redis_type), group), plural)| {
+            let name = if plural { format!("{pattern} ({redis_type})") } else { pattern.clone() };
             let context = Sampling { sampled, database_keys, complete };
-            table(name, pattern, redis_type, group, &context)
+            let table = table(name, &pattern, &redis_type, &group, &context);
+            Described { table, redis_type, keys: group.names }
         })
         .collect();
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables.sort_by(|a, b| a.table.name.cmp(&b.table.name));
     Ok(tables)
 }
 

@@ -6,7 +6,8 @@
 //! here because a connector must not trust its input.
 
 use inlet_sdk::ConnectorError;
-use inlet_sdk::config::{self, Validate};
+use inlet_sdk::config;
+use inlet_sdk::server::{ServerConfig, ServerOptions};
 pub use inlet_sdk::tls::TlsMode as SslMode;
 use serde::Deserialize;
 
@@ -28,13 +29,14 @@ pub enum Protocol {
     Resp3,
 }
 
+/// The config: the server fields (`host`, `port`, `ssl_mode` — TLS from
+/// the first byte, as Redis has no in-band upgrade: no `prefer`, and
+/// `disable` by default — `ssl_root_cert`) and the Redis options.
+pub type Config = ServerConfig<Options>;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    /// As the user typed it; the socket goes to the endpoint the host resolved.
-    pub host: String,
-    #[serde(default)]
-    pub port: Option<u16>,
+pub struct Options {
     /// The database `test` selects and the connection stays on.
     #[serde(default)]
     pub database: u8,
@@ -49,34 +51,27 @@ pub struct Config {
     /// Databases to discover; default: those INFO keyspace lists.
     #[serde(default)]
     pub databases: Option<Vec<u8>>,
-    /// TLS from the first byte (Redis has no in-band upgrade, so no `prefer`).
-    #[serde(default = "no_tls")]
-    pub ssl_mode: SslMode,
-    /// PEM text of the CA certificate(s) to trust instead of the web PKI roots.
-    #[serde(default)]
-    pub ssl_root_cert: Option<String>,
-}
-
-fn no_tls() -> SslMode {
-    SslMode::Disable
 }
 
 fn default_sample_size() -> u32 {
     DEFAULT_SAMPLE_SIZE
 }
 
-impl Validate for Config {
-    fn validate(&self) -> Result<(), ConnectorError> {
-        if self.database > MAX_DATABASE {
+impl ServerOptions for Options {
+    const DEFAULT_SSL_MODE: SslMode = SslMode::Disable;
+
+    fn check(config: &Config) -> Result<(), ConnectorError> {
+        let options = &config.options;
+        if options.database > MAX_DATABASE {
             return Err(ConnectorError::config(format!("database must be 0..={MAX_DATABASE}")));
         }
-        config::in_range("sample_size", self.sample_size, 1..=MAX_SAMPLE_SIZE)?;
-        if self.ssl_mode == SslMode::Prefer {
+        config::in_range("sample_size", options.sample_size, 1..=MAX_SAMPLE_SIZE)?;
+        if config.ssl_mode == SslMode::Prefer {
             // A TLS port does not speak plaintext and a plain one cannot
             // upgrade: there is nothing to prefer between.
             return Err(ConnectorError::config("ssl_mode prefer is not available for Redis: use disable or require"));
         }
-        if self.databases.as_ref().is_some_and(|dbs| dbs.iter().any(|db| *db > MAX_DATABASE)) {
+        if options.databases.as_ref().is_some_and(|dbs| dbs.iter().any(|db| *db > MAX_DATABASE)) {
             return Err(ConnectorError::config(format!("databases must be 0..={MAX_DATABASE}")));
         }
         Ok(())
@@ -86,13 +81,13 @@ impl Validate for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inlet_sdk::config::ConnectorConfig;
 
     #[test]
     fn a_minimal_config_takes_the_defaults() {
         let config = Config::from_json(r#"{"host":"cache"}"#).unwrap();
-        assert_eq!((config.database, config.protocol, config.sample_size), (0, Protocol::Auto, 1000));
-        assert_eq!(config.databases, None);
+        let options = &config.options;
+        assert_eq!((options.database, options.protocol, options.sample_size), (0, Protocol::Auto, 1000));
+        assert_eq!(options.databases, None);
         assert_eq!(config.ssl_mode, SslMode::Disable);
     }
 
@@ -106,7 +101,7 @@ mod tests {
     #[test]
     fn protocols_are_spelled_as_in_the_schema() {
         let config = Config::from_json(r#"{"host":"h","protocol":"2"}"#).unwrap();
-        assert_eq!(config.protocol, Protocol::Resp2);
+        assert_eq!(config.options.protocol, Protocol::Resp2);
         assert!(Config::from_json(r#"{"host":"h","protocol":"4"}"#).is_err());
     }
 

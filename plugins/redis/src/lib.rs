@@ -8,6 +8,7 @@
 //! - [`infer`]: value kinds and TTL/size statistics
 //! - [`info`]: INFO sections and INFO keyspace
 //! - [`catalog`]: databases → schemas, (pattern, type) → tables
+//! - [`preview`]: the first rows of one table, in its discovered columns
 //! - [`config`]: the data source's configuration
 
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod detail;
 pub mod infer;
 pub mod info;
 pub mod patterns;
+pub mod preview;
 pub mod resp;
 pub mod sample;
 
@@ -56,7 +58,7 @@ impl Connector for Redis {
         let config = Config::from_request(request)?;
         let addr = request.endpoint_addr()?;
         let password = request.secret("password");
-        let username = config.username.as_deref();
+        let username = config.options.username.as_deref();
 
         let deadline = request.connect_deadline();
         let socket = steps.run("tcp connect", || inlet_sdk::net::connect_tcp(addr))?;
@@ -72,7 +74,7 @@ impl Connector for Redis {
         let mut client = Client::new(stream);
         client.set_timeout(deadline.socket_timeout());
         let handshake = steps.run("handshake", || {
-            client.handshake(config.protocol, username, password).map_err(|mut error| {
+            client.handshake(config.options.protocol, username, password).map_err(|mut error| {
                 // A TLS port drops or ignores a plaintext HELLO.
                 let transport = matches!(error.kind, ErrorKind::Unreachable | ErrorKind::Timeout);
                 if transport && config.ssl_mode == SslMode::Disable {
@@ -89,9 +91,9 @@ impl Connector for Redis {
             note.push_str(&format!(", authenticated as {}", username.unwrap_or("default")));
         }
         steps.annotate_last(note);
-        if config.database != 0 {
-            steps.run("select database", || client.select(config.database))?;
-            steps.annotate_last(catalog::schema_name(config.database));
+        if config.options.database != 0 {
+            steps.run("select database", || client.select(config.options.database))?;
+            steps.annotate_last(catalog::schema_name(config.options.database));
         }
         // Per read and write; the host's deadline covers each whole call.
         client.set_timeout(per_call_socket_timeout(request.query_timeout()));
@@ -116,7 +118,7 @@ impl Connection for RedisConnection {
             Ok((version, format!("{mode}, role {role}")))
         })?;
         steps.annotate_last(note);
-        let database = self.config.database;
+        let database = self.config.options.database;
         let keys = steps.run("keyspace access", || {
             // SCAN is what discover needs; DBSIZE gives the note.
             client.call(&Command::new("SCAN").arg("0").arg("COUNT").arg("1"))?;
@@ -161,6 +163,10 @@ impl Connection for RedisConnection {
             self.cached = None;
         }
         Ok(page)
+    }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        preview::preview(self, request)
     }
 }
 

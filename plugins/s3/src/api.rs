@@ -5,12 +5,10 @@
 //! The transport is [`inlet_sdk::http::Transport`]: wasi:http in the
 //! component, a scripted fake in the unit tests.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use inlet_sdk::ConnectorError;
-use inlet_sdk::aws::{self, Credentials, Payload};
-use inlet_sdk::http::{Limits, Method, Request, Response, Transport};
-use inlet_sdk::text::truncate;
+use inlet_sdk::aws::client::{self as aws_client, Headers, Scope, ServiceError};
+use inlet_sdk::aws::{self, Payload};
+use inlet_sdk::http::{Method, Request, Response, Transport};
 
 use crate::config::Endpoint;
 use crate::xml;
@@ -49,18 +47,9 @@ pub struct Head {
 
 /// A signed-request client for one bucket and set of credentials.
 pub struct Client<T: Transport> {
-    transport: T,
+    aws: aws_client::Client<T>,
     endpoint: Endpoint,
     bucket: String,
-    region: String,
-    credentials: Credentials,
-    limits: Limits,
-    /// Seconds since the Unix epoch (a fixed clock in tests).
-    clock: fn() -> u64,
-}
-
-fn system_clock() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `a=1&b=2` from pairs: each name and value URI-encoded once, sorted, so
@@ -73,21 +62,18 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 }
 
 impl<T: Transport> Client<T> {
-    pub fn new(
-        transport: T,
-        endpoint: Endpoint,
-        bucket: String,
-        region: String,
-        credentials: Credentials,
-        limits: Limits,
-    ) -> Self {
-        Self { transport, endpoint, bucket, region, credentials, limits, clock: system_clock }
+    pub fn new(aws: aws_client::Client<T>, endpoint: Endpoint, bucket: String) -> Self {
+        Self { aws, endpoint, bucket }
+    }
+
+    /// The SigV4 scope of `endpoint` in `region`.
+    pub fn scope(endpoint: &Endpoint, region: &str) -> Scope {
+        Scope { service: SERVICE, region: region.to_owned(), authority: endpoint.authority.clone() }
     }
 
     #[cfg(test)]
-    pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
-        self.clock = clock;
-        self
+    pub fn with_clock(self, clock: fn() -> u64) -> Self {
+        Self { aws: self.aws.with_clock(clock), ..self }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -100,32 +86,13 @@ impl<T: Transport> Client<T> {
 
     /// A signed request without a body. `path` is encoded, `query` canonical.
     pub fn request(&self, method: Method, path: &str, query: &str, extra: &[(&str, String)]) -> Request {
-        let mut headers = vec![("host".to_owned(), self.endpoint.authority.clone())];
-        headers.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-        let to_sign = aws::Request {
-            method: method.as_str(),
-            path,
-            query,
-            headers: headers.clone(),
-            payload: Payload::Bytes(b""),
-            content_sha256: true,
-        };
-        let signed = aws::sign(&to_sign, &self.credentials, &self.region, SERVICE, &aws::amz_date((self.clock)()));
-        let mut request = Request::new(method, self.endpoint.url(path, query));
-        // wasi:http sets `Host` from the URL's authority (the guest may not).
-        for (name, value) in headers.into_iter().skip(1).chain(signed.headers) {
-            request = request.header(name, value);
-        }
-        request.header("accept-encoding", "identity")
+        let headers = Headers { extra: extra.to_vec(), payload: Payload::Bytes(b""), content_sha256: true };
+        self.aws.sign(method, self.endpoint.url(path, query), path, query, headers)
     }
 
     fn send(&self, what: &str, request: &Request, max_bytes: u64) -> Result<Response, ConnectorError> {
-        let limits = self.limits.max_response_bytes(max_bytes);
-        let response = self.transport.send(request, &limits).map_err(|mut error| {
-            error.message = format!("S3 {what}: {}", error.message);
-            error
-        })?;
-        if response.is_success() { Ok(response) } else { Err(service_error(what, &self.bucket, &response)) }
+        let service_error = |response: &Response| service_error(what, &self.bucket, response);
+        self.aws.send(&format!("S3 {what}"), request, Some(max_bytes), service_error)
     }
 
     /// One ListObjectsV2 page under `prefix`, keys URL-encoded on the wire.
@@ -273,7 +240,12 @@ pub fn parse_list(body: &[u8]) -> Result<ListPage, ConnectorError> {
 }
 
 /// The `<Code>` and `<Message>` of an S3 error body, when it has one.
-pub fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
+pub fn read_error(response: &Response) -> ServiceError {
+    let (code, message) = error_code(&response.body);
+    ServiceError { status: response.status, code, message }
+}
+
+fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
     match xml::parse(body) {
         Ok(root) if root.name == "Error" => (
             root.child_text("Code").filter(|c| !c.is_empty()).map(str::to_owned),
@@ -294,12 +266,9 @@ pub fn error_code(body: &[u8]) -> (Option<String>, Option<String>) {
 /// The error kind an S3 error means. HEAD answers carry no body, so only
 /// their status speaks.
 pub fn service_error(what: &str, bucket: &str, response: &Response) -> ConnectorError {
-    let (code, message) = error_code(&response.body);
-    let status = response.status;
-    let code_text = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
-    let detail = message.map(|m| format!(": {}", truncate(&m, 300))).unwrap_or_default();
-    let text = format!("S3 {what} failed: {code_text}{detail}");
-    match code.as_deref().unwrap_or("") {
+    let error = read_error(response);
+    let text = error.text(&format!("S3 {what}"));
+    match error.code.as_deref().unwrap_or("") {
         "InvalidAccessKeyId"
         | "SignatureDoesNotMatch"
         | "InvalidToken"
@@ -320,17 +289,15 @@ pub fn service_error(what: &str, bucket: &str, response: &Response) -> Connector
         }
         "SlowDown" | "ServiceUnavailable" | "InternalError" | "503 SlowDown" => ConnectorError::unreachable(text),
         "RequestTimeout" => ConnectorError::timeout(text),
-        _ => match status {
+        _ => match error.status {
             301 | 307 => ConnectorError::config(format!(
                 "{text}: the bucket answers from another endpoint (is `region` the bucket's region?)"
             )),
             401 => ConnectorError::auth(text),
             403 => ConnectorError::permission(format!("{text}: the credentials may not read this")),
             404 => ConnectorError::not_found(format!("{text} (bucket `{bucket}`)")),
-            408 | 504 => ConnectorError::timeout(text),
             416 => ConnectorError::protocol(format!("{text}: the range is not satisfiable")),
-            429 | 500..=599 => ConnectorError::unreachable(text),
-            _ => ConnectorError::protocol(text),
+            status => aws_client::error_for_status(status, text),
         },
     }
 }
@@ -383,22 +350,18 @@ pub mod fake {
 mod tests {
     use inlet_sdk::ErrorKind;
 
+    use inlet_sdk::aws::client::example;
+    use inlet_sdk::http::Limits;
+    use inlet_sdk::testing::response;
+
     use super::fake::{Calls, Scripted, listing};
     use super::*;
 
     pub fn client(transport: Scripted) -> Client<Scripted> {
         let endpoint = Endpoint::parse("http://127.0.0.1:5000", Some("bkt".into())).unwrap();
-        let credentials = Credentials {
-            access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-            session_token: Some("session".into()),
-        };
-        Client::new(transport, endpoint, "bkt".into(), "us-east-1".into(), credentials, Limits::default())
-            .with_clock(|| 1_440_938_160)
-    }
-
-    fn response(status: u16, body: &str) -> Response {
-        Response { status, headers: vec![], body: body.as_bytes().to_vec() }
+        let scope = Client::<Scripted>::scope(&endpoint, "us-east-1");
+        let aws = aws_client::Client::new(transport, scope, example::credentials(), Limits::default());
+        Client::new(aws, endpoint, "bkt".into()).with_clock(|| example::UNIX_TIME)
     }
 
     #[test]
@@ -428,10 +391,10 @@ mod tests {
                 payload: Payload::Bytes(b""),
                 content_sha256: true,
             },
-            &client.credentials,
+            client.aws.credentials(),
             "us-east-1",
             "s3",
-            "20150830T123600Z",
+            example::AMZ_DATE,
         );
         assert!(authorization.ends_with(&expected.signature));
         assert!(!format!("{request:?}").contains("wJalrXUtnFEMI"));

@@ -8,6 +8,8 @@
 //! - [`xml`]: a small bounded XML reader for S3's answers
 //! - [`layout`]: keys grouped into tables, `key=value/` folders into partitions
 //! - [`sample`]: CSV and JSON columns from a file's first bytes
+//! - [`preview`]: a table's first rows (Parquet objects through the shared
+//!   page reader over ranged GETs; CSV/TSV from the first `sample_bytes`)
 //!
 //! Discovery lists every key under the prefix (bounded by `max_objects`),
 //! groups them into tables and reads each table's schema from ONE file:
@@ -19,17 +21,21 @@
 pub mod api;
 pub mod config;
 pub mod layout;
+pub mod preview;
+mod preview_text;
 pub mod sample;
 pub mod xml;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use inlet_infer::ColumnStats;
 use inlet_parquet_meta::footer::{self as parquet_footer, TAIL_GUESS, Tail};
-use inlet_sdk::aws::{self, Credentials};
-use inlet_sdk::http::{Limits, Transport, WasiHttp};
+use inlet_sdk::aws;
+use inlet_sdk::http::{Transport, WasiHttp};
 use inlet_sdk::paging::page_lazily;
 use inlet_sdk::prelude::*;
+use inlet_sdk::rows::{BufferedRows, Rows};
 
 use crate::api::{Client, LIST_PAGE, Object};
 use crate::config::Config;
@@ -44,7 +50,8 @@ const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 pub struct S3;
 
 pub struct S3Connection {
-    client: Client<WasiHttp>,
+    /// Shared with the Parquet page reader of a preview.
+    client: Arc<Client<WasiHttp>>,
     config: Config,
 }
 
@@ -54,15 +61,10 @@ pub fn client<T: Transport>(
     config: &Config,
     transport: T,
 ) -> Result<Client<T>, ConnectorError> {
-    let credentials = Credentials::from_request(request, &config.access_key_id)?;
-    Ok(Client::new(
-        transport,
-        config.endpoint()?,
-        config.bucket.clone(),
-        config.region.clone(),
-        credentials,
-        Limits::from_request(request),
-    ))
+    let endpoint = config.endpoint()?;
+    let scope = Client::<T>::scope(&endpoint, &config.region);
+    let aws = aws::client::Client::from_request(request, &config.access_key_id, transport, scope)?;
+    Ok(Client::new(aws, endpoint, config.bucket.clone()))
 }
 
 impl Connector for S3 {
@@ -74,15 +76,13 @@ impl Connector for S3 {
             let client = client(request, &config, WasiHttp)?;
             Ok((config, client))
         })?;
-        let token = if aws::session_token(request).is_some() { ", session token" } else { "" };
         let style = if config.force_path_style { "path-style" } else { "virtual-hosted" };
         steps.annotate_last(format!(
-            "{}, {style}, region {}, key {}{token}",
+            "{}, {style}, {}",
             location(&config),
-            config.region,
-            aws::masked_key_id(&config.access_key_id)
+            aws::client::credentials_note(request, &config.region, &config.access_key_id)
         ));
-        Ok(S3Connection { client, config })
+        Ok(S3Connection { client: Arc::new(client), config })
     }
 }
 
@@ -93,6 +93,11 @@ impl Connection for S3Connection {
 
     fn discover(&mut self, request: &DiscoverRequest) -> Result<DiscoverPage, ConnectorError> {
         discover_page(&self.client, &self.config, request)
+    }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        let (columns, rows) = preview::preview(&self.client, &self.config, request)?;
+        Ok(Box::new(BufferedRows::new(columns, rows)))
     }
 }
 

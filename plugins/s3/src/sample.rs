@@ -57,7 +57,7 @@ pub fn gunzip(compressed: &[u8], max: usize) -> Result<(Vec<u8>, bool), Connecto
 }
 
 /// The bytes up to the last line break when the sample is cut (`whole` false).
-fn complete_lines(bytes: &[u8], whole: bool) -> &[u8] {
+pub fn complete_lines(bytes: &[u8], whole: bool) -> &[u8] {
     if whole {
         return bytes;
     }
@@ -233,7 +233,7 @@ impl Paths {
 /// Top-level elements of a JSON array whose end the range may have cut:
 /// each complete element's bytes, and whether the array closed. Elements
 /// not separated by commas are an error (at that byte).
-fn array_elements(bytes: &[u8]) -> Result<(Vec<&[u8]>, bool), usize> {
+pub fn array_elements(bytes: &[u8]) -> Result<(Vec<&[u8]>, bool), usize> {
     let mut elements = Vec::new();
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     let mut start = None;

@@ -8,6 +8,9 @@
 //!   file the host granted) into a connection, timing each stage in `steps`;
 //! - [`Connection::test`] checks the connection the way a user would;
 //! - [`Connection::discover`] returns one page of the catalog;
+//! - [`Connection::preview`] returns the first rows of one table it named,
+//!   as [`Rows`] the host pulls a batch at a time (optional: without it the
+//!   SDK answers `unsupported`);
 //! - `export_connector!` makes them the component's exports.
 //!
 //! Copy this crate, rename the package and the manifest's `id`, replace
@@ -108,6 +111,40 @@ impl Connection for TemplateConnection {
         // should page at the source instead, keyset on (schema, table).
         page_catalog(request, vec![(SCHEMA.to_owned(), tables)])
     }
+
+    fn preview(&mut self, request: &PreviewRequest) -> Result<Box<dyn Rows<Self>>, ConnectorError> {
+        // Objects are named as `discover` named them; anything else is `not_found`.
+        if request.schema != SCHEMA {
+            return Err(ConnectorError::not_found(format!("no schema `{}` (the file has `{SCHEMA}`)", request.schema)));
+        }
+        let text = read(&self.config)?;
+        let section = parse(&text, &self.config.global_section)?
+            .into_iter()
+            .find(|s| s.name == request.object)
+            .ok_or_else(|| ConnectorError::not_found(format!("no section `{}` in the file", request.object)))?;
+        // The columns asked for, in the order asked (all of them when none).
+        let entries: Vec<&(String, String)> = if request.columns.is_empty() {
+            section.entries.iter().collect()
+        } else {
+            let find = |name: &String| {
+                section.entries.iter().find(|(key, _)| key == name).ok_or_else(|| {
+                    ConnectorError::not_found(format!("no column `{name}` in section `{}`", section.name))
+                })
+            };
+            request.columns.iter().map(find).collect::<Result<_, _>>()?
+        };
+        // The same types `discover` reported, so each value is sent in the
+        // case its column's data type fixes.
+        let columns =
+            entries.iter().map(|(key, value)| result_column(key.clone(), infer(value), "ini value")).collect();
+        let row: Vec<Value> = entries.iter().map(|(_, value)| typed(value)).collect();
+        // A section is one row; `limit` 0 asks for the columns only.
+        let rows = if request.limit == 0 { vec![] } else { vec![row] };
+        // Rows already in memory: BufferedRows hands them out in batches.
+        // A server-backed connector implements `Rows` itself and reads the
+        // next batch from its connection in `next`.
+        Ok(Box::new(BufferedRows::new(columns, rows)))
+    }
 }
 
 /// One `[section]` and its keys, in file order.
@@ -203,6 +240,16 @@ fn infer(value: &str) -> &'static str {
     }
 }
 
+/// A value in the case [`infer`] picked for it.
+fn typed(value: &str) -> Value {
+    match infer(value) {
+        data_type::INT64 => value.parse().map_or_else(|_| Value::Text(value.to_owned()), Value::Int64),
+        data_type::FLOAT64 => value.parse().map_or_else(|_| Value::Text(value.to_owned()), Value::Float64),
+        data_type::BOOLEAN => Value::Bool(["true", "yes", "on"].iter().any(|b| value.eq_ignore_ascii_case(b))),
+        _ => Value::Text(value.to_owned()),
+    }
+}
+
 inlet_sdk::export_connector!(Template);
 
 #[cfg(test)]
@@ -265,6 +312,34 @@ mod tests {
         std::fs::write(&path, "k = v\n".repeat(400)).unwrap();
         let error = Template::connect(&inlet_sdk::testing::connect_request("template", &small), &mut Steps::new());
         assert_eq!(error.err().map(|e| e.kind), Some(ErrorKind::Config));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn preview_returns_a_section_as_one_typed_row() {
+        let path = std::env::temp_dir().join(format!("inlet-template-preview-{}.ini", std::process::id()));
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let config = serde_json::json!({ "file_path": path.to_str().unwrap() });
+        let request = inlet_sdk::testing::connect_request("template", &config);
+        let mut connection = Template::connect(&request, &mut Steps::new()).unwrap();
+        let preview = |columns: &[&str], object: &str| PreviewRequest {
+            schema: SCHEMA.to_owned(),
+            object: object.to_owned(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            limit: 10,
+        };
+        let rows = connection.preview(&preview(&["port", "host"], "server")).unwrap();
+        let names: Vec<_> = rows.columns().into_iter().map(|c| (c.name, c.data_type)).collect();
+        assert_eq!(names, [("port".into(), "int64".into()), ("host".into(), "string".into())]);
+        let batches = inlet_sdk::testing::drain(rows, &mut connection, 100).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].row_count, 1);
+        assert!(matches!(&batches[0].columns[0].values, inlet_sdk::Values::Int64(v) if v == &[5433]));
+        assert_eq!(inlet_sdk::testing::texts(&batches[0].columns[1]), [Some("db".to_owned())]);
+        for (columns, object) in [(&[][..], "nope"), (&["nope"][..], "server")] {
+            let error = connection.preview(&preview(columns, object)).err().unwrap();
+            assert_eq!(error.kind, ErrorKind::NotFound, "{}", error.message);
+        }
         std::fs::remove_file(&path).unwrap();
     }
 
