@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{CheckStep, ConnectorError, DiscoverRequest, ErrorKind, Failure, Schema};
-use crate::plugin::{Secrets, SourceType};
+use crate::plugin::{Category, Secrets, SourceType};
 use crate::runtime::{CallError, ConnectInput, LoadedPlugin, Runtime, Session};
 use crate::source::{self, Route, SandboxSettings};
 
@@ -196,6 +196,17 @@ impl Connectors {
     /// Every type, ordered by id.
     pub fn types(&self) -> Vec<TypeRef> {
         self.catalog().types()
+    }
+
+    /// The ids of the types of one category, enabled or not (data sources of
+    /// a disabled type still exist and still belong to its category).
+    pub fn type_ids_in(&self, category: Category) -> Vec<String> {
+        self.types()
+            .iter()
+            .map(TypeRef::spec)
+            .filter(|spec| spec.category == category)
+            .map(|spec| spec.id.clone())
+            .collect()
     }
 
     /// Connects and runs the connector's checks, on a connection of its own.

@@ -122,7 +122,8 @@ fn ensure_rows_table(rows: u64) -> Result<()> {
     }
     let table = table_name(rows);
     let count = psql_query(ROWS_DB, &format!("SELECT count(*) FROM pg_class WHERE relname = '{table}'"))?;
-    if count.trim() == "1" && psql_query(ROWS_DB, &format!("SELECT count(*) FROM {table}"))?.trim() == rows.to_string() {
+    if count.trim() == "1" && psql_query(ROWS_DB, &format!("SELECT count(*) FROM {table}"))?.trim() == rows.to_string()
+    {
         return Ok(());
     }
     eprintln!("xtask: creating {ROWS_DB}.{table}…");

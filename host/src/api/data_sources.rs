@@ -138,6 +138,7 @@ pub async fn list(
         org_id: org_id.to_owned(),
         visible_workspaces: principal.workspaces.clone(),
         source_type: params.source_type,
+        source_types: params.category.map(|category| state.connectors().type_ids_in(category)),
         status: params.status.map(|s| s.as_str().to_owned()),
         workspace_id: params.workspace_id,
         search: params.search.filter(|s| !s.is_empty()),
@@ -437,9 +438,14 @@ pub async fn metrics(State(state): State<AppState>, Auth(principal): Auth) -> Ap
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/data-source-types", tag = "data-sources",
-    responses((status = 200, body = DataSourceTypeList), (status = 401, body = super::error::ErrorBody)))]
-pub async fn types(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<DataSourceTypeList>> {
+#[utoipa::path(get, path = "/api/v1/data-source-types", params(TypeListParams), tag = "data-sources",
+    responses((status = 200, body = DataSourceTypeList), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody)))]
+pub async fn types(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(params): ApiQuery<TypeListParams>,
+) -> ApiResult<Json<DataSourceTypeList>> {
     // Only what the caller's organization may use: enabled by the platform
     // and not switched off by the organization.
     let org_off = match principal.org_id.as_deref() {
@@ -451,10 +457,11 @@ pub async fn types(State(state): State<AppState>, Auth(principal): Auth) -> ApiR
         .iter()
         .filter(|found| found.enabled && !org_off.contains(&found.plugin.manifest.id))
         .map(|found| (&found.plugin, found.spec()))
+        .filter(|(_, spec)| params.category.is_none_or(|category| spec.category == category))
         .map(|(plugin, spec)| DataSourceType {
             source_type: spec.id.clone(),
             name: spec.name.clone(),
-            category: spec.category.clone(),
+            category: spec.category,
             plugin: plugin.manifest.id.clone(),
             plugin_version: plugin.manifest.version.to_string(),
             config_schema: spec.config_schema.clone(),

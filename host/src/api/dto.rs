@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::catalog_dto::TestOutcome;
 pub use crate::core::domain::{ConnectionSettings, SchemaRefresh, SchemaSummary, SshAuth, SshTunnel, Status};
+pub use crate::plugin::Category;
 
 /// The statuses a user may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -205,6 +206,8 @@ pub struct ListParams {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub source_type: Option<String>,
+    /// Only data sources whose type is in this category.
+    pub category: Option<Category>,
     pub status: Option<Status>,
     pub workspace_id: Option<String>,
     /// Case-insensitive, over name and description.
@@ -214,6 +217,14 @@ pub struct ListParams {
     /// `name`, `created_at`, `updated_at`, `status` or `type`; `-` for descending.
     #[param(pattern = "^-?(name|created_at|updated_at|status|type)$")]
     pub sort: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TypeListParams {
+    /// Only the types of this category.
+    pub category: Option<Category>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -384,7 +395,7 @@ pub struct DataSourceType {
     #[serde(rename = "type")]
     pub source_type: String,
     pub name: String,
-    pub category: Option<String>,
+    pub category: Category,
     pub plugin: String,
     pub plugin_version: String,
     #[schema(value_type = Object)]

@@ -7,9 +7,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiJson, Auth};
-use super::AppState;
 use crate::core::organizations::{OrgSettings, OrgSettingsChange};
 
 /// An organization's settings.

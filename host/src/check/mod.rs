@@ -379,8 +379,7 @@ mod tests {
     #[tokio::test]
     async fn an_unsupported_api_version_fails_the_manifest_check_naming_the_supported_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let text =
-            EXAMPLE_MANIFEST.replace("api_version = \"0.1.0\"", "api_version = \"9.0.0\"");
+        let text = EXAMPLE_MANIFEST.replace("api_version = \"0.1.0\"", "api_version = \"9.0.0\"");
         std::fs::write(dir.path().join("plugin.toml"), text).unwrap();
         let report = run(&settings(dir.path()), &options(dir.path())).await;
         assert!(!report.ok);

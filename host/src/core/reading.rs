@@ -17,9 +17,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::App;
-use crate::auth::Principal;
 use super::domain::ConnectionSettings;
 use super::error::{Error, Result};
+use crate::auth::Principal;
 use crate::db::{DataSourceRow, Db, NewEvent};
 use crate::events::EventKind;
 use crate::model::{Batch, ErrorKind, Failure, Parameter, PreviewRequest, QueryRequest, ResultColumn, RowsRequest};

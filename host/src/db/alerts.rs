@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use sqlx::FromRow;
 
-use super::data_sources::{Sql, query_as_with};
 use super::events::{EventRow, NewEvent, append};
+use super::sql::{Sql, query_as_with};
 use super::{Backend, Db, DbError};
 
 #[derive(Debug, Clone, FromRow)]

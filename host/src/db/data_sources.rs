@@ -1,11 +1,9 @@
 //! Data sources, their tags, shares and sealed secrets.
 
-use sqlx::FromRow;
-use sqlx::any::AnyArguments;
-use sqlx::query::{QueryAs, QueryScalar};
-use sqlx::{Any, Arguments};
+use sqlx::{Any, FromRow};
 
 use super::events::NewEvent;
+use super::sql::{Sql, like_pattern, query_as_with, scalar_with};
 use super::{Db, DbError, now};
 use crate::events::EventKind;
 
@@ -121,6 +119,8 @@ pub struct ListFilter {
     /// `None`: every workspace of the org; `Some`: only these and what is shared with them.
     pub visible_workspaces: Option<Vec<String>>,
     pub source_type: Option<String>,
+    /// The types of one category (`?category=`): `Some(empty)` matches nothing.
+    pub source_types: Option<Vec<String>>,
     pub status: Option<String>,
     pub workspace_id: Option<String>,
     pub search: Option<String>,
@@ -139,6 +139,7 @@ impl ListFilter {
             org_id: org_id.to_owned(),
             visible_workspaces: None,
             source_type: None,
+            source_types: None,
             status: None,
             workspace_id: None,
             search: None,
@@ -150,76 +151,6 @@ impl ListFilter {
             offset: 0,
         }
     }
-}
-
-/// Builds SQL with numbered placeholders, binding values in order.
-#[derive(Default)]
-pub(super) struct Sql {
-    text: String,
-    binds: Vec<Bind>,
-}
-
-pub(super) enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-impl Sql {
-    pub(super) fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
-        self.binds.push(value);
-        self.text.push_str(&format!("${}", self.binds.len()));
-        self
-    }
-
-    pub(super) fn bind_text(&mut self, value: &str) -> &mut Self {
-        self.bind(Bind::Text(value.to_owned()))
-    }
-
-    pub(super) fn bind_int(&mut self, value: i64) -> &mut Self {
-        self.bind(Bind::Int(value))
-    }
-
-    fn arguments(&self) -> Result<AnyArguments<'_>, DbError> {
-        let mut args = AnyArguments::default();
-        for bind in &self.binds {
-            let added = match bind {
-                Bind::Text(text) => args.add(text.as_str()),
-                Bind::Int(value) => args.add(*value),
-            };
-            added.map_err(sqlx::Error::Encode)?;
-        }
-        Ok(args)
-    }
-
-    pub(super) fn bind_list(&mut self, values: &[String]) -> &mut Self {
-        self.push("(");
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            self.bind_text(value);
-        }
-        self.push(")")
-    }
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl ListFilter {
@@ -240,6 +171,15 @@ impl ListFilter {
         if let Some(source_type) = &self.source_type {
             sql.push(" AND source_type = ").bind_text(source_type);
         }
+        match self.source_types.as_deref() {
+            Some([]) => {
+                sql.push(" AND 1 = 0");
+            }
+            Some(types) => {
+                sql.push(" AND source_type IN ").bind_list(types);
+            }
+            None => {}
+        }
         if let Some(status) = &self.status {
             sql.push(" AND status = ").bind_text(status);
         }
@@ -257,17 +197,6 @@ impl ListFilter {
             sql.push(" AND id IN (SELECT data_source_id FROM data_source_tags WHERE tag = ").bind_text(tag).push(")");
         }
     }
-}
-
-pub(super) fn query_as_with<'q, T>(sql: &'q Sql) -> Result<QueryAs<'q, Any, T, AnyArguments<'q>>, DbError>
-where
-    T: for<'r> FromRow<'r, sqlx::any::AnyRow>,
-{
-    Ok(sqlx::query_as_with(&sql.text, sql.arguments()?))
-}
-
-pub(super) fn scalar_with(sql: &Sql) -> Result<QueryScalar<'_, Any, i64, AnyArguments<'_>>, DbError> {
-    Ok(sqlx::query_scalar_with(&sql.text, sql.arguments()?))
 }
 
 impl Db {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sqlx::FromRow;
 
-use super::data_sources::{Sql, query_as_with};
+use super::sql::{Sql, query_as_with};
 use super::{Backend, Db, DbError, new_id, now};
 use crate::events::EventKind;
 

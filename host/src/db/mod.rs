@@ -13,6 +13,7 @@ mod generations;
 mod health;
 mod orgs;
 mod plugins;
+mod sql;
 mod storage;
 
 pub use alerts::{

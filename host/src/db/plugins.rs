@@ -5,8 +5,8 @@
 
 use sqlx::FromRow;
 
-use super::data_sources::{Sql, query_as_with};
 use super::events::{NewEvent, append};
+use super::sql::{Sql, query_as_with};
 use super::{Db, DbError, new_id, now};
 use crate::events::EventKind;
 
@@ -352,7 +352,7 @@ impl Db {
             page.push(" WHERE plugin_id = ").bind_text(id);
         }
         page.push(" ORDER BY seq DESC LIMIT ").bind_int(limit).push(" OFFSET ").bind_int(offset);
-        let total: i64 = super::data_sources::scalar_with(&count)?.fetch_one(&self.pool).await?;
+        let total: i64 = super::sql::scalar_with(&count)?.fetch_one(&self.pool).await?;
         let rows = query_as_with::<AuditRow>(&page)?.fetch_all(&self.pool).await?;
         Ok((rows, total))
     }

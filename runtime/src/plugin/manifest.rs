@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::plugin::Category;
 use crate::runtime::wit;
 
 /// The memory a plugin gets when its manifest does not ask.
@@ -126,7 +127,7 @@ pub struct Manifest {
 pub struct SourceType {
     pub id: String,
     pub name: String,
-    pub category: Option<String>,
+    pub category: Category,
     /// The JSON Schema as written, for forms (`GET /api/v1/data-source-types`).
     pub config_schema: Value,
     /// The properties marked `"writeOnly": true`: sealed in the vault, passed
@@ -177,7 +178,7 @@ impl Manifest {
         }
         let mut types: Vec<SourceType> = Vec::with_capacity(raw.types.len());
         for raw_type in raw.types {
-            let source_type = SourceType::from_raw(raw_type).map_err(&invalid)?;
+            let source_type = SourceType::from_raw(raw_type, &raw.api_version).map_err(&invalid)?;
             if types.iter().any(|t| t.id == source_type.id) {
                 return Err(invalid(format!("type `{}` is declared twice", source_type.id)));
             }
@@ -206,9 +207,10 @@ impl Manifest {
 }
 
 impl SourceType {
-    fn from_raw(raw: RawType) -> Result<Self, String> {
+    fn from_raw(raw: RawType, api_version: &str) -> Result<Self, String> {
         check_identifier(&raw.id).map_err(|reason| format!("type id `{}`: {reason}", raw.id))?;
         let context = |reason: String| format!("type `{}`: {reason}", raw.id);
+        let category = category(raw.category.as_deref(), api_version).map_err(|error| context(error.to_string()))?;
         let schema: Value = serde_json::from_str(&raw.config_schema)
             .map_err(|error| context(format!("config_schema is not JSON: {error}")))?;
         let properties = schema
@@ -258,7 +260,7 @@ impl SourceType {
         Ok(Self {
             id: raw.id,
             name: raw.name,
-            category: raw.category,
+            category,
             config_schema: schema,
             secret_fields,
             network: raw.network,
@@ -271,6 +273,20 @@ impl SourceType {
 
     pub fn is_secret(&self, field: &str) -> bool {
         self.secret_fields.iter().any(|s| s == field)
+    }
+}
+
+/// A type's category: one of the product's when declared. Manifests for
+/// 0.1.0 predate the list and used free-form values ("database"), so there an
+/// unknown value means `custom` rather than a plugin that no longer loads.
+fn category(declared: Option<&str>, api_version: &str) -> Result<Category, crate::plugin::UnknownCategory> {
+    match declared {
+        None => Ok(Category::Custom),
+        Some(text) => match text.parse() {
+            Ok(category) => Ok(category),
+            Err(_) if api_version == "0.1.0" => Ok(Category::Custom),
+            Err(unknown) => Err(unknown),
+        },
     }
 }
 
@@ -296,6 +312,21 @@ pub(crate) mod tests {
 
     /// Shared with the host's `plugin check` tests, which read the same file.
     pub(crate) const EXAMPLE: &str = include_str!("testdata/example.toml");
+
+    #[test]
+    fn categories_are_the_products_and_legacy_values_of_0_1_0_mean_custom() {
+        // The example is a 0.1.0 manifest with `category = "database"`.
+        let legacy = EXAMPLE.to_owned();
+        let manifest = Manifest::parse(&legacy, "test").unwrap();
+        assert_eq!(manifest.types[0].category, Category::Custom);
+        let current = legacy.replace("api_version = \"0.1.0\"", "api_version = \"0.2.0\"");
+        let error = Manifest::parse(&current, "test").unwrap_err().to_string();
+        assert!(error.contains("unknown category `database`") && error.contains("streaming"), "{error}");
+        let streaming = current.replace("category = \"database\"", "category = \"streaming\"");
+        assert_eq!(Manifest::parse(&streaming, "test").unwrap().types[0].category, Category::Streaming);
+        let undeclared = current.replace("category = \"database\"\n", "");
+        assert_eq!(Manifest::parse(&undeclared, "test").unwrap().types[0].category, Category::Custom);
+    }
 
     #[test]
     fn a_good_manifest_loads_with_its_secrets_and_network_needs() {

@@ -3,12 +3,14 @@
 //! publisher's signature). This module reads, validates and verifies them;
 //! it never runs plugin code (that is the runtime's job).
 
+pub mod category;
 pub mod config;
 pub mod manifest;
 pub mod package;
 pub mod retarget;
 pub mod signature;
 
+pub use category::{Category, UnknownCategory};
 pub use config::{ConfigError, FieldError, Secrets};
 
 /// Credentials the host keeps for a data source's SSH tunnel: sealed like

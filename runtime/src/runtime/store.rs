@@ -11,8 +11,8 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::endpoints::{Endpoints, TcpAllowList};
 use super::budget::{BudgetLimits, FIELD_SIZE_LIMIT, MAX_MEMORIES, SocketsView, StoreBudget};
+use super::endpoints::{Endpoints, TcpAllowList};
 use super::http::HttpEgress;
 use super::log_limit::{LogLimit, Origin};
 use super::output::GuestOutput;
@@ -55,8 +55,8 @@ impl StoreState {
         let endpoints = Endpoints::new(grants, tcp.clone());
         let meter = budget.meter.clone();
         builder.socket_addr_check(move |addr, usage| {
-            let allowed = tcp.allows(addr, usage)
-                && (!matches!(usage, SocketAddrUse::TcpConnect) || meter.admit_connection());
+            let allowed =
+                tcp.allows(addr, usage) && (!matches!(usage, SocketAddrUse::TcpConnect) || meter.admit_connection());
             Box::pin(async move { allowed })
         });
         if let Some(file) = &grants.file {

@@ -124,6 +124,9 @@ fn happy_path(backend: Backend) {
     for (query, total) in [
         ("type=postgresql", 1),
         ("type=csv", 0),
+        ("category=sql", 1),
+        ("category=file", 0),
+        ("category=streaming&type=postgresql", 0),
         ("status=active", 1),
         ("status=failed", 0),
         ("tag=prod", 1),
@@ -256,6 +259,22 @@ fn happy_path(backend: Backend) {
     let pg_type = types["items"].as_array().unwrap().iter().find(|t| t["type"] == "postgresql").unwrap();
     assert!(strs(&pg_type["secret_fields"]).contains("password"), "{pg_type}");
     assert_eq!(pg_type["default_port"], 5432);
+    // Every type is in one of the product's categories; `?category=` narrows the list.
+    let categories = ["sql", "nosql", "warehouse", "file", "streaming", "api", "custom"];
+    for item in types["items"].as_array().unwrap() {
+        assert!(categories.contains(&item["category"].as_str().unwrap_or("")), "{item}");
+    }
+    assert_eq!(pg_type["category"], "sql");
+    let files = api.get("/api/v1/data-source-types?category=file").expect(200).json();
+    let file_types: BTreeSet<&str> =
+        files["items"].as_array().unwrap().iter().filter_map(|t| t["type"].as_str()).collect();
+    assert!(
+        file_types.contains("csv") && file_types.contains("parquet") && !file_types.contains("postgresql"),
+        "{files}"
+    );
+    assert!(files["items"].as_array().unwrap().iter().all(|t| t["category"] == "file"), "{files}");
+    api.get("/api/v1/data-source-types?category=database").expect_error(400, "invalid_query");
+    api.get(&format!("{DS}?category=database")).expect_error(400, "invalid_query");
 
     // PATCH name, tags, description (no config change: stays active).
     let patched = api

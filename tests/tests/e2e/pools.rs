@@ -181,7 +181,10 @@ fn the_pool_bounds_connections_reuses_them_and_drops_them_on_a_config_change() {
     let most_seen = most_seen.load(Ordering::Acquire);
     assert!(samples.load(Ordering::Acquire) >= 10, "the watcher sampled too rarely to mean anything");
     assert!(most_seen >= 1, "the watcher never saw a connection: it measured nothing");
-    assert!(most_seen <= POOL_SIZE, "the server held {most_seen} connections to PostgreSQL; the pool size is {POOL_SIZE}");
+    assert!(
+        most_seen <= POOL_SIZE,
+        "the server held {most_seen} connections to PostgreSQL; the pool size is {POOL_SIZE}"
+    );
 
     let pool = pool_of(&api, &id);
     assert_eq!(pool["max_size"], POOL_SIZE, "{pool}");

@@ -154,9 +154,7 @@ fn further_endpoints_are_granted_one_at_a_time_under_the_egress_policy() {
     let (port, _kept) = endpoint();
     let (further_port, further_kept) = endpoint();
     let (unasked_port, unasked_kept) = endpoint();
-    let config = |behavior: &str, host: &str, further: u16| {
-        json!({ "behavior": behavior, "host": "127.0.0.1", "port": port, "further_host": host, "further_port": further })
-    };
+    let config = |behavior: &str, host: &str, further: u16| json!({ "behavior": behavior, "host": "127.0.0.1", "port": port, "further_host": host, "further_port": further });
     let message = |answer: &Value| answer["error"]["message"].as_str().unwrap_or_default().to_owned();
 
     let granted = create(&s.api, "further", "budget-sockets", config("further", "127.0.0.1", further_port), 10);
@@ -172,8 +170,7 @@ fn further_endpoints_are_granted_one_at_a_time_under_the_egress_policy() {
     assert!(steps.iter().any(|step| step["name"] == "connect further" && step["passed"] == true), "{answer}");
     assert_eq!(reached(), 2, "and so did the manual test, on a new connection");
 
-    let unasked =
-        create(&s.api, "unasked", "budget-sockets", config("further-unasked", "127.0.0.1", unasked_port), 10);
+    let unasked = create(&s.api, "unasked", "budget-sockets", config("further-unasked", "127.0.0.1", unasked_port), 10);
     let (answer, _) = test_source(&s.api, &unasked);
     assert_eq!(answer["ok"], false, "{answer}");
     assert!(unasked_kept.lock().expect("lock").is_empty(), "an endpoint not asked for stays closed: {answer}");
