@@ -315,8 +315,8 @@ pub(crate) mod tests {
 
     #[test]
     fn categories_are_the_products_and_legacy_values_of_0_1_0_mean_custom() {
-        // The example is a 0.1.0 manifest with `category = "database"`.
-        let legacy = EXAMPLE.to_owned();
+        // A 0.1.0 manifest with the free-form value older manifests used.
+        let legacy = EXAMPLE.replace("category = \"sql\"", "category = \"database\"");
         let manifest = Manifest::parse(&legacy, "test").unwrap();
         assert_eq!(manifest.types[0].category, Category::Custom);
         let current = legacy.replace("api_version = \"0.1.0\"", "api_version = \"0.2.0\"");
