@@ -5,6 +5,7 @@
 //! type the sample gave (an item past the sample) is NULL, never a wrong value.
 
 use base64::Engine as _;
+use inlet_infer::parse::{date_days, decimal_text, timestamp_micros};
 use inlet_sdk::data_type;
 use inlet_sdk::rows::Value as Cell;
 use serde_json::{Map, Value};
@@ -53,7 +54,7 @@ pub fn cell(value: Option<&Value>, data_type: &str, scale: Option<u32>) -> Cell 
         data_type::BOOLEAN if tag == "BOOL" => inner.as_bool().map(Cell::Bool),
         data_type::INT64 if tag == "N" => text.and_then(|t| t.parse().ok()).map(Cell::Int64),
         data_type::FLOAT64 if tag == "N" => text.and_then(|t| t.parse().ok()).map(Cell::Float64),
-        data_type::DECIMAL if tag == "N" => text.and_then(|t| decimal(t, scale.unwrap_or(0))).map(Cell::Decimal),
+        data_type::DECIMAL if tag == "N" => text.and_then(|t| decimal_text(t, scale.unwrap_or(0))).map(Cell::Decimal),
         data_type::DATE if tag == "S" => text.and_then(date_days).map(Cell::Date),
         data_type::TIMESTAMP if tag == "S" => text.and_then(|t| timestamp_micros(t, false)).map(Cell::Timestamp),
         data_type::TIMESTAMP_TZ if tag == "S" => text.and_then(|t| timestamp_micros(t, true)).map(Cell::Timestamp),
@@ -126,106 +127,6 @@ fn write_plain(value: &Value, out: &mut String) -> Option<()> {
         _ => return None,
     }
     Some(())
-}
-
-/// A plain number (`[-+]digits[.digits]`) at `scale` digits after the point
-/// (more when it has more: nothing is rounded away).
-fn decimal(text: &str, scale: u32) -> Option<String> {
-    let (sign, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (integer, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(integer) || !all_digits(fraction) || integer.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    let integer = match integer.trim_start_matches('0') {
-        "" => "0",
-        trimmed => trimmed,
-    };
-    let width = (scale as usize).max(fraction.len());
-    let zero = integer == "0" && fraction.bytes().all(|b| b == b'0');
-    let mut out = format!("{}{integer}", if zero { "" } else { sign });
-    if width > 0 {
-        out.push('.');
-        out.push_str(fraction);
-        out.extend(std::iter::repeat_n('0', width - fraction.len()));
-    }
-    Some(out)
-}
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-fn digits(bytes: &[u8]) -> Option<i64> {
-    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(bytes.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
-}
-
-/// `YYYY-MM-DD` (a valid calendar day) as days since 1970-01-01.
-fn ymd(bytes: &[u8]) -> Option<i64> {
-    let [_, _, _, _, b'-', _, _, b'-', _, _] = bytes.get(..10)? else { return None };
-    let (year, month, day) = (digits(&bytes[..4])?, digits(&bytes[5..7])?, digits(&bytes[8..10])?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let lengths = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day < 1 || day > lengths[(month - 1) as usize] {
-        return None;
-    }
-    // Days before this year since 1970, then before this month, then the day.
-    let before_year = |y: i64| 365 * y + y / 4 - y / 100 + y / 400;
-    let days_in_years = before_year(year - 1) - before_year(1969);
-    let days_in_months: i64 = lengths[..(month - 1) as usize].iter().sum();
-    Some(days_in_years + days_in_months + day - 1)
-}
-
-fn date_days(text: &str) -> Option<i32> {
-    if text.len() != 10 {
-        return None;
-    }
-    i32::try_from(ymd(text.as_bytes())?).ok()
-}
-
-/// `YYYY-MM-DD[T ]HH:MM:SS[.f…]` then nothing (`zoned == false`) or `Z` /
-/// `±HH:MM` (converted to UTC), as microseconds since the epoch. A bare date
-/// is its midnight (discover widens dates mixed with timestamps to timestamps).
-fn timestamp_micros(text: &str, zoned: bool) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let days = ymd(bytes)?;
-    if bytes.len() == 10 {
-        return (!zoned).then(|| days * MICROS_PER_DAY);
-    }
-    if !matches!(bytes.get(10), Some(b'T' | b' ')) || bytes.len() < 19 || bytes[13] != b':' || bytes[16] != b':' {
-        return None;
-    }
-    let (hour, minute, second) = (digits(&bytes[11..13])?, digits(&bytes[14..16])?, digits(&bytes[17..19])?);
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let mut rest = &bytes[19..];
-    let mut micros = 0;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if !(1..=9).contains(&count) {
-            return None;
-        }
-        // Past the microsecond: truncated.
-        let kept = &fraction[..count.min(6)];
-        micros = digits(kept)? * 10_i64.pow(6 - kept.len() as u32);
-        rest = &fraction[count..];
-    }
-    let offset_minutes = match (zoned, rest) {
-        (false, []) => 0,
-        (true, [b'Z' | b'z']) => 0,
-        (true, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]) => {
-            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
-            if *sign == b'-' { -minutes } else { minutes }
-        }
-        _ => return None,
-    };
-    let of_day = ((hour * 60 + minute - offset_minutes) * 60 + second) * 1_000_000 + micros;
-    days.checked_mul(MICROS_PER_DAY)?.checked_add(of_day)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! data type. A value that does not fit the type the sample gave (a record
 //! past the sample) is NULL, never a wrong value.
 
+use inlet_infer::parse::{date_days, decimal_text, timestamp_micros};
 use inlet_sdk::data_type;
 use inlet_sdk::rows::Value as Cell;
 
@@ -54,7 +55,9 @@ pub fn cell(value: Option<&Json>, data_type: &str, scale: Option<u32>) -> Cell {
         (Some(Json::Bool(flag)), data_type::BOOLEAN) => Some(Cell::Bool(*flag)),
         (Some(Json::Number(n)), data_type::INT64) => n.as_i64().map(Cell::Int64),
         (Some(Json::Number(n)), data_type::FLOAT64) => n.as_f64().map(Cell::Float64),
-        (Some(Json::Number(n)), data_type::DECIMAL) => decimal(&n.to_string(), scale.unwrap_or(0)).map(Cell::Decimal),
+        (Some(Json::Number(n)), data_type::DECIMAL) => {
+            decimal_text(&n.to_string(), scale.unwrap_or(0)).map(Cell::Decimal)
+        }
         (Some(Json::String(s)), data_type::DATE) => date_days(s).map(Cell::Date),
         (Some(Json::String(s)), data_type::TIMESTAMP) => timestamp_micros(s, false).map(Cell::Timestamp),
         (Some(Json::String(s)), data_type::TIMESTAMP_TZ) => timestamp_micros(s, true).map(Cell::Timestamp),
@@ -105,103 +108,6 @@ fn write_json(value: &Json, out: &mut String) {
             out.push('}');
         }
     }
-}
-
-/// A plain number (`[-]digits[.digits]`) at `scale` digits after the point
-/// (more when it has more: nothing is rounded away); `None` for an exponent.
-fn decimal(text: &str, scale: u32) -> Option<String> {
-    let (sign, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", text),
-    };
-    let (integer, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if integer.is_empty() || !all_digits(integer) || !all_digits(fraction) {
-        return None;
-    }
-    let integer = match integer.trim_start_matches('0') {
-        "" => "0",
-        trimmed => trimmed,
-    };
-    let zero = integer == "0" && fraction.bytes().all(|b| b == b'0');
-    let width = (scale as usize).max(fraction.len());
-    let mut out = format!("{}{integer}", if zero { "" } else { sign });
-    if width > 0 {
-        out.push('.');
-        out.push_str(fraction);
-        out.extend(std::iter::repeat_n('0', width - fraction.len()));
-    }
-    Some(out)
-}
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-fn digits(bytes: &[u8]) -> Option<i64> {
-    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(bytes.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
-}
-
-/// `YYYY-MM-DD` (a valid calendar day) at the start of `bytes`, as days since 1970-01-01.
-fn ymd(bytes: &[u8]) -> Option<i64> {
-    let [_, _, _, _, b'-', _, _, b'-', _, _] = bytes.get(..10)? else { return None };
-    let (year, month, day) = (digits(&bytes[..4])?, digits(&bytes[5..7])?, digits(&bytes[8..10])?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let lengths = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day < 1 || day > lengths[(month - 1) as usize] {
-        return None;
-    }
-    let before_year = |y: i64| 365 * y + y / 4 - y / 100 + y / 400;
-    let days_in_months: i64 = lengths[..(month - 1) as usize].iter().sum();
-    Some(before_year(year - 1) - before_year(1969) + days_in_months + day - 1)
-}
-
-fn date_days(text: &str) -> Option<i32> {
-    if text.len() != 10 {
-        return None;
-    }
-    i32::try_from(ymd(text.as_bytes())?).ok()
-}
-
-/// `YYYY-MM-DD[T ]HH:MM:SS[.f…]` then nothing (`zoned == false`) or `Z` /
-/// `±HH:MM` (converted to UTC), as microseconds since the epoch; a bare date
-/// is its midnight (dates mixed with timestamps widen to timestamps).
-fn timestamp_micros(text: &str, zoned: bool) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let days = ymd(bytes)?;
-    if bytes.len() == 10 {
-        return (!zoned).then(|| days * MICROS_PER_DAY);
-    }
-    if !matches!(bytes.get(10), Some(b'T' | b' ')) || bytes.len() < 19 || bytes[13] != b':' || bytes[16] != b':' {
-        return None;
-    }
-    let (hour, minute, second) = (digits(&bytes[11..13])?, digits(&bytes[14..16])?, digits(&bytes[17..19])?);
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let mut rest = &bytes[19..];
-    let mut micros = 0;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if !(1..=9).contains(&count) {
-            return None;
-        }
-        // Past the microsecond: truncated.
-        let kept = &fraction[..count.min(6)];
-        micros = digits(kept)? * 10_i64.pow(6 - kept.len() as u32);
-        rest = &fraction[count..];
-    }
-    let offset_minutes = match (zoned, rest) {
-        (false, []) | (true, [b'Z' | b'z']) => 0,
-        (true, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]) => {
-            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
-            if *sign == b'-' { -minutes } else { minutes }
-        }
-        _ => return None,
-    };
-    let of_day = ((hour * 60 + minute - offset_minutes) * 60 + second) * 1_000_000 + micros;
-    days.checked_mul(MICROS_PER_DAY)?.checked_add(of_day)
 }
 
 #[cfg(test)]
